@@ -1,0 +1,50 @@
+/**
+ * A CloudEvents v1.0 event bus with two scopes: `process` (in memory) and
+ * `app` (every instance of the application, through a distributed broker
+ * such as `RedisBroker` from `@opensecflow/eventbus/redis`).
+ *
+ * @example
+ * ```ts
+ * import { defineEvent, EventBus, EventScope } from "@opensecflow/eventbus";
+ * import { z } from "zod";
+ *
+ * const OrderCreated = defineEvent({
+ *   type: "order.created",
+ *   scope: EventScope.PROCESS,
+ *   source: "/orders",
+ *   data: z.object({ orderId: z.string() }),
+ * });
+ *
+ * await using bus = new EventBus();
+ * bus.subscribe(OrderCreated, function logOrder(e) {
+ *   console.log("order", e.data.orderId);
+ * });
+ * await bus.start();
+ * await bus.publish(new OrderCreated({ data: { orderId: "A1" } }));
+ * ```
+ *
+ * @module
+ */
+
+export * from "./src/errors.ts";
+export * from "./src/logger.ts";
+export {
+  CloudEvent,
+  type CloudEventInit,
+  type CloudEventJSON,
+  EventScope,
+  type ExtensionValue,
+  type FromJSONOptions,
+  ScopedEvent,
+  type ScopedEventInit,
+} from "./src/event.ts";
+export type { AttributeType } from "./src/attributes.ts";
+export {
+  defineEvent,
+  type DefineEventOptions,
+  type EventDefinition,
+  type EventOf,
+  type TypedEvent,
+  type TypedEventInit,
+} from "./src/define_event.ts";
+export type * from "./src/broker.ts";

@@ -1,0 +1,190 @@
+/**
+ * The CloudEvents v1.0.2 type system for context attributes: each check
+ * returns `undefined` when the value is valid, else a readable message.
+ *
+ * @module
+ */
+
+/** Types an extension attribute can be declared with (CloudEvents "Type System"). */
+export type AttributeType =
+  | "boolean"
+  | "integer"
+  | "string"
+  | "binary"
+  | "uri"
+  | "uri-reference"
+  | "timestamp";
+
+/**
+ * Longest string an attribute may hold. The spec asks intermediaries to accept
+ * whole events of at least 64 KiB, so a single attribute above that is a
+ * mistake, and refusing it early keeps hostile input from costing much.
+ */
+export const MAX_ATTRIBUTE_LENGTH = 65_536;
+
+/** Names of the attributes the spec defines; extensions may not reuse them. */
+export const CORE_ATTRIBUTES: ReadonlySet<string> = new Set([
+  "specversion",
+  "id",
+  "source",
+  "type",
+  "datacontenttype",
+  "dataschema",
+  "subject",
+  "time",
+  "data",
+  "data_base64",
+]);
+
+const EXTENSION_NAME = /^[a-z0-9]+$/;
+// Control characters (C0, DEL, C1) are not "allowable Unicode characters".
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// RFC 3986 characters, with percent signs checked separately.
+const URI_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
+const BAD_PERCENT = /%(?![0-9A-Fa-f]{2})/;
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+const FIRST_SEGMENT_COLON = /^[^/?#]*:/;
+// RFC 3339 date-time; the numeric ranges are checked after the match.
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const MEDIA_TYPE = new RegExp(
+  `^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|"(?:[^"\\\\]|\\\\.)*"))*[ \\t]*$`,
+);
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+/** Checks a CloudEvents String: allowable Unicode, no control characters, bounded. */
+export function checkString(value: unknown): string | undefined {
+  if (typeof value !== "string") return `must be a string, got ${describeType(value)}`;
+  if (value.length > MAX_ATTRIBUTE_LENGTH) {
+    return `is ${value.length} characters long; the limit is ${MAX_ATTRIBUTE_LENGTH}`;
+  }
+  if (!value.isWellFormed()) return "contains a lone surrogate (not valid Unicode)";
+  if (CONTROL.test(value)) return "contains a control character";
+  return undefined;
+}
+
+/** Checks a required String attribute: a string, and not empty. */
+export function checkNonEmptyString(value: unknown): string | undefined {
+  const problem = checkString(value);
+  if (problem) return problem;
+  return value === "" ? "must be a non-empty string" : undefined;
+}
+
+/** Checks a URI-reference (RFC 3986), relative or absolute. */
+export function checkUriReference(value: unknown): string | undefined {
+  const problem = checkNonEmptyString(value);
+  if (problem) return problem;
+  const text = value as string;
+  if (!URI_CHARS.test(text) || BAD_PERCENT.test(text)) {
+    return "must be a URI-reference (RFC 3986): contains characters that must be percent-encoded";
+  }
+  // A relative reference may not have a colon in its first path segment.
+  if (!SCHEME.test(text) && FIRST_SEGMENT_COLON.test(text)) {
+    return "must be a URI-reference (RFC 3986): the scheme is malformed";
+  }
+  return undefined;
+}
+
+/** Checks an absolute URI (RFC 3986): a URI-reference with a scheme. */
+export function checkAbsoluteUri(value: unknown): string | undefined {
+  const problem = checkUriReference(value);
+  if (problem) return problem;
+  return SCHEME.test(value as string) ? undefined : "must be an absolute URI with a scheme";
+}
+
+/** Checks an RFC 3339 timestamp, including the ranges of each field. */
+export function checkTimestamp(value: unknown): string | undefined {
+  const problem = checkNonEmptyString(value);
+  if (problem) return problem;
+  const match = RFC3339.exec(value as string);
+  if (!match) return "must be an RFC 3339 timestamp such as 2024-01-31T12:00:00Z";
+  const [, y, mo, d, h, mi, s, , , oh, om] = match;
+  const year = Number(y), month = Number(mo), day = Number(d);
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) {
+    return "must be an RFC 3339 timestamp: the date does not exist";
+  }
+  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
+    return "must be an RFC 3339 timestamp: the time of day is out of range";
+  }
+  if (oh !== undefined && (Number(oh) > 23 || Number(om) > 59)) {
+    return "must be an RFC 3339 timestamp: the offset is out of range";
+  }
+  return undefined;
+}
+
+/** Checks an RFC 2046 media type such as `application/json; charset=utf-8`. */
+export function checkMediaType(value: unknown): string | undefined {
+  const problem = checkNonEmptyString(value);
+  if (problem) return problem;
+  return MEDIA_TYPE.test(value as string)
+    ? undefined
+    : "must be an RFC 2046 media type such as application/json";
+}
+
+/** Checks an extension attribute name: lower-case letters and digits, not a core name. */
+export function checkExtensionName(name: string): string | undefined {
+  if (!EXTENSION_NAME.test(name)) {
+    return "is not a valid extension name: use only lower-case letters a-z and digits 0-9";
+  }
+  if (CORE_ATTRIBUTES.has(name)) return "is a core attribute and cannot be an extension";
+  return undefined;
+}
+
+/**
+ * Checks an extension value: boolean, 32-bit integer or string; when a type is
+ * declared, also the canonical string form of that type.
+ */
+export function checkExtensionValue(value: unknown, type?: AttributeType): string | undefined {
+  switch (type) {
+    case "boolean":
+      return typeof value === "boolean" ? undefined : "must be a boolean";
+    case "integer":
+      return checkInteger(value);
+    case "string":
+      return checkString(value);
+    case "binary": {
+      const problem = checkString(value);
+      if (problem) return problem;
+      return BASE64.test(value as string) ? undefined : "must be base64-encoded binary";
+    }
+    case "uri":
+      return checkAbsoluteUri(value);
+    case "uri-reference":
+      return checkUriReference(value);
+    case "timestamp":
+      return checkTimestamp(value);
+  }
+  if (typeof value === "boolean") return undefined;
+  if (typeof value === "number") return checkInteger(value);
+  if (typeof value === "string") return checkString(value);
+  return `must be a boolean, a 32-bit integer or a string, got ${describeType(value)}`;
+}
+
+function checkInteger(value: unknown): string | undefined {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    return `must be an integer, got ${describeType(value)}`;
+  }
+  return value < INT32_MIN || value > INT32_MAX
+    ? "is out of the 32-bit signed integer range"
+    : undefined;
+}
+
+/** Names a value's JSON type for messages. */
+export function describeType(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "number" && !Number.isInteger(value)) return "a non-integer number";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+/** Tells whether a media type carries JSON (`application/json`, `*+json`, or absent). */
+export function isJsonMediaType(value: string | undefined): boolean {
+  if (value === undefined) return true;
+  const essence = value.split(";", 1)[0].trim().toLowerCase();
+  return essence === "application/json" || essence === "text/json" || essence.endsWith("+json");
+}

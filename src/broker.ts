@@ -1,0 +1,277 @@
+/**
+ * The contract every broker implements, shaped after FastStream's brokers:
+ * start/stop, subscribe (imperative and decorator), publish, publisher
+ * (decorator), request/reply, stats and `await using`.
+ *
+ * @module
+ */
+
+import type { Logger } from "./logger.ts";
+
+/** Lifecycle state of a broker. */
+export type BrokerState = "stopped" | "starting" | "started" | "stopping";
+
+/**
+ * What a handler receives next to the message.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker, type MessageContext } from "@opensecflow/eventbus";
+ * await using broker = new MemoryBroker();
+ * broker.subscribe("jobs", (job: string, ctx: MessageContext) => {
+ *   console.log(ctx.channel, ctx.attempt, ctx.headers["x-tenant"]);
+ * }, { name: "worker" });
+ * ```
+ */
+export interface MessageContext {
+  /** Channel the message arrived on. */
+  readonly channel: string;
+  /** Name of the subscription running the handler. */
+  readonly subscription: string;
+  /** The CloudEvent id for events, else an id the broker gave the message. */
+  readonly messageId: string;
+  /** Headers given to `publish`. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Correlation id given to `publish`, or set by `request`. */
+  readonly correlationId: string | undefined;
+  /** Where a reply goes, when the message is a request. */
+  readonly replyTo: string | undefined;
+  /** Delivery attempt, starting at 1; above 1 after a retry or redelivery. */
+  readonly attempt: number;
+  /** Fires when a graceful stop runs out of time, or the subscription is closed. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A message handler. Its return value is the reply when the message is a
+ * request; otherwise it is ignored (unless wrapped by a `publisher`).
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@opensecflow/eventbus";
+ * const double: Handler<number, number> = (n) => n * 2;
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type Handler<T = any, R = unknown> = (message: T, context: MessageContext) => R | Promise<R>;
+
+/**
+ * Options of `subscribe`.
+ *
+ * @example
+ * ```ts
+ * import type { SubscribeOptions } from "@opensecflow/eventbus";
+ * const options: SubscribeOptions = { name: "billing", concurrency: 4 };
+ * ```
+ */
+export interface SubscribeOptions {
+  /**
+   * Durable name of the subscription. Defaults to the handler's function name.
+   * On durable brokers, instances sharing a name share the work.
+   */
+  name?: string;
+  /** Handler calls in flight at once for this subscription; default 1 (keeps order). */
+  concurrency?: number;
+}
+
+/**
+ * A live subscription.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker } from "@opensecflow/eventbus";
+ * await using broker = new MemoryBroker();
+ * const sub = broker.subscribe("news", function reader() {});
+ * await sub.unsubscribe();
+ * ```
+ */
+export interface Subscription {
+  /** Channel subscribed to. */
+  readonly channel: string;
+  /** Durable name of the subscription. */
+  readonly name: string;
+  /** Stops delivery to this handler; resolves when in-flight calls have finished. */
+  unsubscribe(): Promise<void>;
+}
+
+/**
+ * Options of `publish`.
+ *
+ * @example
+ * ```ts
+ * import type { PublishOptions } from "@opensecflow/eventbus";
+ * const options: PublishOptions = { headers: { "x-tenant": "acme" }, correlationId: "c-1" };
+ * ```
+ */
+export interface PublishOptions {
+  /** String headers carried to the handler's context. */
+  headers?: Record<string, string>;
+  /** Correlation id carried to the handler's context. */
+  correlationId?: string;
+  /** Channel a reply should go to. */
+  replyTo?: string;
+}
+
+/**
+ * Options of `request`.
+ *
+ * @example
+ * ```ts
+ * import type { RequestOptions } from "@opensecflow/eventbus";
+ * const options: RequestOptions = { timeout: 500 };
+ * ```
+ */
+export interface RequestOptions {
+  /** Milliseconds to wait for the reply; default 5000. */
+  timeout?: number;
+  /** String headers carried to the handler's context. */
+  headers?: Record<string, string>;
+  /** Correlation id; generated when absent. */
+  correlationId?: string;
+  /** Cancels the wait. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of `stop`.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker } from "@opensecflow/eventbus";
+ * const broker = new MemoryBroker();
+ * await broker.start();
+ * await broker.stop({ timeout: 2_000 });
+ * ```
+ */
+export interface StopOptions {
+  /** Milliseconds to let queued and running handlers finish; default 10000. */
+  timeout?: number;
+}
+
+/**
+ * Counters every broker reports.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker } from "@opensecflow/eventbus";
+ * const stats = new MemoryBroker().stats();
+ * console.log(stats.published, stats.consumed, stats.errors, stats.dropped);
+ * ```
+ */
+export interface BrokerStats {
+  /** Messages accepted by `publish`. */
+  published: number;
+  /** Handler calls that completed successfully. */
+  consumed: number;
+  /** Handler calls that failed. */
+  errors: number;
+  /** Messages accepted but never handled (e.g. still queued when a stop timed out). */
+  dropped: number;
+  /** Channels with at least one subscription. */
+  channels: number;
+  /** Subscriptions. */
+  subscribers: number;
+  /** Messages waiting in queues now. */
+  queued: number;
+}
+
+/**
+ * What a broker reports when a handler fails.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker, type HandlerFailure } from "@opensecflow/eventbus";
+ * const failures: HandlerFailure[] = [];
+ * const broker = new MemoryBroker({ onError: (f) => failures.push(f) });
+ * ```
+ */
+export interface HandlerFailure {
+  /** What the handler threw or rejected with. */
+  readonly error: unknown;
+  /** Channel of the message. */
+  readonly channel: string;
+  /** Subscription (handler) name. */
+  readonly handler: string;
+  /** CloudEvent id or broker message id. */
+  readonly messageId: string;
+  /** CloudEvent type, when the message is an event. */
+  readonly eventType: string | undefined;
+  /** Delivery attempt that failed, from 1. */
+  readonly attempt: number;
+}
+
+/**
+ * Options every broker accepts.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker, silentLogger } from "@opensecflow/eventbus";
+ * const broker = new MemoryBroker({ logger: silentLogger, onError: (f) => console.log(f.handler) });
+ * ```
+ */
+export interface BrokerOptions {
+  /** Where handler errors and lifecycle notes go; default: warnings and errors to the console. */
+  logger?: Logger;
+  /** Called for every failed handler call, after it is logged. */
+  onError?: (failure: HandlerFailure) => void;
+}
+
+/**
+ * Registers a handler when applied: the function form `broker.subscriber(ch)(fn)`
+ * returns `fn` unchanged, and the TC39 decorator form works on class methods.
+ */
+export type SubscriberDecorator = <H extends Handler>(
+  handler: H,
+  context?: ClassMethodDecoratorContext,
+) => H;
+
+/**
+ * Wraps a function so that its non-undefined result is published to a channel.
+ */
+export type PublisherDecorator = <A extends unknown[], R>(
+  fn: (...args: A) => R,
+  context?: ClassMethodDecoratorContext,
+) => (...args: A) => Promise<Awaited<R>>;
+
+/**
+ * The broker contract. `MemoryBroker` and `RedisBroker` implement it, and one
+ * contract test suite holds every implementation to it.
+ *
+ * @example
+ * ```ts
+ * import { type Broker, MemoryBroker } from "@opensecflow/eventbus";
+ * const broker: Broker = new MemoryBroker();
+ * broker.subscribe("greetings", function greet(name: string) {
+ *   return `hello ${name}`;
+ * });
+ * await broker.start();
+ * console.log(await broker.request("ada", "greetings")); // "hello ada"
+ * await broker.stop();
+ * ```
+ */
+export interface Broker {
+  /** Current lifecycle state. */
+  readonly state: BrokerState;
+  /** Starts consuming; idempotent; a stopped broker can start again. */
+  start(): Promise<void>;
+  /** Stops taking publishes, drains within the timeout, then closes. Idempotent. */
+  stop(options?: StopOptions): Promise<void>;
+  /** Registers a handler; works before and after `start()`. */
+  subscribe<T = unknown>(
+    channel: string,
+    handler: Handler<T>,
+    options?: SubscribeOptions,
+  ): Subscription;
+  /** Decorator form of `subscribe`. */
+  subscriber(channel: string, options?: SubscribeOptions): SubscriberDecorator;
+  /** Decorator publishing the wrapped function's non-undefined result to `channel`. */
+  publisher(channel: string, options?: PublishOptions): PublisherDecorator;
+  /** Publishes; resolves once the broker has accepted the message. */
+  publish(message: unknown, channel: string, options?: PublishOptions): Promise<void>;
+  /** Publishes a request and resolves with the first handler's return value. */
+  request<R = unknown>(message: unknown, channel: string, options?: RequestOptions): Promise<R>;
+  /** Counters. */
+  stats(): BrokerStats;
+  /** `await using broker = ...` stops the broker at scope exit. */
+  [Symbol.asyncDispose](): Promise<void>;
+}

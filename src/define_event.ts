@@ -1,0 +1,246 @@
+/**
+ * Typed events: {@linkcode defineEvent} turns a type name and a zod schema
+ * into an event class whose `data` is checked at construction.
+ *
+ * @module
+ */
+
+import type { z } from "zod";
+import {
+  checkAbsoluteUri,
+  checkMediaType,
+  checkNonEmptyString,
+  checkUriReference,
+} from "./attributes.ts";
+import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } from "./errors.ts";
+import {
+  CloudEvent,
+  deepFreeze,
+  EventScope,
+  type ExtensionValue,
+  type FromJSONOptions,
+  isEventScope,
+  ScopedEvent,
+} from "./event.ts";
+
+/**
+ * What a typed event class takes: the CloudEvents attributes other than `type`
+ * (fixed by the definition), and `data` in the schema's input shape.
+ */
+export interface TypedEventInit<I> {
+  /** Payload, checked (and coerced) by the definition's schema. */
+  data: I;
+  /** Event source; defaults to the definition's `source`. */
+  source?: string;
+  /** Event id; default `crypto.randomUUID()`. */
+  id?: string;
+  /** Subject within the source. */
+  subject?: string;
+  /** RFC 3339 timestamp or Date; default now; `null` for none. */
+  time?: string | Date | null;
+  /** Media type; defaults to the definition's `datacontenttype`. */
+  datacontenttype?: string;
+  /** Schema URI; defaults to the definition's `dataschema`. */
+  dataschema?: string;
+  /** Extension attributes. */
+  extensions?: Record<string, ExtensionValue>;
+}
+
+/** An instance of a typed event class: a `ScopedEvent` with a fixed type and typed data. */
+export type TypedEvent<T extends string, D> = ScopedEvent<D> & {
+  readonly type: T;
+  readonly data: D;
+};
+
+/**
+ * A typed event class made by {@linkcode defineEvent}.
+ *
+ * @example
+ * ```ts
+ * import { defineEvent, type EventDefinition } from "@opensecflow/eventbus";
+ * import { z } from "zod";
+ * const Ping = defineEvent({ type: "ping", data: z.object({ n: z.number() }), source: "/p" });
+ * const def: EventDefinition = Ping;
+ * console.log(def.type); // "ping"
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export interface EventDefinition<T extends string = string, S extends z.ZodType = any> {
+  /** Builds an event, checking `data` against the schema. */
+  new (init: TypedEventInit<z.input<S>>): TypedEvent<T, z.output<S>>;
+  /** Instances, for `instanceof`. */
+  readonly prototype: TypedEvent<T, z.output<S>>;
+  /** The CloudEvents type every instance has. */
+  readonly type: T;
+  /** Where instances are delivered. */
+  readonly scope: EventScope;
+  /** The zod schema of `data`. */
+  readonly schema: S;
+  /** Default source, if the definition has one. */
+  readonly source: string | undefined;
+  /**
+   * Builds a typed event from a wire object, JSON text or a plain CloudEvent;
+   * the schema's coercions apply. Throws {@linkcode ValidationError} on any
+   * problem, including a `type` other than this definition's.
+   */
+  parse(input: unknown, options?: FromJSONOptions): TypedEvent<T, z.output<S>>;
+}
+
+/** The event type an {@linkcode EventDefinition} builds, like pydantic's model instance type. */
+// deno-lint-ignore no-explicit-any
+export type EventOf<E extends EventDefinition<string, any>> = InstanceType<E>;
+
+/**
+ * Options of {@linkcode defineEvent}.
+ */
+export interface DefineEventOptions<T extends string, S extends z.ZodType> {
+  /** The CloudEvents type, e.g. `"order.created"`. */
+  type: T;
+  /** zod schema of `data`. */
+  data: S;
+  /** Delivery scope; default `EventScope.APP`, as in the Python library. */
+  scope?: EventScope;
+  /** Default source for instances. */
+  source?: string;
+  /** Default `datacontenttype` for instances. */
+  datacontenttype?: string;
+  /** Default `dataschema` for instances. */
+  dataschema?: string;
+}
+
+function isZodSchema(value: unknown): value is z.ZodType {
+  return value !== null && typeof value === "object" && "_zod" in value &&
+    typeof (value as { safeParse?: unknown }).safeParse === "function";
+}
+
+/** Maps zod issues onto validation issues under `data`. */
+export function zodIssues(error: z.ZodError, root = "data"): ValidationIssue[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.reduce<string>(
+      (path, key) => typeof key === "number" ? `${path}[${key}]` : `${path}.${String(key)}`,
+      root,
+    ),
+    message: issue.message,
+  }));
+}
+
+/**
+ * Defines a typed event: a class extending {@linkcode ScopedEvent} whose
+ * `data` must match a zod schema. The Python library's pydantic event classes
+ * become these.
+ *
+ * @example
+ * ```ts
+ * import { defineEvent, EventScope } from "@opensecflow/eventbus";
+ * import { z } from "zod";
+ *
+ * const OrderCreated = defineEvent({
+ *   type: "order.created",
+ *   scope: EventScope.PROCESS,
+ *   source: "/orders",
+ *   data: z.object({ orderId: z.string(), amount: z.number().positive() }),
+ * });
+ * const e = new OrderCreated({ data: { orderId: "A1", amount: 12.5 } });
+ * console.log(e.data.amount, e instanceof OrderCreated); // 12.5 true
+ * const back = OrderCreated.parse(JSON.stringify(e));
+ * console.log(back.data.orderId); // "A1"
+ * ```
+ */
+export function defineEvent<T extends string, S extends z.ZodType>(
+  options: DefineEventOptions<T, S>,
+): EventDefinition<T, S> {
+  if (options === null || typeof options !== "object") {
+    throw new InvalidArgumentError("options", "defineEvent needs { type, data }");
+  }
+  const { type, data: schema, scope = EventScope.APP, source, datacontenttype, dataschema } =
+    options;
+  const typeProblem = checkNonEmptyString(type);
+  if (typeProblem) throw new InvalidArgumentError("type", `the event type ${typeProblem}`);
+  if (!isZodSchema(schema)) {
+    throw new InvalidArgumentError(
+      "data",
+      `must be a zod schema such as z.object({...}), got ${excerpt(schema)}`,
+    );
+  }
+  if (!isEventScope(scope)) {
+    throw new InvalidArgumentError(
+      "scope",
+      `must be EventScope.PROCESS or EventScope.APP, got ${excerpt(scope)}`,
+    );
+  }
+  const defaults: [string, string | undefined, (v: unknown) => string | undefined][] = [
+    ["source", source, checkUriReference],
+    ["datacontenttype", datacontenttype, checkMediaType],
+    ["dataschema", dataschema, checkAbsoluteUri],
+  ];
+  for (const [name, value, check] of defaults) {
+    const problem = value === undefined ? undefined : check(value);
+    if (problem) throw new InvalidArgumentError(name, problem);
+  }
+
+  class Typed extends ScopedEvent<unknown> {
+    static readonly type: T = type;
+    static readonly scope: EventScope = scope;
+    static readonly schema: S = schema;
+    static readonly source: string | undefined = source;
+
+    constructor(init: TypedEventInit<unknown>) {
+      if (init === null || typeof init !== "object") {
+        throw new ValidationError([{ path: "", message: `${type}: expected { data, source? }` }]);
+      }
+      const parsed = schema.safeParse(init.data);
+      if (!parsed.success) {
+        throw new ValidationError(zodIssues(parsed.error), { context: `event "${type}"` });
+      }
+      if (init.source === undefined && source === undefined) {
+        throw new ValidationError([{
+          path: "source",
+          message: `is required: pass source, or give "${type}" a default source in defineEvent`,
+        }]);
+      }
+      super({
+        id: init.id,
+        source: init.source ?? source as string,
+        type,
+        subject: init.subject,
+        time: init.time,
+        datacontenttype: init.datacontenttype ?? datacontenttype,
+        dataschema: init.dataschema ?? dataschema,
+        extensions: init.extensions,
+        data: deepFreeze(parsed.data),
+        scope,
+      });
+      if (new.target === Typed) Object.freeze(this);
+    }
+
+    static parse(input: unknown, parseOptions?: FromJSONOptions): Typed {
+      if (input instanceof Typed) return input;
+      const event = CloudEvent.fromJSON(input, parseOptions);
+      if (event.type !== type) {
+        throw new ValidationError([{
+          path: "type",
+          message: `expected "${type}", got ${excerpt(event.type)}`,
+        }], { context: `event "${type}"` });
+      }
+      return new Typed({
+        id: event.id,
+        source: event.source,
+        subject: event.subject,
+        time: event.time ?? null,
+        datacontenttype: event.datacontenttype,
+        dataschema: event.dataschema,
+        extensions: event.extensions,
+        data: event.data,
+      });
+    }
+  }
+  Object.defineProperty(Typed, "name", { value: typeNameToClassName(type) });
+  return Typed as unknown as EventDefinition<T, S>;
+}
+
+/** `"order.created"` -> `"OrderCreated"`, for readable stack traces and logs. */
+function typeNameToClassName(type: string): string {
+  const name = type.split(/[^A-Za-z0-9]+/).filter(Boolean)
+    .map((part) => part[0].toUpperCase() + part.slice(1)).join("");
+  return /^[A-Za-z]/.test(name) ? name : `Event${name}`;
+}

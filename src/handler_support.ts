@@ -1,0 +1,180 @@
+/**
+ * Pieces every broker shares: naming subscriptions, the subscriber and
+ * publisher decorators, and reporting a failed handler call.
+ *
+ * @module
+ */
+
+import type {
+  Broker,
+  Handler,
+  HandlerFailure,
+  PublisherDecorator,
+  PublishOptions,
+  SubscribeOptions,
+  SubscriberDecorator,
+} from "./broker.ts";
+import { InvalidArgumentError } from "./errors.ts";
+import { CloudEvent } from "./event.ts";
+import type { Logger } from "./logger.ts";
+
+/**
+ * Checks a channel name: a non-empty string without whitespace or control
+ * characters.
+ */
+export function checkChannel(channel: unknown, argument = "channel"): string {
+  if (typeof channel !== "string" || channel.length === 0 || /[\s\u0000-\u001f]/.test(channel)) {
+    throw new InvalidArgumentError(
+      argument,
+      `must be a non-empty string without whitespace, got ${
+        typeof channel === "string" ? JSON.stringify(channel.slice(0, 60)) : typeof channel
+      }`,
+    );
+  }
+  return channel;
+}
+
+/** Checks a handler is a function. */
+export function checkHandler(handler: unknown): asserts handler is Handler {
+  if (typeof handler !== "function") {
+    throw new InvalidArgumentError("handler", `must be a function, got ${typeof handler}`);
+  }
+}
+
+/**
+ * The subscription name: `options.name`, else the handler's function name, else
+ * `undefined` (an anonymous handler).
+ */
+export function subscriptionName(handler: Handler, options?: SubscribeOptions): string | undefined {
+  if (options?.name !== undefined) {
+    if (typeof options.name !== "string" || options.name.trim() === "") {
+      throw new InvalidArgumentError("name", "must be a non-empty string");
+    }
+    return options.name;
+  }
+  return handler.name && handler.name !== "anonymous"
+    ? handler.name.replace(/^bound /, "")
+    : undefined;
+}
+
+/** Checks `concurrency`: a whole number from 1. */
+export function checkConcurrency(value: unknown): number {
+  if (value === undefined) return 1;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError("concurrency", `must be an integer >= 1, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Checks a timeout in milliseconds: a finite number >= 0. */
+export function checkTimeout(value: unknown, fallback: number, argument = "timeout"): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(
+      argument,
+      `must be a number of milliseconds >= 0, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Checks publish options: string headers, string correlation id and reply channel. */
+export function checkPublishOptions(options: PublishOptions | undefined): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== "object") {
+    throw new InvalidArgumentError("options", "must be an object");
+  }
+  if (options.headers !== undefined) {
+    if (options.headers === null || typeof options.headers !== "object") {
+      throw new InvalidArgumentError("headers", "must be an object of string values");
+    }
+    for (const [key, value] of Object.entries(options.headers)) {
+      if (typeof value !== "string") {
+        throw new InvalidArgumentError(`headers.${key}`, `must be a string, got ${typeof value}`);
+      }
+    }
+  }
+  if (options.correlationId !== undefined && typeof options.correlationId !== "string") {
+    throw new InvalidArgumentError("correlationId", "must be a string");
+  }
+  if (options.replyTo !== undefined) checkChannel(options.replyTo, "replyTo");
+}
+
+/** The event id and type of a message that is a CloudEvent. */
+export function describeMessage(message: unknown): { id?: string; type?: string } {
+  return message instanceof CloudEvent ? { id: message.id, type: message.type } : {};
+}
+
+/**
+ * Logs a failed handler call and hands it to the `onError` hook; a hook that
+ * throws is logged too, never propagated into the consumer.
+ */
+export function reportFailure(
+  logger: Logger,
+  onError: ((failure: HandlerFailure) => void) | undefined,
+  failure: HandlerFailure,
+): void {
+  const type = failure.eventType ? ` (type ${failure.eventType})` : "";
+  logger.error(
+    `handler "${failure.handler}" failed on channel "${failure.channel}" for message ${failure.messageId}${type}, attempt ${failure.attempt}: ${
+      failure.error instanceof Error ? failure.error.message : String(failure.error)
+    }`,
+    failure.error,
+  );
+  if (!onError) return;
+  try {
+    onError(failure);
+  } catch (hookError) {
+    logger.error("onError hook threw", hookError);
+  }
+}
+
+/**
+ * Builds `broker.subscriber(channel, options)`: the function form returns the
+ * handler unchanged; as a TC39 decorator on a static method it subscribes the
+ * method bound to the class, on an instance method it subscribes each new
+ * instance's method.
+ */
+export function subscriberDecorator(
+  broker: Broker,
+  channel: string,
+  options?: SubscribeOptions,
+): SubscriberDecorator {
+  checkChannel(channel);
+  return <H extends Handler>(handler: H, context?: ClassMethodDecoratorContext): H => {
+    checkHandler(handler);
+    if (context?.kind === "method") {
+      const name = options?.name ?? String(context.name);
+      context.addInitializer(function (this: unknown) {
+        broker.subscribe(channel, handler.bind(this), { ...options, name });
+      });
+      return handler;
+    }
+    broker.subscribe(channel, handler, options);
+    return handler;
+  };
+}
+
+/**
+ * Builds `broker.publisher(channel)`: wraps a function so that each call's
+ * non-undefined result is published to `channel` before the call resolves.
+ * The wrapped function works as a handler and when called directly.
+ */
+export function publisherDecorator(
+  broker: Broker,
+  channel: string,
+  options?: PublishOptions,
+): PublisherDecorator {
+  checkChannel(channel);
+  checkPublishOptions(options);
+  return <A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => Promise<Awaited<R>> => {
+    checkHandler(fn as unknown);
+    const wrapped = async function (this: unknown, ...args: A): Promise<Awaited<R>> {
+      const result = await fn.apply(this, args);
+      if (result !== undefined) await broker.publish(result, channel, options);
+      return result;
+    };
+    Object.defineProperty(wrapped, "name", { value: fn.name });
+    return wrapped;
+  };
+}

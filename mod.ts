@@ -48,3 +48,25 @@ export {
   type TypedEventInit,
 } from "./src/define_event.ts";
 export type * from "./src/broker.ts";
+export {
+  EventBus,
+  type EventBusOptions,
+  type EventHandler,
+  type HandlerInfo,
+} from "./src/eventbus.ts";
+export type { HandleCall, Middleware, PublishCall } from "./src/middleware.ts";
+export {
+  eventHandler,
+  type EventHandlerDecorator,
+  getEventBus,
+  initEventBus,
+  type RegisteredHandler,
+  resetEventBus,
+} from "./src/global_bus.ts";
+export {
+  AsyncQueueBroker,
+  MemoryBroker,
+  type MemoryBrokerOptions,
+  type MemoryBrokerStats,
+  type MemorySubscriptionStats,
+} from "./src/memory_broker.ts";

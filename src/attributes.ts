@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isBase64 } from "./base64.ts";
+
 /** Types an extension attribute can be declared with (CloudEvents "Type System"). */
 export type AttributeType =
   | "boolean"
@@ -22,6 +24,12 @@ export type AttributeType =
  */
 export const MAX_ATTRIBUTE_LENGTH = 65_536;
 
+/**
+ * Longest extension name accepted. The spec says names SHOULD NOT exceed 20
+ * characters; a generous bound still refuses names that are really payloads.
+ */
+export const MAX_EXTENSION_NAME_LENGTH = 256;
+
 /** Names of the attributes the spec defines; extensions may not reuse them. */
 export const CORE_ATTRIBUTES: ReadonlySet<string> = new Set([
   "specversion",
@@ -37,9 +45,10 @@ export const CORE_ATTRIBUTES: ReadonlySet<string> = new Set([
 ]);
 
 const EXTENSION_NAME = /^[a-z0-9]+$/;
-// Control characters (C0, DEL, C1) are not "allowable Unicode characters".
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Control characters (C0, DEL, C1: exactly \p{Cc}) and noncharacters
+// (U+FDD0-U+FDEF, U+xFFFE, U+xFFFF) are not "allowable Unicode characters".
+const CONTROL = /\p{Cc}/u;
+const NONCHARACTER = /\p{Noncharacter_Code_Point}/u;
 // RFC 3986 characters, with percent signs checked separately.
 const URI_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
 const BAD_PERCENT = /%(?![0-9A-Fa-f]{2})/;
@@ -52,7 +61,6 @@ const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const MEDIA_TYPE = new RegExp(
   `^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|"(?:[^"\\\\]|\\\\.)*"))*[ \\t]*$`,
 );
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
@@ -64,6 +72,7 @@ export function checkString(value: unknown): string | undefined {
   }
   if (!value.isWellFormed()) return "contains a lone surrogate (not valid Unicode)";
   if (CONTROL.test(value)) return "contains a control character";
+  if (NONCHARACTER.test(value)) return "contains a Unicode noncharacter";
   return undefined;
 }
 
@@ -104,7 +113,10 @@ export function checkTimestamp(value: unknown): string | undefined {
   if (!match) return "must be an RFC 3339 timestamp such as 2024-01-31T12:00:00Z";
   const [, y, mo, d, h, mi, s, , , oh, om] = match;
   const year = Number(y), month = Number(mo), day = Number(d);
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  // setUTCFullYear, unlike Date.UTC, does not map years 0-99 to 1900-1999.
+  const lastDay = new Date(0);
+  lastDay.setUTCFullYear(year, month, 0);
+  const daysInMonth = lastDay.getUTCDate();
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth) {
     return "must be an RFC 3339 timestamp: the date does not exist";
   }
@@ -128,6 +140,9 @@ export function checkMediaType(value: unknown): string | undefined {
 
 /** Checks an extension attribute name: lower-case letters and digits, not a core name. */
 export function checkExtensionName(name: string): string | undefined {
+  if (name.length > MAX_EXTENSION_NAME_LENGTH) {
+    return `is not a valid extension name: ${name.length} characters long; the limit is ${MAX_EXTENSION_NAME_LENGTH}`;
+  }
   if (!EXTENSION_NAME.test(name)) {
     return "is not a valid extension name: use only lower-case letters a-z and digits 0-9";
   }
@@ -150,7 +165,7 @@ export function checkExtensionValue(value: unknown, type?: AttributeType): strin
     case "binary": {
       const problem = checkString(value);
       if (problem) return problem;
-      return BASE64.test(value as string) ? undefined : "must be base64-encoded binary";
+      return isBase64(value as string) ? undefined : "must be base64-encoded binary";
     }
     case "uri":
       return checkAbsoluteUri(value);
@@ -179,7 +194,11 @@ export function describeType(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "number" && !Number.isInteger(value)) return "a non-integer number";
-  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+  if (typeof value !== "object") return `a ${typeof value}`;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) return "an object";
+  const name = typeof proto?.constructor?.name === "string" ? proto.constructor.name : "";
+  return /^[A-Za-z_$][\w$]{0,40}$/.test(name) ? `a ${name}` : "an object";
 }
 
 /** Tells whether a media type carries JSON (`application/json`, `*+json`, or absent). */

@@ -6,7 +6,6 @@
  */
 
 const CHUNK = 0x8000;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** Encodes bytes as standard base64 with padding. */
 export function encodeBase64(bytes: Uint8Array): string {
@@ -17,9 +16,28 @@ export function encodeBase64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
+/**
+ * Tells whether text is standard base64 with padding (RFC 4648 section 4).
+ * A plain loop rather than a regular expression: a backtracking pattern over
+ * megabytes of hostile input overflows the regex stack.
+ */
+export function isBase64(text: string): boolean {
+  if (text.length % 4 !== 0) return false;
+  let end = text.length;
+  if (end > 0 && text.charCodeAt(end - 1) === 0x3d) end--;
+  if (end > 0 && text.charCodeAt(end - 1) === 0x3d) end--;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const ok = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) ||
+      c === 0x2b || c === 0x2f;
+    if (!ok) return false;
+  }
+  return true;
+}
+
 /** Decodes standard base64, or returns `undefined` when the text is not base64. */
 export function decodeBase64(text: string): Uint8Array | undefined {
-  if (!BASE64.test(text)) return undefined;
+  if (!isBase64(text)) return undefined;
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);

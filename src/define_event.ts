@@ -64,12 +64,17 @@ export type TypedEvent<T extends string, D> = ScopedEvent<D> & {
  * console.log(def.type); // "ping"
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export interface EventDefinition<T extends string = string, S extends z.ZodType = any> {
+export interface EventDefinition<
+  T extends string = string,
+  // The zod schema's shape is spelled out (rather than z.ZodType) so the
+  // public API names no type this module does not export.
+  // deno-lint-ignore no-explicit-any
+  S extends { readonly _zod: { input: unknown; output: unknown } } = any,
+> {
   /** Builds an event, checking `data` against the schema. */
-  new (init: TypedEventInit<z.input<S>>): TypedEvent<T, z.output<S>>;
+  new (init: TypedEventInit<S["_zod"]["input"]>): TypedEvent<T, S["_zod"]["output"]>;
   /** Instances, for `instanceof`. */
-  readonly prototype: TypedEvent<T, z.output<S>>;
+  readonly prototype: TypedEvent<T, S["_zod"]["output"]>;
   /** The CloudEvents type every instance has. */
   readonly type: T;
   /** Where instances are delivered. */
@@ -83,7 +88,7 @@ export interface EventDefinition<T extends string = string, S extends z.ZodType 
    * the schema's coercions apply. Throws {@linkcode ValidationError} on any
    * problem, including a `type` other than this definition's.
    */
-  parse(input: unknown, options?: FromJSONOptions): TypedEvent<T, z.output<S>>;
+  parse(input: unknown, options?: FromJSONOptions): TypedEvent<T, S["_zod"]["output"]>;
 }
 
 /** The event type an {@linkcode EventDefinition} builds, like pydantic's model instance type. */
@@ -93,7 +98,10 @@ export type EventOf<E extends EventDefinition<string, any>> = InstanceType<E>;
 /**
  * Options of {@linkcode defineEvent}.
  */
-export interface DefineEventOptions<T extends string, S extends z.ZodType> {
+export interface DefineEventOptions<
+  T extends string,
+  S extends { readonly _zod: { input: unknown; output: unknown } },
+> {
   /** The CloudEvents type, e.g. `"order.created"`. */
   type: T;
   /** zod schema of `data`. */
@@ -113,15 +121,23 @@ function isZodSchema(value: unknown): value is z.ZodType {
     typeof (value as { safeParse?: unknown }).safeParse === "function";
 }
 
-/** Maps zod issues onto validation issues under `data`. */
+/** Longest zod message kept: some (unrecognized keys) quote the input. */
+const MAX_ZOD_MESSAGE_LENGTH = 200;
+
+/** Maps zod issues onto validation issues under `data`, quoting input only in excerpts. */
 export function zodIssues(error: z.ZodError, root = "data"): ValidationIssue[] {
   return error.issues.map((issue) => ({
     path: issue.path.reduce<string>(
-      (path, key) => typeof key === "number" ? `${path}[${key}]` : `${path}.${String(key)}`,
+      (path, key) =>
+        typeof key === "number" ? `${path}[${key}]` : `${path}.${shorten(String(key), 60)}`,
       root,
     ),
-    message: issue.message,
+    message: shorten(issue.message, MAX_ZOD_MESSAGE_LENGTH),
   }));
+}
+
+function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 /**
@@ -146,14 +162,17 @@ export function zodIssues(error: z.ZodError, root = "data"): ValidationIssue[] {
  * console.log(back.data.orderId); // "A1"
  * ```
  */
-export function defineEvent<T extends string, S extends z.ZodType>(
+export function defineEvent<
+  T extends string,
+  S extends { readonly _zod: { input: unknown; output: unknown } },
+>(
   options: DefineEventOptions<T, S>,
 ): EventDefinition<T, S> {
   if (options === null || typeof options !== "object") {
     throw new InvalidArgumentError("options", "defineEvent needs { type, data }");
   }
-  const { type, data: schema, scope = EventScope.APP, source, datacontenttype, dataschema } =
-    options;
+  const { type, scope = EventScope.APP, source, datacontenttype, dataschema } = options;
+  const schema: unknown = options.data;
   const typeProblem = checkNonEmptyString(type);
   if (typeProblem) throw new InvalidArgumentError("type", `the event type ${typeProblem}`);
   if (!isZodSchema(schema)) {
@@ -178,38 +197,50 @@ export function defineEvent<T extends string, S extends z.ZodType>(
     if (problem) throw new InvalidArgumentError(name, problem);
   }
 
+  const zodSchema: z.ZodType = schema;
+  const context = `event "${type}"`;
+
   class Typed extends ScopedEvent<unknown> {
     static readonly type: T = type;
     static readonly scope: EventScope = scope;
-    static readonly schema: S = schema;
+    static readonly schema: S = options.data;
     static readonly source: string | undefined = source;
 
     constructor(init: TypedEventInit<unknown>) {
       if (init === null || typeof init !== "object") {
         throw new ValidationError([{ path: "", message: `${type}: expected { data, source? }` }]);
       }
-      const parsed = schema.safeParse(init.data);
-      if (!parsed.success) {
-        throw new ValidationError(zodIssues(parsed.error), { context: `event "${type}"` });
-      }
-      if (init.source === undefined && source === undefined) {
-        throw new ValidationError([{
+      // Collect the data's and the attributes' problems so one error lists them all.
+      const issues: ValidationIssue[] = [];
+      const parsed = zodSchema.safeParse(init.data);
+      if (!parsed.success) issues.push(...zodIssues(parsed.error));
+      const eventSource = init.source ?? source;
+      if (eventSource === undefined) {
+        issues.push({
           path: "source",
           message: `is required: pass source, or give "${type}" a default source in defineEvent`,
-        }]);
+        });
       }
-      super({
-        id: init.id,
-        source: init.source ?? source as string,
-        type,
-        subject: init.subject,
-        time: init.time,
-        datacontenttype: init.datacontenttype ?? datacontenttype,
-        dataschema: init.dataschema ?? dataschema,
-        extensions: init.extensions,
-        data: deepFreeze(parsed.data),
-        scope,
-      });
+      try {
+        super({
+          id: init.id,
+          source: eventSource ?? "/",
+          type,
+          subject: init.subject,
+          time: init.time,
+          datacontenttype: init.datacontenttype ?? datacontenttype,
+          dataschema: init.dataschema ?? dataschema,
+          extensions: init.extensions,
+          data: parsed.success ? deepFreeze(parsed.data) : undefined,
+          scope,
+        });
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        const seen = new Set(issues.map((issue) => issue.path));
+        const rest = error.issues.filter((issue) => !seen.has(issue.path));
+        throw new ValidationError([...issues, ...rest], { context });
+      }
+      if (issues.length > 0) throw new ValidationError(issues, { context });
       if (new.target === Typed) Object.freeze(this);
     }
 
@@ -220,7 +251,7 @@ export function defineEvent<T extends string, S extends z.ZodType>(
         throw new ValidationError([{
           path: "type",
           message: `expected "${type}", got ${excerpt(event.type)}`,
-        }], { context: `event "${type}"` });
+        }], { context });
       }
       return new Typed({
         id: event.id,

@@ -238,3 +238,25 @@ export class BrokerError extends EventBusError {
     super("BROKER", message, options);
   }
 }
+
+/**
+ * The module-level bus was used in the wrong order: `getEventBus()` before
+ * `initEventBus()`, or `initEventBus()` a second time without
+ * `resetEventBus()` in between.
+ *
+ * @example
+ * ```ts
+ * import { EventBusStateError, getEventBus } from "@opensecflow/eventbus";
+ * try {
+ *   getEventBus();
+ * } catch (error) {
+ *   console.assert(error instanceof EventBusStateError);
+ * }
+ * ```
+ */
+export class EventBusStateError extends EventBusError {
+  /** Creates the error; `code` is `"NOT_INITIALIZED"` or `"ALREADY_INITIALIZED"`. */
+  constructor(code: "NOT_INITIALIZED" | "ALREADY_INITIALIZED", message: string) {
+    super(code, message);
+  }
+}

@@ -114,18 +114,36 @@ const KNOWN_JSON_MEMBERS = new Set([
   "data_base64",
 ]);
 
-/** Freezes plain objects and arrays all the way down; other objects are left alone. */
+/**
+ * Freezes plain objects and arrays all the way down; other objects are left
+ * alone. Iterative, so hostile input nested 100 000 levels deep cannot
+ * overflow the call stack.
+ */
 export function deepFreeze<T>(value: T): T {
-  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
-  const proto = Object.getPrototypeOf(value);
-  if (Array.isArray(value)) {
-    Object.freeze(value);
-    for (const item of value) deepFreeze(item);
-  } else if (proto === Object.prototype || proto === null) {
-    Object.freeze(value);
-    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (item === null || typeof item !== "object" || Object.isFrozen(item)) continue;
+    if (Array.isArray(item)) {
+      Object.freeze(item);
+      for (const child of item) pending.push(child);
+    } else if (isPlainObject(item)) {
+      Object.freeze(item);
+      for (const key of Object.keys(item)) pending.push((item as Record<string, unknown>)[key]);
+    }
   }
   return value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object") return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** JavaScript callers may pass `null` for an optional attribute: it means absent, as in JSON. */
+function absentIfNull<T>(value: T | null | undefined): T | undefined {
+  return value === null ? undefined : value;
 }
 
 /**
@@ -181,11 +199,12 @@ export class CloudEvent<D = unknown> {
     check("id", checkNonEmptyString(id));
     check("source", checkUriReference(init.source));
     check("type", checkNonEmptyString(init.type));
-    if (init.datacontenttype !== undefined) {
-      check("datacontenttype", checkMediaType(init.datacontenttype));
-    }
-    if (init.dataschema !== undefined) check("dataschema", checkAbsoluteUri(init.dataschema));
-    if (init.subject !== undefined) check("subject", checkNonEmptyString(init.subject));
+    const datacontenttype = absentIfNull(init.datacontenttype);
+    const dataschema = absentIfNull(init.dataschema);
+    const subject = absentIfNull(init.subject);
+    if (datacontenttype !== undefined) check("datacontenttype", checkMediaType(datacontenttype));
+    if (dataschema !== undefined) check("dataschema", checkAbsoluteUri(dataschema));
+    if (subject !== undefined) check("subject", checkNonEmptyString(subject));
     let time: string | undefined;
     if (init.time === undefined) time = new Date().toISOString();
     else if (init.time instanceof Date) {
@@ -195,7 +214,7 @@ export class CloudEvent<D = unknown> {
       check("time", checkTimestamp(init.time));
       time = init.time;
     }
-    const extensions = init.extensions === undefined
+    const extensions = absentIfNull(init.extensions) === undefined
       ? EMPTY
       : copyExtensions(init.extensions, issues);
     if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvent" });
@@ -203,9 +222,9 @@ export class CloudEvent<D = unknown> {
     this.id = id;
     this.source = init.source;
     this.type = init.type;
-    if (init.datacontenttype !== undefined) this.datacontenttype = init.datacontenttype;
-    if (init.dataschema !== undefined) this.dataschema = init.dataschema;
-    if (init.subject !== undefined) this.subject = init.subject;
+    if (datacontenttype !== undefined) this.datacontenttype = datacontenttype;
+    if (dataschema !== undefined) this.dataschema = dataschema;
+    if (subject !== undefined) this.subject = subject;
     if (time !== undefined) this.time = time;
     if (init.data !== undefined) this.data = deepFreeze(init.data);
     this.extensions = extensions;
@@ -321,8 +340,12 @@ function copyExtensions(
   issues: ValidationIssue[],
   types?: Record<string, AttributeType>,
 ): Readonly<Record<string, ExtensionValue>> {
-  if (input === null || typeof input !== "object" || Array.isArray(input)) {
-    issues.push({ path: "extensions", message: `must be an object, got ${describeType(input)}` });
+  // A Map or class instance would pass `typeof` and then lose its entries.
+  if (!isPlainObject(input)) {
+    issues.push({
+      path: "extensions",
+      message: `must be a plain object, got ${describeType(input)}`,
+    });
     return EMPTY;
   }
   const out: Record<string, ExtensionValue> = {};
@@ -438,14 +461,12 @@ function eventFromWire(value: unknown, prefix: string, options?: FromJSONOptions
  * console.log(EventScope.PROCESS, EventScope.APP); // "process" "app"
  * ```
  */
-export const EventScope = Object.freeze(
-  {
-    /** Stays inside this process (in-memory broker). */
-    PROCESS: "process",
-    /** Reaches every instance of the application (distributed broker). */
-    APP: "app",
-  } as const,
-);
+export const EventScope: {
+  /** Stays inside this process (in-memory broker). */
+  readonly PROCESS: "process";
+  /** Reaches every instance of the application (distributed broker). */
+  readonly APP: "app";
+} = Object.freeze({ PROCESS: "process", APP: "app" });
 
 /** `"process"` or `"app"`. */
 export type EventScope = typeof EventScope[keyof typeof EventScope];
@@ -480,14 +501,21 @@ export class ScopedEvent<D = unknown> extends CloudEvent<D> {
 
   /** Builds and validates an event; the scope defaults to APP. */
   constructor(init: ScopedEventInit<D>) {
-    super(init);
-    const scope = init.scope ?? EventScope.APP;
-    if (!isEventScope(scope)) {
-      throw new ValidationError([{
-        path: "scope",
-        message: `must be "process" or "app", got ${excerpt(scope)}`,
-      }]);
+    const scope = init?.scope ?? EventScope.APP;
+    const scopeIssue: ValidationIssue | undefined = isEventScope(scope) ? undefined : {
+      path: "scope",
+      message: `must be "process" or "app", got ${excerpt(scope)}`,
+    };
+    try {
+      super(init);
+    } catch (error) {
+      // Report the scope together with the attributes' problems, not after them.
+      if (scopeIssue && error instanceof ValidationError) {
+        throw new ValidationError([...error.issues, scopeIssue], { context: "CloudEvent" });
+      }
+      throw error;
     }
+    if (scopeIssue) throw new ValidationError([scopeIssue], { context: "CloudEvent" });
     this.scope = scope;
     if (new.target === ScopedEvent) Object.freeze(this);
   }

@@ -1,0 +1,471 @@
+/**
+ * The event bus: one object that routes CloudEvents by scope, `process`
+ * events to an in-process broker and `app` events to a distributed one, and
+ * hands typed events to typed handlers.
+ *
+ * @module
+ */
+
+import type {
+  Broker,
+  HandlerFailure,
+  MessageContext,
+  PublishOptions,
+  RequestOptions,
+  StopOptions,
+  SubscribeOptions,
+  Subscription,
+} from "./broker.ts";
+import type { EventDefinition, EventOf } from "./define_event.ts";
+import { excerpt, InvalidArgumentError, NotStartedError, ValidationError } from "./errors.ts";
+import { CloudEvent, EventScope, ScopedEvent } from "./event.ts";
+import { checkHandler, subscriptionName } from "./handler_support.ts";
+import { defaultLogger, type Logger } from "./logger.ts";
+import { MemoryBroker } from "./memory_broker.ts";
+import { type HandleCall, type Middleware, type PublishCall, runChain } from "./middleware.ts";
+
+/**
+ * Options of {@linkcode EventBus}.
+ *
+ * @example
+ * ```ts
+ * import { EventBus, MemoryBroker, silentLogger } from "@opensecflow/eventbus";
+ * const bus = new EventBus({ process: new MemoryBroker(), logger: silentLogger, channelPrefix: "shop." });
+ * ```
+ */
+export interface EventBusOptions {
+  /** Broker of PROCESS-scope events; default a new `MemoryBroker`. */
+  process?: Broker;
+  /** Broker of APP-scope events; default a new `MemoryBroker` (single-process). */
+  app?: Broker;
+  /** Logger of the bus and of the default brokers. */
+  logger?: Logger;
+  /** Prefix of broker channels: an event of type T goes to `${channelPrefix}${T}`; default `"events."`. */
+  channelPrefix?: string;
+  /** Failure hook handed to the default brokers. */
+  onError?: (failure: HandlerFailure) => void;
+}
+
+/**
+ * A bus handler: gets the event and the broker's delivery context. Its return
+ * value is the reply when the event came through `request()`.
+ */
+export type EventHandler<E extends CloudEvent = CloudEvent> = (
+  event: E,
+  context: MessageContext,
+) => unknown;
+
+/**
+ * One registered handler as {@linkcode EventBus.handlers} lists it.
+ */
+export interface HandlerInfo {
+  /** Handler (subscription) name. */
+  readonly name: string;
+  /** Scope whose broker delivers to it. */
+  readonly scope: EventScope;
+}
+
+type BusState = "stopped" | "starting" | "started" | "stopping";
+
+interface Registration {
+  readonly type: string;
+  readonly info: HandlerInfo;
+}
+
+/**
+ * The event bus. `new EventBus()` is a working single-process bus; give it a
+ * distributed `app` broker (e.g. `RedisBroker`) to reach every instance.
+ *
+ * @example
+ * ```ts
+ * import { defineEvent, EventBus } from "@opensecflow/eventbus";
+ * import { z } from "zod";
+ *
+ * const UserSignedUp = defineEvent({
+ *   type: "user.signed_up",
+ *   source: "/users",
+ *   data: z.object({ email: z.string().email() }),
+ * });
+ *
+ * await using bus = new EventBus();
+ * bus.subscribe(UserSignedUp, function welcome(e) {
+ *   console.log("welcome", e.data.email);
+ * });
+ * await bus.start();
+ * await bus.publish(new UserSignedUp({ data: { email: "ada@example.com" } }));
+ * ```
+ */
+export class EventBus {
+  /** Broker of PROCESS-scope events. */
+  readonly processBroker: Broker;
+  /** Broker of APP-scope events (may be the same object as `processBroker`). */
+  readonly appBroker: Broker;
+  /** Prefix of broker channels. */
+  readonly channelPrefix: string;
+  #logger: Logger;
+  #state: BusState = "stopped";
+  #transition: Promise<void> | undefined;
+  #registrations = new Set<Registration>();
+  #publishHooks: NonNullable<Middleware["publish"]>[] = [];
+  #handleHooks: NonNullable<Middleware["handle"]>[] = [];
+
+  /** Creates a bus; both brokers default to `MemoryBroker`. */
+  constructor(options: EventBusOptions = {}) {
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError("options", "must be an object");
+    }
+    const prefix = options.channelPrefix ?? "events.";
+    if (typeof prefix !== "string" || /\s/.test(prefix)) {
+      throw new InvalidArgumentError("channelPrefix", "must be a string without whitespace");
+    }
+    for (const name of ["process", "app"] as const) {
+      const broker = options[name];
+      if (broker !== undefined && (broker === null || typeof broker.publish !== "function")) {
+        throw new InvalidArgumentError(
+          name,
+          "must be a Broker (e.g. a MemoryBroker or RedisBroker)",
+        );
+      }
+    }
+    this.#logger = options.logger ?? defaultLogger;
+    const brokerOptions = { logger: this.#logger, onError: options.onError };
+    this.processBroker = options.process ?? new MemoryBroker(brokerOptions);
+    this.appBroker = options.app ?? new MemoryBroker(brokerOptions);
+    this.channelPrefix = prefix;
+  }
+
+  /** `"stopped"`, `"starting"`, `"started"` or `"stopping"`. */
+  get state(): BusState {
+    return this.#state;
+  }
+
+  /** The broker channel events of `type` travel on. */
+  channelFor(type: string): string {
+    return this.channelPrefix + type;
+  }
+
+  /**
+   * Subscribes a typed handler to an event definition, on the broker of the
+   * definition's scope. Payloads that fail the schema never reach the handler.
+   */
+  subscribe<E extends EventDefinition>(
+    definition: E,
+    handler: EventHandler<EventOf<E>>,
+    options?: SubscribeOptions,
+  ): Subscription;
+  /**
+   * Subscribes a handler to every event of a type, whatever its scope: the
+   * handler is registered on both brokers and gets plain `CloudEvent`s.
+   */
+  subscribe(
+    type: string,
+    handler: EventHandler<CloudEvent>,
+    options?: SubscribeOptions,
+  ): Subscription;
+  /**
+   * Subscribes a handler to a definition or to a type string.
+   *
+   * @example
+   * ```ts
+   * import { EventBus } from "@opensecflow/eventbus";
+   * const bus = new EventBus();
+   * const sub = bus.subscribe("audit.logged", function audit(e) {
+   *   console.log(e.type, e.id);
+   * });
+   * await sub.unsubscribe();
+   * ```
+   */
+  subscribe(
+    target: EventDefinition | string,
+    handler: EventHandler<never>,
+    options?: SubscribeOptions,
+  ): Subscription {
+    checkHandler(handler);
+    const name = subscriptionName(handler, options);
+    if (typeof target === "string") {
+      if (target.length === 0 || /\s/.test(target)) {
+        throw new InvalidArgumentError("type", "must be a non-empty event type without whitespace");
+      }
+      const brokers = this.processBroker === this.appBroker
+        ? [this.processBroker]
+        : [this.processBroker, this.appBroker];
+      const scopes = [EventScope.PROCESS, EventScope.APP];
+      const convert = (message: unknown) =>
+        message instanceof CloudEvent ? message : CloudEvent.fromJSON(message);
+      const subs = brokers.map((broker, i) =>
+        this.#attach(broker, scopes[i], target, convert, handler as EventHandler, name, options)
+      );
+      const infos = scopes.map((scope) =>
+        this.#register(target, { name: name ?? "anonymous", scope })
+      );
+      return this.#combine(target, subs, infos);
+    }
+    if (typeof target !== "function" || typeof target.parse !== "function" || !target.type) {
+      throw new InvalidArgumentError(
+        "definition",
+        `must be an event class from defineEvent() or an event type string, got ${excerpt(target)}`,
+      );
+    }
+    const definition = target;
+    const broker = definition.scope === EventScope.PROCESS ? this.processBroker : this.appBroker;
+    const convert = (message: unknown) =>
+      message instanceof definition ? message : parseForHandler(definition, message, name);
+    const sub = this.#attach(
+      broker,
+      definition.scope,
+      definition.type,
+      convert,
+      handler as EventHandler,
+      name,
+      options,
+    );
+    const info = this.#register(definition.type, {
+      name: name ?? "anonymous",
+      scope: definition.scope,
+    });
+    return this.#combine(definition.type, [sub], [info]);
+  }
+
+  #attach(
+    broker: Broker,
+    scope: EventScope,
+    type: string,
+    convert: (message: unknown) => CloudEvent,
+    handler: EventHandler,
+    name: string | undefined,
+    options: SubscribeOptions | undefined,
+  ): Subscription {
+    const channel = this.channelFor(type);
+    const hooks = this.#handleHooks;
+    const deliver = (message: unknown, context: MessageContext): unknown => {
+      const event = convert(message);
+      if (hooks.length === 0) return handler(event, context);
+      const call: HandleCall = { event, scope, channel, handler: name ?? "anonymous", context };
+      return runChain(hooks, call, async () => await handler(event, context));
+    };
+    return broker.subscribe(channel, deliver, name === undefined ? options : { ...options, name });
+  }
+
+  #register(type: string, info: HandlerInfo): Registration {
+    const registration = { type, info: Object.freeze(info) };
+    this.#registrations.add(registration);
+    return registration;
+  }
+
+  #combine(type: string, subs: Subscription[], registrations: Registration[]): Subscription {
+    const registry = this.#registrations;
+    let closing: Promise<void> | undefined;
+    return {
+      channel: this.channelFor(type),
+      name: subs[0].name,
+      unsubscribe(): Promise<void> {
+        closing ??= (async () => {
+          for (const registration of registrations) registry.delete(registration);
+          await Promise.all(subs.map((sub) => sub.unsubscribe()));
+        })();
+        return closing;
+      },
+    };
+  }
+
+  /**
+   * Publishes an event on the broker of its scope (a plain `CloudEvent`
+   * counts as APP). Resolves once the broker accepted it.
+   *
+   * @example
+   * ```ts
+   * import { CloudEvent, EventBus } from "@opensecflow/eventbus";
+   * await using bus = new EventBus();
+   * await bus.start();
+   * await bus.publish(new CloudEvent({ type: "ping", source: "/health" }));
+   * ```
+   */
+  publish(event: CloudEvent, options?: PublishOptions): Promise<void> {
+    if (this.#state !== "started") {
+      return Promise.reject(new NotStartedError("EventBus", this.#state, "publish"));
+    }
+    if (!(event instanceof CloudEvent)) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          "event",
+          `must be a CloudEvent (e.g. new OrderCreated({...})), got ${excerpt(event)}`,
+        ),
+      );
+    }
+    const scope = event instanceof ScopedEvent ? event.scope : EventScope.APP;
+    const broker = scope === EventScope.PROCESS ? this.processBroker : this.appBroker;
+    const channel = this.channelPrefix + event.type;
+    if (this.#publishHooks.length === 0) return broker.publish(event, channel, options);
+    const call: PublishCall = { event, scope, channel };
+    return runChain(this.#publishHooks, call, () => broker.publish(event, channel, options));
+  }
+
+  /**
+   * Sends an event as a request through its scope's broker and resolves with
+   * the first handler's return value.
+   *
+   * @example
+   * ```ts
+   * import { defineEvent, EventBus, EventScope } from "@opensecflow/eventbus";
+   * import { z } from "zod";
+   * const Quote = defineEvent({ type: "quote.requested", scope: EventScope.PROCESS, source: "/q", data: z.object({ sku: z.string() }) });
+   * await using bus = new EventBus();
+   * bus.subscribe(Quote, function price(e) { return { sku: e.data.sku, price: 9.5 }; });
+   * await bus.start();
+   * console.log(await bus.request(new Quote({ data: { sku: "X" } }), { timeout: 500 }));
+   * ```
+   */
+  request<R = unknown>(event: CloudEvent, options?: RequestOptions): Promise<R> {
+    if (this.#state !== "started") {
+      return Promise.reject(new NotStartedError("EventBus", this.#state, "request"));
+    }
+    if (!(event instanceof CloudEvent)) {
+      return Promise.reject(
+        new InvalidArgumentError("event", `must be a CloudEvent, got ${excerpt(event)}`),
+      );
+    }
+    const scope = event instanceof ScopedEvent ? event.scope : EventScope.APP;
+    const broker = scope === EventScope.PROCESS ? this.processBroker : this.appBroker;
+    return broker.request<R>(event, this.channelFor(event.type), options);
+  }
+
+  /**
+   * Starts the process broker, then the app broker. When the app broker fails
+   * to start, the process broker is stopped again and the error is thrown.
+   */
+  start(): Promise<void> {
+    if (this.#state === "started") return Promise.resolve();
+    if (this.#state === "starting") return this.#transition!;
+    const previous = this.#transition ?? Promise.resolve();
+    this.#transition = previous.catch(() => {}).then(async () => {
+      this.#state = "starting";
+      try {
+        await this.processBroker.start();
+      } catch (error) {
+        this.#state = "stopped";
+        throw error;
+      }
+      if (this.appBroker !== this.processBroker) {
+        try {
+          await this.appBroker.start();
+        } catch (error) {
+          await this.processBroker.stop().catch((stopError) =>
+            this.#logger.error(
+              "process broker failed to stop after the app broker failed to start",
+              stopError,
+            )
+          );
+          this.#state = "stopped";
+          throw error;
+        }
+      }
+      this.#state = "started";
+      this.#logger.info("event bus started");
+    });
+    return this.#transition;
+  }
+
+  /**
+   * Stops both brokers, even when one fails; failures are thrown together as
+   * one `AggregateError`.
+   */
+  stop(options?: StopOptions): Promise<void> {
+    if (this.#state === "stopped" && this.#transition === undefined) return Promise.resolve();
+    if (this.#state === "stopping") return this.#transition!;
+    const previous = this.#transition ?? Promise.resolve();
+    this.#transition = previous.catch(() => {}).then(async () => {
+      if (this.#state === "stopped") return;
+      this.#state = "stopping";
+      const brokers = this.appBroker === this.processBroker
+        ? [this.processBroker]
+        : [this.processBroker, this.appBroker];
+      const results = await Promise.allSettled(brokers.map((broker) => broker.stop(options)));
+      this.#state = "stopped";
+      const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+      if (failures.length > 0) {
+        throw new AggregateError(
+          failures,
+          `event bus: ${failures.length} broker(s) failed to stop`,
+        );
+      }
+      this.#logger.info("event bus stopped");
+    });
+    return this.#transition;
+  }
+
+  /** Stops the bus at the end of an `await using` scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  /**
+   * Registered handlers by event type.
+   *
+   * @example
+   * ```ts
+   * import { EventBus } from "@opensecflow/eventbus";
+   * const bus = new EventBus();
+   * bus.subscribe("ping", function pong() {});
+   * console.log(bus.handlers()); // { ping: [{ name: "pong", scope: "process" }, { name: "pong", scope: "app" }] }
+   * ```
+   */
+  handlers(): Record<string, HandlerInfo[]> {
+    const out: Record<string, HandlerInfo[]> = {};
+    for (const { type, info } of this.#registrations) {
+      if (!Object.hasOwn(out, type)) {
+        Object.defineProperty(out, type, { value: [], enumerable: true, writable: true });
+      }
+      out[type].push(info);
+    }
+    return out;
+  }
+
+  /**
+   * Adds middleware around publishes and handler calls; the first added runs
+   * outermost. Returns the bus for chaining.
+   */
+  use(middleware: Middleware): this {
+    if (middleware === null || typeof middleware !== "object") {
+      throw new InvalidArgumentError(
+        "middleware",
+        "must be an object with publish() and/or handle()",
+      );
+    }
+    const { publish, handle } = middleware;
+    if (publish === undefined && handle === undefined) {
+      throw new InvalidArgumentError("middleware", "needs a publish() or handle() hook");
+    }
+    if (publish !== undefined) {
+      if (typeof publish !== "function") {
+        throw new InvalidArgumentError("middleware.publish", "must be a function");
+      }
+      this.#publishHooks.push(publish.bind(middleware));
+    }
+    if (handle !== undefined) {
+      if (typeof handle !== "function") {
+        throw new InvalidArgumentError("middleware.handle", "must be a function");
+      }
+      this.#handleHooks.push(handle.bind(middleware));
+    }
+    return this;
+  }
+}
+
+function parseForHandler(
+  definition: EventDefinition,
+  message: unknown,
+  name: string | undefined,
+): CloudEvent {
+  try {
+    return definition.parse(message);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    const id = message instanceof CloudEvent ? message.id : "(unknown id)";
+    throw new ValidationError(error.issues, {
+      context: `event ${id} rejected before handler "${
+        name ?? "anonymous"
+      }" of "${definition.type}"`,
+      cause: error,
+    });
+  }
+}

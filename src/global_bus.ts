@@ -1,0 +1,237 @@
+/**
+ * Module-level registration, the counterpart of the Python library's
+ * `@event_handler` and `init_eventbus`: handlers are declared where they are
+ * written and attached to the one global bus when it is created.
+ *
+ * @module
+ */
+
+import type { MessageContext, SubscribeOptions } from "./broker.ts";
+import type { EventDefinition, EventOf } from "./define_event.ts";
+import { EventBusStateError, excerpt, InvalidArgumentError } from "./errors.ts";
+import { EventBus, type EventBusOptions, type EventHandler } from "./eventbus.ts";
+import { checkHandler } from "./handler_support.ts";
+
+/**
+ * A handler made by {@linkcode eventHandler}: call it with an event instance
+ * (passed through) or with a CloudEvents JSON object (converted and validated
+ * by the definition, as `Definition.parse` does).
+ */
+export type RegisteredHandler<E extends EventDefinition, R> = (
+  input: EventOf<E> | Record<string, unknown>,
+  context?: MessageContext,
+) => R;
+
+/**
+ * What `eventHandler(Definition)` returns: apply it to a function, or use it
+ * as a TC39 decorator on a static or instance method.
+ */
+export type EventHandlerDecorator<E extends EventDefinition> = <R>(
+  handler: (event: EventOf<E>, context: MessageContext) => R,
+  context?: ClassMethodDecoratorContext,
+) => RegisteredHandler<E, R>;
+
+interface Declaration {
+  readonly definition: EventDefinition;
+  readonly handler: EventHandler;
+  readonly options: SubscribeOptions;
+}
+
+const declarations: Declaration[] = [];
+let globalBus: EventBus | undefined;
+
+function declare(declaration: Declaration): void {
+  declarations.push(declaration);
+  globalBus?.subscribe(declaration.definition, declaration.handler, declaration.options);
+}
+
+function directContext(event: { id: string }, name: string): MessageContext {
+  return {
+    channel: "",
+    subscription: name,
+    messageId: event.id,
+    headers: {},
+    correlationId: undefined,
+    replyTo: undefined,
+    attempt: 1,
+    signal: new AbortController().signal,
+  };
+}
+
+function converting<E extends EventDefinition, R>(
+  definition: E,
+  name: string,
+  handler: (event: EventOf<E>, context: MessageContext) => R,
+): RegisteredHandler<E, R> {
+  const wrapped = function (
+    this: unknown,
+    input: EventOf<E> | Record<string, unknown>,
+    context?: MessageContext,
+  ): R {
+    let event: EventOf<E>;
+    if (input instanceof definition) event = input as EventOf<E>;
+    else if (input !== null && typeof input === "object" && !Array.isArray(input)) {
+      event = definition.parse(input) as EventOf<E>;
+    } else {
+      throw new InvalidArgumentError(
+        "event",
+        `handler "${name}" takes a ${definition.name} or a CloudEvents JSON object, got ${
+          excerpt(input)
+        }`,
+      );
+    }
+    return handler.call(this, event, context ?? directContext(event, name));
+  };
+  Object.defineProperty(wrapped, "name", { value: name });
+  return wrapped;
+}
+
+/**
+ * Declares a handler of a typed event on the module-level bus. Before
+ * {@linkcode initEventBus} it waits in a pending list; `initEventBus` attaches
+ * every declared handler exactly once. Works as a function wrapper and as a
+ * TC39 decorator on static and instance methods (an instance method is
+ * attached for each instance created).
+ *
+ * @example
+ * ```ts
+ * import { defineEvent, eventHandler, EventScope, initEventBus, resetEventBus } from "@opensecflow/eventbus";
+ * import { z } from "zod";
+ *
+ * const OrderCreated = defineEvent({
+ *   type: "order.created",
+ *   scope: EventScope.PROCESS,
+ *   source: "/orders",
+ *   data: z.object({ orderId: z.string() }),
+ * });
+ *
+ * const onOrder = eventHandler(OrderCreated)(function onOrder(e) {
+ *   console.log("order", e.data.orderId);
+ * });
+ *
+ * class Billing {
+ *   @eventHandler(OrderCreated)
+ *   static charge(e: InstanceType<typeof OrderCreated>) {
+ *     console.log("charge", e.data.orderId);
+ *   }
+ * }
+ *
+ * const bus = initEventBus();
+ * await bus.start();
+ * await bus.publish(new OrderCreated({ data: { orderId: "A1" } }));
+ * onOrder({ specversion: "1.0", id: "1", source: "/x", type: "order.created", data: { orderId: "B2" } });
+ * await resetEventBus();
+ * ```
+ */
+export function eventHandler<E extends EventDefinition>(
+  definition: E,
+  options?: SubscribeOptions,
+): EventHandlerDecorator<E> {
+  if (typeof definition !== "function" || typeof definition.parse !== "function") {
+    throw new InvalidArgumentError(
+      "definition",
+      `eventHandler() takes an event class made by defineEvent(), got ${excerpt(definition)}`,
+    );
+  }
+  return <R>(
+    handler: (event: EventOf<E>, context: MessageContext) => R,
+    context?: ClassMethodDecoratorContext,
+  ): RegisteredHandler<E, R> => {
+    checkHandler(handler);
+    if (context?.kind === "method") {
+      const method = String(context.name);
+      const isStatic = context.static;
+      context.addInitializer(function (this: unknown) {
+        const owner = isStatic
+          ? (this as { name: string }).name
+          : (this as object).constructor.name;
+        const name = options?.name ?? `${owner}.${method}`;
+        declare({
+          definition,
+          handler: converting(definition, name, handler).bind(this) as EventHandler,
+          options: { ...options, name },
+        });
+      });
+      return converting(definition, options?.name ?? method, handler);
+    }
+    const name = options?.name ?? handler.name;
+    if (!name) {
+      throw new InvalidArgumentError(
+        "handler",
+        "a module-level handler needs a name: use a named function or pass { name } to eventHandler()",
+      );
+    }
+    const registered = converting(definition, name, handler);
+    declare({ definition, handler: registered as EventHandler, options: { ...options, name } });
+    return registered;
+  };
+}
+
+/**
+ * Creates the module-level bus and attaches every handler declared with
+ * {@linkcode eventHandler}, exactly once. A second call throws
+ * {@linkcode EventBusStateError}; call {@linkcode resetEventBus} first to
+ * build a new one. The bus is returned stopped: call `start()`.
+ *
+ * @example
+ * ```ts
+ * import { initEventBus, resetEventBus } from "@opensecflow/eventbus";
+ * const bus = initEventBus();
+ * await bus.start();
+ * await resetEventBus();
+ * ```
+ */
+export function initEventBus(options?: EventBusOptions): EventBus {
+  if (globalBus !== undefined) {
+    throw new EventBusStateError(
+      "ALREADY_INITIALIZED",
+      "initEventBus() was already called; use getEventBus(), or resetEventBus() before a new one",
+    );
+  }
+  const bus = new EventBus(options);
+  for (const { definition, handler, options } of declarations) {
+    bus.subscribe(definition, handler, options);
+  }
+  globalBus = bus;
+  return bus;
+}
+
+/**
+ * The module-level bus.
+ *
+ * @example
+ * ```ts
+ * import { getEventBus, initEventBus, resetEventBus } from "@opensecflow/eventbus";
+ * initEventBus();
+ * console.log(getEventBus().state); // "stopped"
+ * await resetEventBus();
+ * ```
+ */
+export function getEventBus(): EventBus {
+  if (globalBus === undefined) {
+    throw new EventBusStateError(
+      "NOT_INITIALIZED",
+      "the event bus is not initialized: call initEventBus() at start-up first",
+    );
+  }
+  return globalBus;
+}
+
+/**
+ * Stops and forgets the module-level bus. Declared handlers stay declared and
+ * are attached again by the next {@linkcode initEventBus}.
+ *
+ * @example
+ * ```ts
+ * import { initEventBus, resetEventBus } from "@opensecflow/eventbus";
+ * initEventBus();
+ * await resetEventBus();
+ * initEventBus(); // allowed again
+ * await resetEventBus();
+ * ```
+ */
+export async function resetEventBus(): Promise<void> {
+  const bus = globalBus;
+  globalBus = undefined;
+  await bus?.stop();
+}

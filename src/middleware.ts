@@ -1,0 +1,85 @@
+/**
+ * Bus middleware: code that runs around every publish and around every
+ * handler call, for logging, tracing and metrics. The first middleware added
+ * is the outermost, as in Koa or Hono.
+ *
+ * @module
+ */
+
+import type { MessageContext } from "./broker.ts";
+import type { CloudEvent, EventScope } from "./event.ts";
+
+/**
+ * A publish going through the bus.
+ */
+export interface PublishCall {
+  /** The event being published. */
+  readonly event: CloudEvent;
+  /** Scope it is routed by. */
+  readonly scope: EventScope;
+  /** Broker channel it goes to. */
+  readonly channel: string;
+}
+
+/**
+ * A handler call going through the bus.
+ */
+export interface HandleCall {
+  /** The event, already converted to the handler's type. */
+  readonly event: CloudEvent;
+  /** Scope of the broker that delivered it. */
+  readonly scope: EventScope;
+  /** Broker channel it arrived on. */
+  readonly channel: string;
+  /** Name of the handler. */
+  readonly handler: string;
+  /** The broker's delivery context. */
+  readonly context: MessageContext;
+}
+
+/**
+ * Middleware around publishes and handler calls. Either hook is optional; each
+ * must call `next()` once to continue (or throw to stop).
+ *
+ * @example
+ * ```ts
+ * import { EventBus, type Middleware } from "@opensecflow/eventbus";
+ * const timing: Middleware = {
+ *   async handle(call, next) {
+ *     const started = performance.now();
+ *     try {
+ *       return await next();
+ *     } finally {
+ *       console.log(call.handler, call.event.type, performance.now() - started, "ms");
+ *     }
+ *   },
+ * };
+ * const bus = new EventBus().use(timing);
+ * ```
+ */
+export interface Middleware {
+  /** Runs around `bus.publish`. */
+  publish?(call: PublishCall, next: () => Promise<void>): Promise<void>;
+  /** Runs around each handler call; resolves with the handler's result. */
+  handle?(call: HandleCall, next: () => Promise<unknown>): Promise<unknown>;
+}
+
+type Hook<C, R> = (call: C, next: () => Promise<R>) => Promise<R>;
+
+/** Runs `hooks` as an onion around `last`, the first hook outermost. */
+export function runChain<C, R>(
+  hooks: readonly Hook<C, R>[],
+  call: C,
+  last: () => Promise<R>,
+): Promise<R> {
+  const step = (index: number): Promise<R> => {
+    if (index === hooks.length) return last();
+    let called = false;
+    return hooks[index](call, () => {
+      if (called) return Promise.reject(new Error("middleware called next() twice"));
+      called = true;
+      return step(index + 1);
+    });
+  };
+  return step(0);
+}

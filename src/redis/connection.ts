@@ -1,0 +1,110 @@
+/**
+ * Opening and closing the broker's ioredis connections, with errors logged
+ * once per outage and never with credentials.
+ *
+ * @module
+ */
+
+import { Redis, type RedisOptions } from "ioredis";
+import { BrokerError } from "../errors.ts";
+import { redact, type ResolvedRedisOptions, safeError } from "./options.ts";
+
+/** What a connection is for; named in logs. */
+export type ConnectionRole = "command" | "blocking" | "subscriber";
+
+/**
+ * Creates a connection that does not connect until {@linkcode connectWithin}.
+ * `overrides` win over the user's ioredis options, which win over the URL.
+ */
+export function createConnection(
+  options: ResolvedRedisOptions,
+  role: ConnectionRole,
+  overrides: RedisOptions = {},
+): Redis {
+  const client = new Redis(options.url, {
+    maxRetriesPerRequest: null,
+    ...options.redis,
+    ...overrides,
+    lazyConnect: true,
+  });
+  let failing = false;
+  client.on("error", (error: unknown) => {
+    // ioredis repeats the error on every reconnect attempt; one line per outage is enough.
+    if (failing) return;
+    failing = true;
+    options.logger.warn(
+      `redis ${role} connection to ${options.maskedUrl}: ${safeError(error, options.secrets).message}`,
+    );
+  });
+  client.on("ready", () => {
+    if (failing) options.logger.info(`redis ${role} connection to ${options.maskedUrl} is back`);
+    failing = false;
+  });
+  return client;
+}
+
+/**
+ * Connects, or rejects with {@linkcode BrokerError} (credentials removed)
+ * after `timeout` ms or on the first failure; a failed connection is closed so
+ * nothing keeps retrying in the background.
+ */
+export async function connectWithin(
+  client: Redis,
+  options: ResolvedRedisOptions,
+  role: ConnectionRole,
+): Promise<void> {
+  if (client.status === "ready") return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onError: ((error: unknown) => void) | undefined;
+  const failed = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no connection within ${options.connectTimeout} ms`)),
+      options.connectTimeout,
+    );
+    onError = (error) => reject(error);
+    client.once("error", onError);
+  });
+  try {
+    const connecting = client.status === "wait" ? client.connect() : waitReady(client);
+    await Promise.race([connecting, failed]);
+  } catch (error) {
+    client.disconnect();
+    throw new BrokerError(
+      `cannot connect the redis ${role} connection to ${options.maskedUrl}: ${
+        redact(error instanceof Error ? error.message : String(error), options.secrets)
+      }`,
+      { cause: safeError(error, options.secrets) },
+    );
+  } finally {
+    clearTimeout(timer);
+    if (onError) client.off("error", onError);
+  }
+}
+
+/** Resolves when the connection is ready (or is closed for good). */
+export function waitReady(client: Redis): Promise<void> {
+  if (client.status === "ready" || client.status === "end") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      client.off("ready", done);
+      client.off("end", done);
+      resolve();
+    };
+    client.on("ready", done);
+    client.on("end", done);
+  });
+}
+
+/** Closes a connection: QUIT when it is up (pending replies arrive first), else drop it. */
+export async function closeConnection(client: Redis): Promise<void> {
+  if (client.status === "end") return;
+  if (client.status !== "ready") {
+    client.disconnect();
+    return;
+  }
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * The mapping of a message onto a Redis stream entry (a flat list of field
+ * names and values) and back. There is no official CloudEvents binding for
+ * Redis; this one follows the idea of the binary content mode:
+ *
+ * | field                 | holds                                             |
+ * | --------------------- | ------------------------------------------------- |
+ * | `specversion`, `id`, `source`, `type` | the required attributes           |
+ * | `datacontenttype`, `dataschema`, `subject`, `time` | when present         |
+ * | `ext:<name>`          | each extension, JSON-encoded to keep its type     |
+ * | `data`                | the data as JSON text                             |
+ * | `data_base64`         | binary data (`Uint8Array`), base64, instead of `data` |
+ * | `payload`             | a message that is not a CloudEvent, as JSON text (empty for `undefined`) |
+ * | `payload_base64`      | a `Uint8Array` message that is not a CloudEvent   |
+ * | `h:<name>`            | each header given to `publish`                    |
+ * | `correlationid`, `replyto` | transport fields of `publish` and `request`  |
+ *
+ * A pub/sub message is the same fields as one JSON object.
+ *
+ * @module
+ */
+
+import type { PublishOptions } from "../broker.ts";
+import { decodeBase64, encodeBase64 } from "../base64.ts";
+import { InvalidArgumentError, ValidationError } from "../errors.ts";
+import { CloudEvent, type ExtensionValue } from "../event.ts";
+
+/** A stream entry's fields, flat: `[name1, value1, name2, value2, ...]`. */
+export type EntryFields = string[];
+
+/**
+ * A stream entry turned back into a message and its transport fields.
+ *
+ * @example
+ * ```ts
+ * import { decodeEntry, encodeEntry } from "@opensecflow/eventbus/redis";
+ * const decoded = decodeEntry(encodeEntry({ n: 1 }, { headers: { a: "b" } }));
+ * console.log(decoded.message, decoded.headers); // { n: 1 } { a: "b" }
+ * ```
+ */
+export interface DecodedEntry {
+  /** The message: a `CloudEvent`, or the decoded JSON payload. */
+  message: unknown;
+  /** Headers given to `publish`. */
+  headers: Record<string, string>;
+  /** Correlation id, when given. */
+  correlationId: string | undefined;
+  /** Reply channel, when given. */
+  replyTo: string | undefined;
+}
+
+const OPTIONAL = ["datacontenttype", "dataschema", "subject", "time"] as const;
+
+function payloadText(message: unknown): string {
+  if (message === undefined) return "";
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(message);
+  } catch (error) {
+    throw new InvalidArgumentError(
+      "message",
+      `cannot be encoded as JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  if (json === undefined) {
+    throw new InvalidArgumentError(
+      "message",
+      `cannot be encoded as JSON (got ${typeof message})`,
+    );
+  }
+  return json;
+}
+
+/**
+ * Encodes a message and its publish options as stream entry fields; throws
+ * {@linkcode InvalidArgumentError} when the message cannot be encoded.
+ *
+ * @example
+ * ```ts
+ * import { CloudEvent } from "@opensecflow/eventbus";
+ * import { encodeEntry } from "@opensecflow/eventbus/redis";
+ * const e = new CloudEvent({ type: "t", source: "/s", extensions: { tenant: "acme" } });
+ * const fields = encodeEntry(e, { correlationId: "c1" });
+ * console.log(fields.includes("ext:tenant")); // true
+ * ```
+ */
+export function encodeEntry(message: unknown, options?: PublishOptions): EntryFields {
+  const fields: EntryFields = [];
+  if (message instanceof CloudEvent) {
+    fields.push("specversion", "1.0", "id", message.id, "source", message.source, "type", message.type);
+    for (const name of OPTIONAL) {
+      const value = message[name];
+      if (value !== undefined) fields.push(name, value);
+    }
+    const extensions = message.extensions;
+    for (const name in extensions) fields.push(`ext:${name}`, JSON.stringify(extensions[name]));
+    const data = message.data;
+    if (data instanceof Uint8Array) fields.push("data_base64", encodeBase64(data));
+    else if (data !== undefined) fields.push("data", payloadText(data));
+  } else if (message instanceof Uint8Array) {
+    fields.push("payload_base64", encodeBase64(message));
+  } else {
+    fields.push("payload", payloadText(message));
+  }
+  if (options !== undefined) {
+    const headers = options.headers;
+    if (headers !== undefined) {
+      for (const name in headers) fields.push(`h:${name}`, headers[name]);
+    }
+    if (options.correlationId !== undefined) fields.push("correlationid", options.correlationId);
+    if (options.replyTo !== undefined) fields.push("replyto", options.replyTo);
+  }
+  return fields;
+}
+
+function invalid(path: string, message: string): ValidationError {
+  return new ValidationError([{ path, message }], { context: "stream entry" });
+}
+
+function parseJSON(text: string, path: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalid(path, "is not valid JSON");
+  }
+}
+
+/**
+ * Decodes stream entry fields written by {@linkcode encodeEntry}. Throws
+ * {@linkcode ValidationError} when the entry is malformed (unknown layout, bad
+ * JSON, invalid CloudEvent attributes): such an entry is dead-lettered.
+ *
+ * @example
+ * ```ts
+ * import { decodeEntry } from "@opensecflow/eventbus/redis";
+ * const d = decodeEntry(["specversion", "1.0", "id", "1", "source", "/s", "type", "t", "data", "42"]);
+ * console.log(d.message); // a CloudEvent with data 42
+ * ```
+ */
+export function decodeEntry(fields: readonly string[]): DecodedEntry {
+  if (!Array.isArray(fields) || fields.length % 2 !== 0) {
+    throw invalid("", "fields must be name/value pairs");
+  }
+  const headers: Record<string, string> = {};
+  const attributes: Record<string, string> = {};
+  let extensions: Record<string, ExtensionValue> | undefined;
+  let correlationId: string | undefined;
+  let replyTo: string | undefined;
+  let payload: string | undefined;
+  let payloadBase64: string | undefined;
+  let data: string | undefined;
+  let dataBase64: string | undefined;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i];
+    const value = fields[i + 1];
+    switch (name) {
+      case "payload":
+        payload = value;
+        break;
+      case "payload_base64":
+        payloadBase64 = value;
+        break;
+      case "data":
+        data = value;
+        break;
+      case "data_base64":
+        dataBase64 = value;
+        break;
+      case "correlationid":
+        correlationId = value;
+        break;
+      case "replyto":
+        replyTo = value;
+        break;
+      default:
+        if (name.startsWith("h:")) headers[name.slice(2)] = value;
+        else if (name.startsWith("ext:")) {
+          extensions ??= {};
+          const parsed = parseJSON(value, name);
+          Object.defineProperty(extensions, name.slice(4), {
+            value: parsed,
+            enumerable: true,
+          });
+        } else attributes[name] = value;
+    }
+  }
+  let message: unknown;
+  if (attributes.specversion !== undefined) {
+    if (attributes.specversion !== "1.0") {
+      throw invalid("specversion", `must be "1.0", got ${JSON.stringify(attributes.specversion)}`);
+    }
+    let eventData: unknown;
+    if (dataBase64 !== undefined) {
+      if (data !== undefined) throw invalid("data_base64", "data and data_base64 are exclusive");
+      eventData = decodeBase64(dataBase64);
+      if (eventData === undefined) throw invalid("data_base64", "must be base64 text");
+    } else if (data !== undefined) {
+      eventData = parseJSON(data, "data");
+    }
+    message = new CloudEvent({
+      id: attributes.id,
+      source: attributes.source,
+      type: attributes.type,
+      datacontenttype: attributes.datacontenttype,
+      dataschema: attributes.dataschema,
+      subject: attributes.subject,
+      time: attributes.time ?? null,
+      data: eventData,
+      extensions,
+    });
+  } else if (payload !== undefined) {
+    message = parseJSON(payload, "payload");
+  } else if (payloadBase64 !== undefined) {
+    message = decodeBase64(payloadBase64);
+    if (message === undefined) throw invalid("payload_base64", "must be base64 text");
+  } else {
+    throw invalid("", "has neither a specversion nor a payload field");
+  }
+  return { message, headers, correlationId, replyTo };
+}
+
+/**
+ * Size of the encoded fields in UTF-8 bytes; stops counting once `limit` is
+ * passed, so a check against the limit stays cheap for small messages.
+ *
+ * @example
+ * ```ts
+ * import { entryBytes } from "@opensecflow/eventbus/redis";
+ * console.log(entryBytes(["payload", "\"é\""], 1_000)); // 11
+ * ```
+ */
+export function entryBytes(fields: readonly string[], limit: number): number {
+  let chars = 0;
+  for (const field of fields) chars += field.length;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: small entries need no exact count.
+  if (chars * 3 <= limit) return exactBytes(fields, Infinity);
+  return exactBytes(fields, limit);
+}
+
+function exactBytes(fields: readonly string[], limit: number): number {
+  let bytes = 0;
+  for (const field of fields) {
+    for (let i = 0; i < field.length; i++) {
+      const code = field.charCodeAt(i);
+      if (code < 0x80) bytes += 1;
+      else if (code < 0x800) bytes += 2;
+      else if (code >= 0xd800 && code <= 0xdbff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    }
+    if (bytes > limit) return bytes;
+  }
+  return bytes;
+}
+
+/**
+ * The pub/sub form of an entry: its fields as one JSON object.
+ *
+ * @example
+ * ```ts
+ * import { fieldsToJSON } from "@opensecflow/eventbus/redis";
+ * console.log(fieldsToJSON(["payload", "1"])); // '{"payload":"1"}'
+ * ```
+ */
+export function fieldsToJSON(fields: readonly string[]): string {
+  const object: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) {
+    Object.defineProperty(object, fields[i], {
+      value: fields[i + 1],
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return JSON.stringify(object);
+}
+
+/**
+ * Parses the pub/sub form back to fields; throws {@linkcode ValidationError}
+ * when the text is not a JSON object of strings.
+ *
+ * @example
+ * ```ts
+ * import { fieldsFromJSON } from "@opensecflow/eventbus/redis";
+ * console.log(fieldsFromJSON('{"payload":"1"}')); // ["payload", "1"]
+ * ```
+ */
+export function fieldsFromJSON(text: string): EntryFields {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw invalid("", "pub/sub message is not valid JSON");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw invalid("", "pub/sub message must be a JSON object");
+  }
+  const fields: EntryFields = [];
+  for (const [name, field] of Object.entries(value)) {
+    if (typeof field !== "string") throw invalid(name, "must be a string");
+    fields.push(name, field);
+  }
+  return fields;
+}
+
+/**
+ * Turns flat fields into an object, e.g. to show a dead letter's raw entry.
+ *
+ * @example
+ * ```ts
+ * import { fieldsToObject } from "@opensecflow/eventbus/redis";
+ * console.log(fieldsToObject(["a", "1"])); // { a: "1" }
+ * ```
+ */
+export function fieldsToObject(fields: readonly string[]): Record<string, string> {
+  return JSON.parse(fieldsToJSON(fields));
+}

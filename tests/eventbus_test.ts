@@ -1,0 +1,364 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import {
+  type Broker,
+  CloudEvent,
+  defineEvent,
+  EventBus,
+  EventScope,
+  type Handler,
+  type HandlerFailure,
+  InvalidArgumentError,
+  MemoryBroker,
+  type MessageContext,
+  NotStartedError,
+  type PublishOptions,
+  silentLogger,
+  type SubscribeOptions,
+  type Subscription,
+  ValidationError,
+} from "../mod.ts";
+import { countdown, deferred, within } from "./_deferred.ts";
+
+const DEADLINE = 5_000;
+
+const OrderCreated = defineEvent({
+  type: "test.order.created",
+  scope: EventScope.PROCESS,
+  source: "/orders",
+  data: z.object({ orderId: z.string(), amount: z.number(), items: z.array(z.string()) }),
+});
+
+const UserJoined = defineEvent({
+  type: "test.user.joined",
+  source: "/users",
+  data: z.object({ userId: z.string() }),
+});
+
+/** A broker that records every publish and subscribe it sees, delegating to a MemoryBroker. */
+class SpyBroker extends MemoryBroker {
+  published: string[] = [];
+  subscribed: string[] = [];
+  override publish(message: unknown, channel: string, options?: PublishOptions): Promise<void> {
+    this.published.push(channel);
+    return super.publish(message, channel, options);
+  }
+  override subscribe<T>(channel: string, handler: Handler<T>, options?: SubscribeOptions): Subscription {
+    this.subscribed.push(channel);
+    return super.subscribe(channel, handler, options);
+  }
+}
+
+function quietBus(options: ConstructorParameters<typeof EventBus>[0] = {}): EventBus {
+  return new EventBus({ logger: silentLogger, ...options });
+}
+
+Deno.test("bus: a typed handler receives a typed event with the right field types", async () => {
+  await using bus = quietBus();
+  const got = deferred<InstanceType<typeof OrderCreated>>();
+  bus.subscribe(OrderCreated, function onOrder(e) {
+    got.resolve(e);
+  });
+  await bus.start();
+  await bus.publish(new OrderCreated({ data: { orderId: "ORD-1", amount: 99.99, items: ["a", "b"] } }));
+  const e = await within(got.promise, DEADLINE, "handler call");
+  assert.ok(e instanceof OrderCreated);
+  assert.equal(typeof e.data.orderId, "string");
+  assert.equal(e.data.amount, 99.99);
+  assert.deepEqual(e.data.items, ["a", "b"]);
+});
+
+Deno.test("bus: several events to one handler arrive in publish order", async () => {
+  await using bus = quietBus();
+  const seen: number[] = [];
+  const done = countdown(50);
+  bus.subscribe(OrderCreated, function collect(e) {
+    seen.push(e.data.amount);
+    done.hit();
+  });
+  await bus.start();
+  for (let i = 0; i < 50; i++) {
+    await bus.publish(new OrderCreated({ data: { orderId: `O${i}`, amount: i, items: [] } }));
+  }
+  await within(done.reached, DEADLINE, "50 events");
+  assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i));
+});
+
+Deno.test("bus: two event types each reach only their own handler", async () => {
+  await using bus = quietBus();
+  const orders: string[] = [];
+  const users: string[] = [];
+  const done = countdown(2);
+  bus.subscribe(OrderCreated, function onOrder(e) {
+    orders.push(e.type);
+    done.hit();
+  });
+  bus.subscribe(UserJoined, function onUser(e) {
+    users.push(e.type);
+    done.hit();
+  });
+  await bus.start();
+  await bus.publish(new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } }));
+  await bus.publish(new UserJoined({ data: { userId: "u1" } }));
+  await within(done.reached, DEADLINE, "both handlers");
+  assert.deepEqual(orders, ["test.order.created"]);
+  assert.deepEqual(users, ["test.user.joined"]);
+});
+
+Deno.test("bus: scope routing: PROCESS events only on the process broker, APP only on the app broker", async () => {
+  const processBroker = new SpyBroker({ logger: silentLogger });
+  const appBroker = new SpyBroker({ logger: silentLogger });
+  await using bus = quietBus({ process: processBroker, app: appBroker });
+  const done = countdown(2);
+  bus.subscribe(OrderCreated, function a() {
+    done.hit();
+  });
+  bus.subscribe(UserJoined, function b() {
+    done.hit();
+  });
+  assert.deepEqual(processBroker.subscribed, ["events.test.order.created"]);
+  assert.deepEqual(appBroker.subscribed, ["events.test.user.joined"]);
+  await bus.start();
+  await bus.publish(new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } }));
+  await bus.publish(new UserJoined({ data: { userId: "u" } }));
+  await within(done.reached, DEADLINE, "routing");
+  assert.deepEqual(processBroker.published, ["events.test.order.created"]);
+  assert.deepEqual(appBroker.published, ["events.test.user.joined"]);
+});
+
+Deno.test("bus: a plain CloudEvent routes as APP, and a type-string handler hears both scopes", async () => {
+  const processBroker = new SpyBroker({ logger: silentLogger });
+  const appBroker = new SpyBroker({ logger: silentLogger });
+  await using bus = quietBus({ process: processBroker, app: appBroker, channelPrefix: "x." });
+  const seen: string[] = [];
+  const done = countdown(2);
+  bus.subscribe("test.order.created", function any(e, ctx) {
+    assert.ok(e instanceof CloudEvent);
+    seen.push(ctx.channel);
+    done.hit();
+  });
+  await bus.start();
+  await bus.publish(new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } }));
+  await bus.publish(new CloudEvent({ type: "test.order.created", source: "/raw" }));
+  await within(done.reached, DEADLINE, "both scopes");
+  assert.deepEqual(processBroker.published, ["x.test.order.created"]);
+  assert.deepEqual(appBroker.published, ["x.test.order.created"]);
+  assert.equal(seen.length, 2);
+});
+
+Deno.test("bus: one broker as both scopes never delivers twice", async () => {
+  const shared = new SpyBroker({ logger: silentLogger });
+  await using bus = quietBus({ process: shared, app: shared });
+  let calls = 0;
+  const first = deferred();
+  bus.subscribe("test.user.joined", function byType() {
+    calls++;
+    first.resolve();
+  });
+  await bus.start();
+  await bus.publish(new UserJoined({ data: { userId: "u" } }));
+  await within(first.promise, DEADLINE, "delivery");
+  // A second, later event proves the first was not queued twice: FIFO order means
+  // that once the marker arrives, any duplicate of the first would have arrived too.
+  const marker = deferred();
+  bus.subscribe("test.marker", function marked() {
+    marker.resolve();
+  });
+  await bus.publish(new CloudEvent({ type: "test.marker", source: "/m" }));
+  await within(marker.promise, DEADLINE, "marker");
+  assert.equal(calls, 1);
+  assert.equal(shared.subscribed.length, 2);
+});
+
+Deno.test("bus: extension attributes and every core attribute reach the handler unchanged", async () => {
+  await using bus = quietBus();
+  const got = deferred<CloudEvent>();
+  bus.subscribe(UserJoined, function keep(e) {
+    got.resolve(e);
+  });
+  await bus.start();
+  const sent = new UserJoined({
+    id: "evt-1",
+    source: "/custom",
+    subject: "u-1",
+    time: "2024-05-01T10:00:00.123Z",
+    dataschema: "https://example.com/schema",
+    datacontenttype: "application/json",
+    extensions: { tenant: "acme", priority: 3, traced: true },
+    data: { userId: "u-1" },
+  });
+  await bus.publish(sent);
+  const e = await within(got.promise, DEADLINE, "delivery");
+  assert.deepEqual(e.toJSON(), sent.toJSON());
+});
+
+Deno.test("bus: a payload failing the schema never reaches the handler and is reported", async () => {
+  const failures: HandlerFailure[] = [];
+  const reported = deferred();
+  await using bus = quietBus({
+    onError: (failure) => {
+      failures.push(failure);
+      reported.resolve();
+    },
+  });
+  let called = false;
+  bus.subscribe(UserJoined, function strict() {
+    called = true;
+  });
+  await bus.start();
+  // A raw CloudEvent of the same type with the wrong payload, as it could arrive from another service.
+  await bus.publish(new CloudEvent({ id: "bad-1", type: "test.user.joined", source: "/x", data: { userId: 42 } }));
+  await within(reported.promise, DEADLINE, "failure report");
+  assert.equal(called, false);
+  assert.equal(failures.length, 1);
+  assert.ok(failures[0].error instanceof ValidationError);
+  assert.equal(failures[0].messageId, "bad-1");
+  assert.equal(failures[0].handler, "strict");
+  assert.match(String((failures[0].error as Error).message), /bad-1.*data\.userId/s);
+});
+
+Deno.test("bus: publish before start and after stop rejects with NotStartedError", async () => {
+  const bus = quietBus();
+  await assert.rejects(bus.publish(new UserJoined({ data: { userId: "u" } })), NotStartedError);
+  await bus.start();
+  await bus.stop();
+  await assert.rejects(bus.publish(new UserJoined({ data: { userId: "u" } })), NotStartedError);
+});
+
+Deno.test("bus: publish of something that is not an event rejects with a typed error", async () => {
+  await using bus = quietBus();
+  await bus.start();
+  await assert.rejects(bus.publish({ type: "x" } as unknown as CloudEvent), InvalidArgumentError);
+});
+
+class FailingBroker extends MemoryBroker {
+  constructor(private failOn: "start" | "stop", private label: string) {
+    super({ logger: silentLogger });
+  }
+  override async start(): Promise<void> {
+    if (this.failOn === "start") throw new Error(`${this.label} cannot start`);
+    await super.start();
+  }
+  override async stop(): Promise<void> {
+    await super.stop();
+    if (this.failOn === "stop") throw new Error(`${this.label} cannot stop`);
+  }
+}
+
+Deno.test("bus: when the app broker fails to start, the process broker is stopped again", async () => {
+  const processBroker = new MemoryBroker({ logger: silentLogger });
+  const bus = quietBus({ process: processBroker, app: new FailingBroker("start", "app") });
+  await assert.rejects(bus.start(), /app cannot start/);
+  assert.equal(processBroker.state, "stopped");
+  assert.equal(bus.state, "stopped");
+});
+
+Deno.test("bus: stop stops both brokers and aggregates every failure", async () => {
+  const processBroker = new FailingBroker("stop", "process");
+  const appBroker = new FailingBroker("stop", "app");
+  const bus = quietBus({ process: processBroker, app: appBroker });
+  await bus.start();
+  const error = await bus.stop().then(() => undefined, (e) => e);
+  assert.ok(error instanceof AggregateError);
+  assert.deepEqual(error.errors.map((e: Error) => e.message).sort(), ["app cannot stop", "process cannot stop"]);
+  assert.equal(processBroker.state, "stopped");
+  assert.equal(appBroker.state, "stopped");
+});
+
+Deno.test("bus: request/reply through the event's scope", async () => {
+  await using bus = quietBus();
+  bus.subscribe(OrderCreated, function quote(e) {
+    return { total: e.data.amount * 2 };
+  });
+  await bus.start();
+  const reply = await bus.request(new OrderCreated({ data: { orderId: "1", amount: 21, items: [] } }), {
+    timeout: DEADLINE,
+  });
+  assert.deepEqual(reply, { total: 42 });
+});
+
+Deno.test("bus: handlers() lists handler names and scopes by type; unsubscribe removes them", async () => {
+  const bus = quietBus();
+  const sub = bus.subscribe(OrderCreated, function billing() {});
+  bus.subscribe("test.user.joined", function audit() {});
+  assert.deepEqual(bus.handlers(), {
+    "test.order.created": [{ name: "billing", scope: "process" }],
+    "test.user.joined": [{ name: "audit", scope: "process" }, { name: "audit", scope: "app" }],
+  });
+  await sub.unsubscribe();
+  assert.deepEqual(Object.keys(bus.handlers()), ["test.user.joined"]);
+});
+
+Deno.test("bus: middleware runs around publish and handler calls, first added outermost", async () => {
+  await using bus = quietBus();
+  const trace: string[] = [];
+  const handled = deferred();
+  bus.use({
+    async publish(call, next) {
+      trace.push(`outer publish ${call.scope} ${call.channel}`);
+      await next();
+      trace.push("outer publish done");
+    },
+    async handle(call, next) {
+      trace.push(`outer handle ${call.handler}`);
+      const result = await next();
+      trace.push("outer handle returned");
+      return result;
+    },
+  }).use({
+    async handle(call, next) {
+      trace.push("inner handle");
+      return await next();
+    },
+  });
+  bus.subscribe(OrderCreated, function work() {
+    trace.push("handler");
+  });
+  bus.subscribe("test.done", function done() {
+    handled.resolve();
+  });
+  await bus.start();
+  await bus.publish(new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } }));
+  await bus.publish(new CloudEvent({ type: "test.done", source: "/d" }));
+  await within(handled.promise, DEADLINE, "handlers");
+  // Publish and handler chains may interleave (a broker may run the handler before
+  // publish resolves), so each chain's order is checked on its own.
+  assert.deepEqual(trace.filter((line) => line.includes("publish")), [
+    "outer publish process events.test.order.created",
+    "outer publish done",
+    "outer publish app events.test.done",
+    "outer publish done",
+  ]);
+  assert.deepEqual(trace.filter((line) => !line.includes("publish")).slice(0, 4), [
+    "outer handle work",
+    "inner handle",
+    "handler",
+    "outer handle returned",
+  ]);
+});
+
+Deno.test("bus: invalid arguments throw InvalidArgumentError", () => {
+  const bus = quietBus();
+  assert.throws(() => bus.subscribe({} as never, () => {}), InvalidArgumentError);
+  assert.throws(() => bus.subscribe("has space", function f() {}), InvalidArgumentError);
+  assert.throws(() => bus.subscribe(OrderCreated, 42 as never), InvalidArgumentError);
+  assert.throws(() => bus.use({} as never), InvalidArgumentError);
+  assert.throws(() => new EventBus({ channelPrefix: "a b" }), InvalidArgumentError);
+  assert.throws(() => new EventBus({ app: {} as Broker }), InvalidArgumentError);
+});
+
+Deno.test("bus: the handler context carries the channel and attempt", async () => {
+  await using bus = quietBus();
+  const got = deferred<MessageContext>();
+  bus.subscribe(UserJoined, function ctx(_e, context) {
+    got.resolve(context);
+  });
+  await bus.start();
+  const e = new UserJoined({ data: { userId: "u" } });
+  await bus.publish(e, { headers: { "x-trace": "t1" } });
+  const context = await within(got.promise, DEADLINE, "delivery");
+  assert.equal(context.channel, "events.test.user.joined");
+  assert.equal(context.messageId, e.id);
+  assert.equal(context.attempt, 1);
+  assert.equal(context.headers["x-trace"], "t1");
+});

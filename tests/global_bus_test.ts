@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import {
+  defineEvent,
+  EventBusStateError,
+  eventHandler,
+  EventScope,
+  getEventBus,
+  initEventBus,
+  InvalidArgumentError,
+  resetEventBus,
+  silentLogger,
+  ValidationError,
+} from "../mod.ts";
+import { countdown, deferred, within } from "./_deferred.ts";
+
+const DEADLINE = 5_000;
+
+const Conversion = defineEvent({
+  type: "test.autoconversion.event",
+  scope: EventScope.PROCESS,
+  source: "/test",
+  data: z.object({ value: z.number().int() }),
+});
+type Conversion = InstanceType<typeof Conversion>;
+
+const Detailed = defineEvent({
+  type: "test.detailed.event",
+  scope: EventScope.PROCESS,
+  source: "/test",
+  data: z.object({ orderId: z.string(), amount: z.number(), items: z.array(z.string()) }),
+});
+
+// Declared at module level, before any bus exists: they wait in the pending list.
+const received: Conversion[] = [];
+let arrived = countdown(1);
+const onConversion = eventHandler(Conversion)(function onConversion(e) {
+  received.push(e);
+  arrived.hit();
+});
+
+const staticCalls: number[] = [];
+const instanceCalls: string[] = [];
+let methodCalls = countdown(1);
+
+class Service {
+  constructor(readonly label: string) {}
+
+  @eventHandler(Detailed)
+  static audit(e: InstanceType<typeof Detailed>): void {
+    staticCalls.push(e.data.amount);
+    methodCalls.hit();
+  }
+
+  @eventHandler(Detailed)
+  record(e: InstanceType<typeof Detailed>): void {
+    instanceCalls.push(`${this.label}:${e.data.orderId}`);
+    methodCalls.hit();
+  }
+}
+
+async function freshBus() {
+  await resetEventBus();
+  received.length = 0;
+  staticCalls.length = 0;
+  instanceCalls.length = 0;
+  const bus = initEventBus({ logger: silentLogger });
+  await bus.start();
+  return bus;
+}
+
+Deno.test("global: getEventBus before initEventBus throws a clear error", async () => {
+  await resetEventBus();
+  assert.throws(() => getEventBus(), (e: unknown) => e instanceof EventBusStateError && e.code === "NOT_INITIALIZED");
+});
+
+Deno.test("global: pending handlers are attached exactly once; a second init is an error", async () => {
+  const bus = await freshBus();
+  assert.throws(() => initEventBus(), (e: unknown) => e instanceof EventBusStateError && e.code === "ALREADY_INITIALIZED");
+  assert.equal(getEventBus(), bus);
+  assert.deepEqual(bus.handlers()["test.autoconversion.event"], [{ name: "onConversion", scope: "process" }]);
+  arrived = countdown(1);
+  await bus.publish(new Conversion({ data: { value: 42 } }));
+  await within(arrived.reached, DEADLINE, "delivery");
+  // FIFO on one channel: a second event arriving alone proves the first was not delivered twice.
+  arrived = countdown(1);
+  await bus.publish(new Conversion({ data: { value: 43 } }));
+  await within(arrived.reached, DEADLINE, "delivery");
+  assert.deepEqual(received.map((e) => e.data.value), [42, 43]);
+  assert.ok(received[0] instanceof Conversion);
+  await resetEventBus();
+});
+
+Deno.test("global: several events to one handler arrive in order", async () => {
+  const bus = await freshBus();
+  arrived = countdown(3);
+  for (const value of [10, 20, 30]) await bus.publish(new Conversion({ data: { value } }));
+  await within(arrived.reached, DEADLINE, "three events");
+  assert.deepEqual(received.map((e) => e.data.value), [10, 20, 30]);
+  await resetEventBus();
+});
+
+Deno.test("global: a direct call with a plain CloudEvents object converts it; an instance passes through", () => {
+  received.length = 0;
+  arrived = countdown(2);
+  onConversion({ specversion: "1.0", id: "p1", source: "/direct", type: "test.autoconversion.event", data: { value: 7 } });
+  const instance = new Conversion({ data: { value: 8 } });
+  onConversion(instance);
+  assert.ok(received[0] instanceof Conversion);
+  assert.equal(received[0].data.value, 7);
+  assert.equal(received[0].id, "p1");
+  assert.equal(received[1], instance);
+});
+
+Deno.test("global: a direct call with a wrong payload or a non-object is rejected", () => {
+  assert.throws(
+    () => onConversion({ specversion: "1.0", id: "p", source: "/d", type: "test.autoconversion.event", data: { value: "x" } }),
+    ValidationError,
+  );
+  assert.throws(
+    () => onConversion({ specversion: "1.0", id: "p", source: "/d", type: "other.type", data: { value: 1 } }),
+    ValidationError,
+  );
+  assert.throws(() => onConversion("text" as never), InvalidArgumentError);
+  assert.throws(() => onConversion(null as never), InvalidArgumentError);
+});
+
+Deno.test("global: decorators on static and instance methods receive typed events", async () => {
+  const bus = await freshBus();
+  // Instances made after init attach at construction.
+  new Service("a");
+  new Service("b");
+  methodCalls = countdown(3);
+  await bus.publish(new Detailed({ data: { orderId: "ORD-123", amount: 99.99, items: ["x", "y"] } }));
+  await within(methodCalls.reached, DEADLINE, "static + two instances");
+  assert.deepEqual(staticCalls, [99.99]);
+  assert.deepEqual(instanceCalls.sort(), ["a:ORD-123", "b:ORD-123"]);
+  const names = bus.handlers()["test.detailed.event"].map((h) => h.name).sort();
+  assert.deepEqual(names, ["Service.audit", "Service.record", "Service.record"]);
+  await resetEventBus();
+});
+
+Deno.test("global: handlers declared after init attach at once", async () => {
+  const bus = await freshBus();
+  const Late = defineEvent({ type: "test.late", scope: EventScope.PROCESS, source: "/l", data: z.object({}) });
+  const got = deferred();
+  eventHandler(Late)(function late() {
+    got.resolve();
+  });
+  await bus.publish(new Late({ data: {} }));
+  await within(got.promise, DEADLINE, "late handler");
+  await resetEventBus();
+});
+
+Deno.test("global: eventHandler rejects a non-definition and an anonymous function", () => {
+  assert.throws(() => eventHandler("order.created" as never), InvalidArgumentError);
+  assert.throws(() => eventHandler(Conversion)(() => {}), InvalidArgumentError);
+});

@@ -1,0 +1,101 @@
+/**
+ * Small helpers shared by the Redis fault tests: unique key prefixes, key
+ * cleanup, deferred promises and bounded waits (a wait that runs out fails
+ * the test instead of hanging it).
+ *
+ * @module
+ */
+
+import Redis from "ioredis";
+
+/** URL of the shared Redis every non-destructive test uses. */
+export const SHARED_REDIS_URL = "redis://127.0.0.1:6379";
+
+/** A key prefix no other test run uses, e.g. `test:crash:1a2b3c4d:`. */
+export function uniquePrefix(label: string): string {
+  return `test:${label}:${crypto.randomUUID().slice(0, 8)}:`;
+}
+
+/** A promise with its resolve and reject exposed. */
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
+/** Creates a {@linkcode Deferred}. */
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Resolves with the promise's value, or rejects with a message naming `what`
+ * when it has not settled within `ms`. The timer is always cleared.
+ */
+export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Polls `condition` every `intervalMs` until it holds; fails with `what` (and
+ * the optional `detail()`) after `ms`.
+ */
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string,
+  detail?: () => string,
+  intervalMs = 20,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: not true within ${ms} ms${detail ? ` (${detail()})` : ""}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** An ioredis client for assertions and cleanup, connected before it is returned. */
+export async function adminClient(url = SHARED_REDIS_URL): Promise<Redis> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  return client;
+}
+
+/** Deletes every key starting with `prefix` (SCAN, never KEYS). */
+export async function deleteKeys(client: Redis, prefix: string): Promise<number> {
+  let cursor = "0";
+  let deleted = 0;
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await client.unlink(...keys);
+  } while (cursor !== "0");
+  return deleted;
+}
+
+/** Parses `CLIENT LIST` into one record per connection. */
+export async function clientList(client: Redis): Promise<Record<string, string>[]> {
+  const text = await client.client("LIST") as string;
+  return text.trim().split("\n").filter(Boolean).map((line) =>
+    Object.fromEntries(line.trim().split(" ").map((pair) => {
+      const at = pair.indexOf("=");
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }))
+  );
+}

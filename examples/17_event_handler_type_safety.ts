@@ -23,12 +23,17 @@ console.log("=== Type safety ===");
 await using bus = new EventBus();
 bus.subscribe(PaymentProcessed, function settle(event) {
   const cents: number = Math.round(event.data.amount * 100);
+  console.log(`settled ${event.data.paymentId} by ${event.data.method}: ${cents} cents`);
+});
+
+// Never called: it exists so the type checker proves these mistakes are caught.
+export function mistakes(event: InstanceType<typeof PaymentProcessed>): unknown[] {
   // @ts-expect-error: paymentId is a string, not a number
   const wrong: number = event.data.paymentId;
   // @ts-expect-error: there is no field "customer" in the schema
-  console.log(event.data.customer, wrong);
-  console.log(`settled ${event.data.paymentId} by ${event.data.method}: ${cents} cents`);
-});
+  const missing = event.data.customer;
+  return [wrong, missing];
+}
 
 // @ts-expect-error: "cash" is not one of the allowed methods
 const rejected = () => new PaymentProcessed({ data: { paymentId: "P-0", amount: 1, method: "cash" } });

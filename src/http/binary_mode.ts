@@ -14,7 +14,15 @@ import { isJsonMediaType, isTextMediaType, isUtf8Charset, parseMediaType } from 
 /** `"ce-"`, the prefix of every attribute header. */
 export const ATTRIBUTE_HEADER_PREFIX: string = CONSTANTS.EXTENSIONS_PREFIX;
 
-const CORE_HEADER_ATTRIBUTES = ["specversion", "id", "source", "type", "subject", "time", "dataschema"];
+const CORE_HEADER_ATTRIBUTES = [
+  "specversion",
+  "id",
+  "source",
+  "type",
+  "subject",
+  "time",
+  "dataschema",
+];
 // Attributes that must never arrive as ce-* headers: datacontenttype rides on
 // Content-Type, and "data" would smuggle a payload past the body.
 const FORBIDDEN_HEADER_ATTRIBUTES = new Set(["datacontenttype", "data", "data_base64"]);
@@ -112,7 +120,10 @@ export function wireFromBinary(headers: Headers, body: Uint8Array): Record<strin
         enumerable: true,
       });
     } catch {
-      issues.push({ path: attribute, message: `header ${name} is not valid percent-encoded UTF-8` });
+      issues.push({
+        path: attribute,
+        message: `header ${name} is not valid percent-encoded UTF-8`,
+      });
     }
   }
   const contentType = headers.get("content-type");

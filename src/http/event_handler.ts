@@ -125,23 +125,38 @@ export function createEventHandler(options: EventHandlerOptions): FetchHandler {
   }
   const { bus, logger = defaultLogger } = options;
   if (bus === null || typeof bus !== "object" || typeof bus.publish !== "function") {
-    throw new InvalidArgumentError("bus", "must be an object with a publish(event) method, such as an EventBus");
+    throw new InvalidArgumentError(
+      "bus",
+      "must be an object with a publish(event) method, such as an EventBus",
+    );
   }
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
-    throw new InvalidArgumentError("maxBodyBytes", `must be a positive integer, got ${excerpt(maxBodyBytes)}`);
+    throw new InvalidArgumentError(
+      "maxBodyBytes",
+      `must be a positive integer, got ${excerpt(maxBodyBytes)}`,
+    );
   }
   const modes = new Set(options.modes ?? ALL_MODES);
   if (!Array.isArray(options.modes ?? ALL_MODES) || modes.size === 0) {
-    throw new InvalidArgumentError("modes", "must be a non-empty array of \"binary\", \"structured\", \"batch\"");
+    throw new InvalidArgumentError(
+      "modes",
+      'must be a non-empty array of "binary", "structured", "batch"',
+    );
   }
   for (const mode of modes) {
     if (!ALL_MODES.includes(mode)) {
-      throw new InvalidArgumentError("modes", `unknown content mode ${excerpt(mode)}; use "binary", "structured" or "batch"`);
+      throw new InvalidArgumentError(
+        "modes",
+        `unknown content mode ${excerpt(mode)}; use "binary", "structured" or "batch"`,
+      );
     }
   }
   if (options.scope !== undefined && !isEventScope(options.scope)) {
-    throw new InvalidArgumentError("scope", `must be EventScope.PROCESS or EventScope.APP, got ${excerpt(options.scope)}`);
+    throw new InvalidArgumentError(
+      "scope",
+      `must be EventScope.PROCESS or EventScope.APP, got ${excerpt(options.scope)}`,
+    );
   }
   const settings = {
     maxBodyBytes,
@@ -155,9 +170,13 @@ export function createEventHandler(options: EventHandlerOptions): FetchHandler {
   return async function handleCloudEvents(request: Request): Promise<Response> {
     if (request.method !== "POST") {
       await request.body?.cancel().catch(() => {});
-      return problemResponse(405, `${excerpt(request.method).slice(1, -1)} is not allowed; send CloudEvents with POST`, {
-        headers: { allow: "POST" },
-      });
+      return problemResponse(
+        405,
+        `${excerpt(request.method).slice(1, -1)} is not allowed; send CloudEvents with POST`,
+        {
+          headers: { allow: "POST" },
+        },
+      );
     }
     let events: CloudEvent[];
     try {
@@ -182,18 +201,32 @@ export function createEventHandler(options: EventHandlerOptions): FetchHandler {
   };
 }
 
-function definitionMap(definitions: readonly EventDefinition[] | undefined): Map<string, EventDefinition> {
+function definitionMap(
+  definitions: readonly EventDefinition[] | undefined,
+): Map<string, EventDefinition> {
   const map = new Map<string, EventDefinition>();
   if (definitions === undefined) return map;
   if (!Array.isArray(definitions)) {
-    throw new InvalidArgumentError("definitions", "must be an array of event definitions made by defineEvent");
+    throw new InvalidArgumentError(
+      "definitions",
+      "must be an array of event definitions made by defineEvent",
+    );
   }
   definitions.forEach((definition, index) => {
-    if (typeof definition !== "function" || typeof definition.type !== "string" || typeof definition.parse !== "function") {
-      throw new InvalidArgumentError(`definitions[${index}]`, "must be an event definition made by defineEvent");
+    if (
+      typeof definition !== "function" || typeof definition.type !== "string" ||
+      typeof definition.parse !== "function"
+    ) {
+      throw new InvalidArgumentError(
+        `definitions[${index}]`,
+        "must be an event definition made by defineEvent",
+      );
     }
     if (map.has(definition.type)) {
-      throw new InvalidArgumentError(`definitions[${index}]`, `type "${definition.type}" is defined twice`);
+      throw new InvalidArgumentError(
+        `definitions[${index}]`,
+        `type "${definition.type}" is defined twice`,
+      );
     }
     map.set(definition.type, definition);
   });
@@ -204,11 +237,18 @@ function definitionMap(definitions: readonly EventDefinition[] | undefined): Map
 // transport is full or unreachable.
 const UNAVAILABLE_CODES = new Set(["NOT_STARTED", "QUEUE_FULL", "BROKER"]);
 
-function publishFailure(error: unknown, events: CloudEvent[], accepted: number, logger: Logger): Response {
+function publishFailure(
+  error: unknown,
+  events: CloudEvent[],
+  accepted: number,
+  logger: Logger,
+): Response {
   const event = events[accepted];
   const batch = events.length > 1 ? { accepted } : {};
   if (error instanceof EventBusError && UNAVAILABLE_CODES.has(error.code)) {
-    logger.warn(`CloudEvents HTTP handler: could not publish event ${event.id} (${event.type}): ${error.message}`);
+    logger.warn(
+      `CloudEvents HTTP handler: could not publish event ${event.id} (${event.type}): ${error.message}`,
+    );
     return problemResponse(503, `event ${event.id} was not published: ${error.message}`, {
       ...batch,
       headers: { "retry-after": "1" },
@@ -218,6 +258,9 @@ function publishFailure(error: unknown, events: CloudEvent[], accepted: number, 
     return problemResponse(400, error.message, { ...batch, issues: error.issues });
   }
   // An unknown failure may carry internals: log it whole, answer without it.
-  logger.error(`CloudEvents HTTP handler: publishing event ${event.id} (${event.type}) failed`, error);
+  logger.error(
+    `CloudEvents HTTP handler: publishing event ${event.id} (${event.type}) failed`,
+    error,
+  );
   return problemResponse(500, `event ${event.id} was not published`, batch);
 }

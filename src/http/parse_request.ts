@@ -83,7 +83,10 @@ export function detectMode(headers: Headers): { mode: HttpContentMode; type?: Me
  * Reads and validates the events of a request. Throws {@linkcode RequestRejection}
  * (413, 415, or 400 with the issues); a batch with one bad event is refused whole.
  */
-export async function parseRequest(request: Request, settings: ParseSettings): Promise<CloudEvent[]> {
+export async function parseRequest(
+  request: Request,
+  settings: ParseSettings,
+): Promise<CloudEvent[]> {
   const { mode, type } = detectMode(request.headers);
   if (!settings.modes.has(mode)) {
     throw new RequestRejection(415, `${mode} content mode is not accepted here`);
@@ -105,7 +108,13 @@ export async function parseRequest(request: Request, settings: ParseSettings): P
   }
   try {
     if (mode === "binary") {
-      return [typed(CloudEvent.fromJSON(wireFromBinary(request.headers, body), options(settings)), settings, "")];
+      return [
+        typed(
+          CloudEvent.fromJSON(wireFromBinary(request.headers, body), options(settings)),
+          settings,
+          "",
+        ),
+      ];
     }
     const text = decodeUtf8(body);
     if (mode === "structured") {

@@ -51,7 +51,10 @@ export function checkSinkUrl(url: unknown): URL {
 export function checkOutgoingMode(mode: unknown): OutgoingMode {
   if (mode === undefined) return "binary";
   if (mode !== "binary" && mode !== "structured") {
-    throw new InvalidArgumentError("mode", `must be "binary" or "structured", got ${excerpt(mode)}`);
+    throw new InvalidArgumentError(
+      "mode",
+      `must be "binary" or "structured", got ${excerpt(mode)}`,
+    );
   }
   return mode;
 }

@@ -34,7 +34,23 @@ export class DeadlineQueue {
     if (this.#timer === undefined) this.#arm(this.#timeout);
     return () => {
       waiter.expire = undefined;
+      this.#advance();
     };
+  }
+
+  #advance(): void {
+    const waiters = this.#waiters;
+    let head = this.#head;
+    while (head < waiters.length && waiters[head].expire === undefined) head++;
+    if (head === waiters.length) {
+      this.#waiters = [];
+      this.#head = 0;
+    } else if (head > 1024 && head * 2 > waiters.length) {
+      this.#waiters = waiters.slice(head);
+      this.#head = 0;
+    } else {
+      this.#head = head;
+    }
   }
 
   /** Operations tracked and not yet settled or expired (approximate: settled ones leave lazily). */
@@ -67,16 +83,8 @@ export class DeadlineQueue {
       waiter.expire = undefined;
       expire?.();
     }
-    if (head === waiters.length) {
-      this.#waiters = [];
-      this.#head = 0;
-      return;
-    }
-    if (head > 1024 && head * 2 > waiters.length) {
-      this.#waiters = waiters.slice(head);
-      head = 0;
-    }
     this.#head = head;
-    this.#arm(this.#waiters[head].deadline - now);
+    this.#advance();
+    if (this.#waiters.length > 0) this.#arm(this.#waiters[this.#head].deadline - now);
   }
 }

@@ -1,0 +1,158 @@
+/**
+ * Dead letters: entries that failed `maxDeliveries` times, failed validation
+ * or could not be decoded. They live in a stream per channel,
+ * `${keyPrefix}dlq:${channel}`, each with the reason and the original fields,
+ * and can be listed and replayed.
+ *
+ * @module
+ */
+
+import type { Redis } from "ioredis";
+import { decodeEntry, type EntryFields, fieldsToObject } from "./entry_codec.ts";
+
+/**
+ * One dead-lettered entry.
+ *
+ * @example
+ * ```ts
+ * import { RedisBroker, type DeadLetter } from "@opensecflow/eventbus/redis";
+ * const broker = new RedisBroker({ keyPrefix: "docs:dl:" });
+ * await broker.start();
+ * const letters: DeadLetter[] = await broker.deadLetters("orders", { count: 10 });
+ * for (const letter of letters) console.log(letter.entryId, letter.attempts, letter.error);
+ * await broker.stop();
+ * ```
+ */
+export interface DeadLetter {
+  /** Id of the dead letter in the dead-letter stream. */
+  id: string;
+  /** Channel the entry was published to. */
+  channel: string;
+  /** Consumer group that gave up on it. */
+  group: string;
+  /** Subscription (handler) name that gave up on it. */
+  subscription: string;
+  /** Id of the original entry in the channel's stream. */
+  entryId: string;
+  /** Attempts made. */
+  attempts: number;
+  /** Message of the last error. */
+  error: string;
+  /** When it was dead-lettered (ISO 8601). */
+  failedAt: string;
+  /** The message, decoded when possible, else the raw entry fields as an object. */
+  message: unknown;
+}
+
+/** Why and where an entry is dead-lettered. */
+export interface DeadLetterReason {
+  readonly channel: string;
+  readonly group: string;
+  readonly subscription: string;
+  readonly entryId: string;
+  readonly attempts: number;
+  readonly error: string;
+}
+
+/** Number of metadata fields written before the original entry's fields. */
+const META_FIELDS = 7;
+
+/** The fields of a dead letter: metadata first, then the original entry's fields. */
+export function deadLetterFields(reason: DeadLetterReason, original: EntryFields): EntryFields {
+  return [
+    "channel",
+    reason.channel,
+    "group",
+    reason.group,
+    "subscription",
+    reason.subscription,
+    "entry",
+    reason.entryId,
+    "attempts",
+    String(reason.attempts),
+    "error",
+    reason.error,
+    "failedAt",
+    new Date().toISOString(),
+    ...original,
+  ];
+}
+
+/** The original entry's fields of a dead letter. */
+export function originalFields(fields: readonly string[]): EntryFields {
+  return fields.slice(META_FIELDS * 2);
+}
+
+/** Reads a dead letter; metadata by position, so an original field with the same name cannot mask it. */
+export function parseDeadLetter(id: string, fields: readonly string[]): DeadLetter {
+  const meta = (index: number) => fields[index * 2 + 1] ?? "";
+  const original = originalFields(fields);
+  let message: unknown;
+  try {
+    message = decodeEntry(original).message;
+  } catch {
+    message = fieldsToObject(original);
+  }
+  return {
+    id,
+    channel: meta(0),
+    group: meta(1),
+    subscription: meta(2),
+    entryId: meta(3),
+    attempts: Number(meta(4)),
+    error: meta(5),
+    failedAt: meta(6),
+    message,
+  };
+}
+
+type RawEntry = [id: string, fields: string[]];
+
+/** Lists up to `count` dead letters of a stream, oldest first. */
+export async function listDeadLetters(
+  client: Redis,
+  key: string,
+  count: number,
+): Promise<DeadLetter[]> {
+  const entries = (await client.xrange(key, "-", "+", "COUNT", count)) as RawEntry[];
+  return entries.map(([id, fields]) => parseDeadLetter(id, fields));
+}
+
+/**
+ * Moves dead letters back onto their channel's stream as fresh entries, each
+ * move one transaction (XADD + XDEL) so a letter is never both lost and kept.
+ * Without `ids`, moves them all. Returns how many moved.
+ */
+export async function replayDeadLetters(
+  client: Redis,
+  deadLetterStream: string,
+  channelStream: string,
+  ids: readonly string[] | undefined,
+  trim: readonly (string | number)[],
+): Promise<number> {
+  let moved = 0;
+  const replay = async (entries: RawEntry[]) => {
+    if (entries.length === 0) return;
+    const transaction = client.multi();
+    for (const [id, fields] of entries) {
+      transaction.xadd(channelStream, ...trim, "*", ...originalFields(fields));
+      transaction.xdel(deadLetterStream, id);
+    }
+    const results = await transaction.exec();
+    if (results === null) throw new Error("replay transaction was aborted");
+    for (const [error] of results) if (error) throw error;
+    moved += entries.length;
+  };
+  if (ids !== undefined) {
+    for (const id of ids) {
+      const entries = (await client.xrange(deadLetterStream, id, id)) as RawEntry[];
+      await replay(entries);
+    }
+    return moved;
+  }
+  for (;;) {
+    const entries = (await client.xrange(deadLetterStream, "-", "+", "COUNT", 100)) as RawEntry[];
+    if (entries.length === 0) return moved;
+    await replay(entries);
+  }
+}

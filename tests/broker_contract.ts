@@ -1,0 +1,528 @@
+/**
+ * The universal broker contract: one suite every broker must pass, run
+ * against MemoryBroker and RedisBroker alike. It assumes an asynchronous,
+ * possibly networked broker: every wait is on a promise a handler resolves,
+ * bounded by a generous deadline whose expiry fails the test.
+ *
+ * Usage, from a `*_test.ts` file:
+ *
+ * ```ts
+ * import { brokerContractSuite } from "./broker_contract.ts";
+ * brokerContractSuite({ name: "MemoryBroker", create: (options) => new MemoryBroker(options) });
+ * ```
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  type Broker,
+  type BrokerOptions,
+  CloudEvent,
+  type MessageContext,
+  NotStartedError,
+  RequestTimeoutError,
+  silentLogger,
+} from "../mod.ts";
+
+/** A broker implementation under test. */
+export interface ContractTarget {
+  /** Prefix of every test name, e.g. "MemoryBroker". */
+  name: string;
+  /**
+   * Creates a fresh, stopped broker. `options` carries the logger and the
+   * `onError` hook a test needs; pass them through.
+   */
+  create(options: BrokerOptions): Promise<Broker> | Broker;
+  /** Runs after each test, e.g. to delete keys the test created. */
+  cleanup?(): Promise<void>;
+  /** Milliseconds any single wait may take before the test fails; default 20000. */
+  deadline?: number;
+}
+
+/** A promise with its resolve and reject exposed. */
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/** Creates a {@linkcode Deferred}. */
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Resolves with the promise's value, or rejects when `ms` pass first. */
+export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`deadline of ${ms} ms passed: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Collects messages and resolves `reached(n)` once `n` have arrived. */
+export class Collector<T = unknown> {
+  /** Messages in arrival order. */
+  readonly items: T[] = [];
+  /** Contexts in arrival order. */
+  readonly contexts: MessageContext[] = [];
+  #waiters: { count: number; done: Deferred<void> }[] = [];
+
+  /** Records one message; use as (or inside) a handler. */
+  add(item: T, context?: MessageContext): void {
+    this.items.push(item);
+    if (context) this.contexts.push(context);
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (this.items.length < waiter.count) return true;
+      waiter.done.resolve();
+      return false;
+    });
+  }
+
+  /** Resolves once at least `count` messages arrived. */
+  reached(count: number): Promise<void> {
+    if (this.items.length >= count) return Promise.resolve();
+    const done = deferred();
+    this.#waiters.push({ count, done });
+    return done.promise;
+  }
+}
+
+/**
+ * Polls `predicate` every few milliseconds until it holds; rejects once
+ * `deadline` ms pass. For state with no event to await (counters).
+ */
+export async function waitFor(
+  predicate: () => boolean,
+  options: { deadline: number; what: string },
+): Promise<void> {
+  const end = Date.now() + options.deadline;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`deadline of ${options.deadline} ms passed: ${options.what}`);
+    await tick(5);
+  }
+}
+
+function uniqueChannel(label: string): string {
+  return `contract.${label}.${crypto.randomUUID()}`;
+}
+
+/** Milliseconds a negative check waits for something that must not happen yet. */
+const SETTLE_MS = 50;
+
+function tick(ms: number): Promise<"pending"> {
+  return new Promise((resolve) => setTimeout(() => resolve("pending"), ms));
+}
+
+/**
+ * Registers the contract cases as `Deno.test` named `${target.name}: <case>`.
+ */
+export function brokerContractSuite(target: ContractTarget): void {
+  const deadline = target.deadline ?? 20_000;
+  const wait = <T>(promise: Promise<T>, what: string): Promise<T> =>
+    withDeadline(promise, deadline, what);
+
+  /** Runs a case with a fresh broker, always stopped (and cleaned up) afterwards. */
+  function contract(
+    name: string,
+    body: (broker: Broker, hooks: { failures: unknown[] }) => Promise<void>,
+    options: BrokerOptions = {},
+  ): void {
+    Deno.test(`${target.name}: ${name}`, async () => {
+      const failures: unknown[] = [];
+      const broker = await target.create({
+        logger: silentLogger,
+        onError: (failure) => failures.push(failure),
+        ...options,
+      });
+      try {
+        await body(broker, { failures });
+      } finally {
+        await broker.stop({ timeout: 5_000 });
+        await target.cleanup?.();
+      }
+    });
+  }
+
+  contract("publish/subscribe, before and after start", async (broker) => {
+    const channel = uniqueChannel("pubsub");
+    const early = new Collector<{ n: number }>();
+    const late = new Collector<{ n: number }>();
+    broker.subscribe(channel, function earlyHandler(m: { n: number }) {
+      early.add(m);
+    });
+    await broker.start();
+    assert.equal(broker.state, "started");
+    broker.subscribe(channel, function lateHandler(m: { n: number }) {
+      late.add(m);
+    });
+    await broker.publish({ n: 1 }, channel);
+    await wait(Promise.all([early.reached(1), late.reached(1)]), "both handlers got the message");
+    assert.deepEqual(early.items, [{ n: 1 }]);
+    assert.deepEqual(late.items, [{ n: 1 }]);
+    assert.ok(broker.stats().published >= 1);
+  });
+
+  contract("fan-out to several subscribers", async (broker) => {
+    const channel = uniqueChannel("fanout");
+    const collectors = [new Collector<string>(), new Collector<string>(), new Collector<string>()];
+    collectors.forEach((collector, i) =>
+      broker.subscribe(channel, (m: string) => collector.add(m), { name: `fan${i}` })
+    );
+    await broker.start();
+    await broker.publish("a", channel);
+    await broker.publish("b", channel);
+    await wait(Promise.all(collectors.map((c) => c.reached(2))), "every subscriber got both");
+    for (const collector of collectors) assert.deepEqual(collector.items, ["a", "b"]);
+  });
+
+  contract("order is kept at concurrency 1", async (broker) => {
+    const channel = uniqueChannel("order");
+    const got = new Collector<number>();
+    broker.subscribe(channel, async function ordered(n: number) {
+      // An await inside the handler must not let a later message overtake.
+      await Promise.resolve();
+      got.add(n);
+    });
+    await broker.start();
+    const count = 200;
+    for (let i = 0; i < count; i++) await broker.publish(i, channel);
+    await wait(got.reached(count), "all messages handled");
+    assert.deepEqual(got.items, Array.from({ length: count }, (_, i) => i));
+  });
+
+  contract("concurrency > 1 runs handler calls at the same time", async (broker) => {
+    const channel = uniqueChannel("concurrency");
+    const concurrency = 3;
+    let inFlight = 0;
+    let peak = 0;
+    const allIn = deferred();
+    const release = deferred();
+    const done = new Collector<number>();
+    broker.subscribe(channel, async function overlapping(n: number) {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      if (inFlight === concurrency) allIn.resolve();
+      await release.promise;
+      inFlight--;
+      done.add(n);
+    }, { concurrency });
+    await broker.start();
+    for (let i = 0; i < concurrency; i++) await broker.publish(i, channel);
+    try {
+      await wait(allIn.promise, `${concurrency} calls in flight at once`);
+    } finally {
+      release.resolve();
+    }
+    await wait(done.reached(concurrency), "all calls finished");
+    assert.equal(peak, concurrency);
+  });
+
+  contract("unsubscribe stops delivery", async (broker) => {
+    const channel = uniqueChannel("unsubscribe");
+    const leaving = new Collector<string>();
+    const staying = new Collector<string>();
+    const sub = broker.subscribe(channel, function leavingHandler(m: string) {
+      leaving.add(m);
+    });
+    broker.subscribe(channel, function stayingHandler(m: string) {
+      staying.add(m);
+    });
+    assert.equal(sub.channel, channel);
+    assert.equal(sub.name, "leavingHandler");
+    await broker.start();
+    await broker.publish("before", channel);
+    await wait(Promise.all([leaving.reached(1), staying.reached(1)]), "both got the first");
+    await sub.unsubscribe();
+    await sub.unsubscribe(); // idempotent
+    await broker.publish("after-1", channel);
+    await broker.publish("after-2", channel);
+    await wait(staying.reached(3), "the remaining subscriber got the later messages");
+    assert.deepEqual(leaving.items, ["before"]);
+    assert.deepEqual(staying.items, ["before", "after-1", "after-2"]);
+  });
+
+  contract("publisher decorator, as a handler and called directly", async (broker) => {
+    const input = uniqueChannel("publisher-in");
+    const output = uniqueChannel("publisher-out");
+    const results = new Collector<number>();
+    broker.subscribe(output, function collectResults(n: number) {
+      results.add(n);
+    });
+    const double = broker.publisher(output)(function double(n: number): number {
+      return n * 2;
+    });
+    const nothing = broker.publisher(output)(function nothing(): undefined {
+      return undefined;
+    });
+    broker.subscribe(input, double);
+    await broker.start();
+    await broker.publish(21, input);
+    await wait(results.reached(1), "the handler's result was published");
+    assert.deepEqual(results.items, [42]);
+    assert.equal(await double(5), 10);
+    await wait(results.reached(2), "the direct call's result was published");
+    assert.equal(await nothing(), undefined);
+    await broker.publish(1, input);
+    await wait(results.reached(3), "a later result arrived");
+    // The undefined result was not published: the next item is 2, not undefined.
+    assert.deepEqual(results.items, [42, 10, 2]);
+  });
+
+  contract("subscriber decorator registers the handler", async (broker) => {
+    const channel = uniqueChannel("subscriber");
+    const got = new Collector<string>();
+    const handler = broker.subscriber(channel)(function decorated(m: string) {
+      got.add(m);
+    });
+    assert.equal(typeof handler, "function");
+    await broker.start();
+    await broker.publish("hi", channel);
+    await wait(got.reached(1), "the decorated handler ran");
+    assert.deepEqual(got.items, ["hi"]);
+  });
+
+  contract("request/reply resolves with the handler's return value", async (broker) => {
+    const channel = uniqueChannel("rpc");
+    broker.subscribe(channel, function add(m: { a: number; b: number }) {
+      return { sum: m.a + m.b };
+    });
+    await broker.start();
+    const reply = await wait(
+      broker.request<{ sum: number }>({ a: 2, b: 3 }, channel, { timeout: deadline }),
+      "the reply",
+    );
+    assert.deepEqual(reply, { sum: 5 });
+    const replies = await wait(
+      Promise.all(
+        [1, 2, 3].map((a) =>
+          broker.request<{ sum: number }>({ a, b: 10 }, channel, { timeout: deadline })
+        ),
+      ),
+      "concurrent replies",
+    );
+    assert.deepEqual(replies.map((r) => r.sum), [11, 12, 13]);
+  });
+
+  contract("request times out with RequestTimeoutError", async (broker) => {
+    const channel = uniqueChannel("rpc-timeout");
+    const release = deferred();
+    broker.subscribe(channel, async function silent() {
+      await release.promise;
+    });
+    await broker.start();
+    try {
+      await assert.rejects(
+        wait(broker.request("ping", channel, { timeout: 100 }), "the timeout"),
+        (error: unknown) => {
+          assert.ok(error instanceof RequestTimeoutError, String(error));
+          assert.equal(error.channel, channel);
+          assert.equal(error.timeout, 100);
+          return true;
+        },
+      );
+    } finally {
+      release.resolve();
+    }
+  });
+
+  contract("a failing handler is isolated and reported", async (broker, { failures }) => {
+    const channel = uniqueChannel("errors");
+    const thrower = new Collector<string>();
+    const survivor = new Collector<string>();
+    broker.subscribe(channel, function throwing(e: CloudEvent<string>) {
+      if (e.data === "boom") throw new Error("handler exploded");
+      thrower.add(e.data!);
+    });
+    broker.subscribe(channel, function surviving(e: CloudEvent<string>) {
+      survivor.add(e.data!);
+    });
+    await broker.start();
+    const boom = new CloudEvent({ type: "test.boom", source: "/contract", data: "boom" });
+    await broker.publish(boom, channel);
+    await broker.publish(new CloudEvent({ type: "test.ok", source: "/contract", data: "ok" }), channel);
+    await wait(survivor.reached(2), "the other handler got both");
+    await wait(thrower.reached(1), "the failing handler kept consuming");
+    assert.deepEqual(survivor.items, ["boom", "ok"]);
+    assert.deepEqual(thrower.items, ["ok"]);
+    assert.ok(failures.length >= 1);
+    const failure = failures[0] as Record<string, unknown>;
+    assert.equal(failure.channel, channel);
+    assert.equal(failure.handler, "throwing");
+    assert.equal(failure.messageId, boom.id);
+    assert.equal(failure.eventType, "test.boom");
+    assert.equal((failure.error as Error).message, "handler exploded");
+    assert.ok(broker.stats().errors >= 1);
+  });
+
+  contract("publish before start and after stop rejects with NotStartedError", async (broker) => {
+    const channel = uniqueChannel("lifecycle");
+    broker.subscribe(channel, function unused() {});
+    assert.equal(broker.state, "stopped");
+    await assert.rejects(broker.publish("x", channel), NotStartedError);
+    await broker.start();
+    await broker.start(); // idempotent
+    await broker.stop();
+    await broker.stop(); // idempotent
+    assert.equal(broker.state, "stopped");
+    await assert.rejects(broker.publish("x", channel), NotStartedError);
+    await assert.rejects(broker.request("x", channel, { timeout: 100 }), NotStartedError);
+  });
+
+  contract("restart: a stopped broker consumes again after start", async (broker) => {
+    const channel = uniqueChannel("restart");
+    const got = new Collector<string>();
+    broker.subscribe(channel, function restarted(m: string) {
+      got.add(m);
+    });
+    await broker.start();
+    await broker.publish("first", channel);
+    await wait(got.reached(1), "the first message");
+    await broker.stop();
+    await broker.start();
+    await broker.publish("second", channel);
+    await wait(got.reached(2), "the message after restart");
+    assert.deepEqual(got.items, ["first", "second"]);
+  });
+
+  contract("graceful stop waits for the handler in flight", async (broker) => {
+    const channel = uniqueChannel("drain");
+    const started = deferred();
+    const release = deferred();
+    let finished = false;
+    let signal: AbortSignal | undefined;
+    broker.subscribe(channel, async function slowHandler(_m: string, ctx: MessageContext) {
+      signal = ctx.signal;
+      started.resolve();
+      await release.promise;
+      finished = true;
+    });
+    await broker.start();
+    await broker.publish("work", channel);
+    await wait(started.promise, "the handler started");
+    const stopping = broker.stop({ timeout: deadline });
+    try {
+      const early = await Promise.race([stopping.then(() => "stopped" as const), tick(SETTLE_MS)]);
+      assert.equal(early, "pending", "stop returned while a handler was still running");
+      assert.equal(broker.state, "stopping");
+    } finally {
+      release.resolve();
+    }
+    await wait(stopping, "stop after the handler finished");
+    assert.ok(finished);
+    assert.equal(signal?.aborted, false);
+    assert.equal(broker.state, "stopped");
+  });
+
+  contract("slow consumer: no loss, order kept", async (broker) => {
+    const channel = uniqueChannel("slow");
+    const got = new Collector<number>();
+    broker.subscribe(channel, async function slowConsumer(n: number) {
+      await new Promise((resolve) => setTimeout(resolve, 1)); // simulates slow work
+      got.add(n);
+    });
+    await broker.start();
+    const count = 100;
+    await Promise.all(Array.from({ length: count }, (_, i) => broker.publish(i, channel)));
+    await wait(got.reached(count), "every message handled");
+    assert.deepEqual(got.items, Array.from({ length: count }, (_, i) => i));
+  });
+
+  contract("10,000 concurrent publishes are all delivered exactly once", async (broker) => {
+    const channel = uniqueChannel("burst");
+    const got = new Collector<number>();
+    broker.subscribe(channel, function burst(n: number) {
+      got.add(n);
+    }, { concurrency: 8 });
+    await broker.start();
+    const count = 10_000;
+    await wait(
+      Promise.all(Array.from({ length: count }, (_, i) => broker.publish(i, channel))),
+      "all publishes accepted",
+    );
+    await wait(got.reached(count), "all delivered");
+    assert.equal(got.items.length, count);
+    assert.equal(new Set(got.items).size, count);
+    assert.deepEqual([...got.items].sort((a, b) => a - b), Array.from({ length: count }, (_, i) => i));
+  });
+
+  contract("headers and correlation id reach the context", async (broker) => {
+    const channel = uniqueChannel("context");
+    const got = new Collector<CloudEvent>();
+    broker.subscribe(channel, function withContext(e: CloudEvent, ctx: MessageContext) {
+      got.add(e, ctx);
+    });
+    await broker.start();
+    const event = new CloudEvent({ type: "test.context", source: "/contract", data: { a: 1 } });
+    await broker.publish(event, channel, {
+      headers: { "x-tenant": "acme", "x-trace": "t-1" },
+      correlationId: "corr-1",
+    });
+    await wait(got.reached(1), "the message");
+    const ctx = got.contexts[0];
+    assert.equal(ctx.channel, channel);
+    assert.equal(ctx.subscription, "withContext");
+    assert.equal(ctx.messageId, event.id);
+    assert.equal(ctx.correlationId, "corr-1");
+    assert.equal(ctx.headers["x-tenant"], "acme");
+    assert.equal(ctx.headers["x-trace"], "t-1");
+    assert.equal(ctx.attempt, 1);
+    assert.ok(ctx.signal instanceof AbortSignal);
+    assert.equal(ctx.signal.aborted, false);
+  });
+
+  contract("a CloudEvent with extensions arrives equal", async (broker) => {
+    const channel = uniqueChannel("extensions");
+    const got = new Collector<CloudEvent>();
+    broker.subscribe(channel, function extensionsHandler(e: CloudEvent) {
+      got.add(e);
+    });
+    await broker.start();
+    const event = new CloudEvent({
+      type: "test.extensions",
+      source: "/contract",
+      subject: "s-1",
+      datacontenttype: "application/json",
+      data: { orderId: "A1", amount: 12.5 },
+      extensions: { tenant: "acme", priority: 5, urgent: true },
+    });
+    await broker.publish(event, channel);
+    await wait(got.reached(1), "the event");
+    const received = got.items[0];
+    assert.ok(received instanceof CloudEvent);
+    assert.deepEqual(received.extensions, { tenant: "acme", priority: 5, urgent: true });
+    assert.deepEqual(received.toJSON(), event.toJSON());
+  });
+
+  contract("stats count published and consumed", async (broker) => {
+    const channel = uniqueChannel("stats");
+    const got = new Collector<number>();
+    broker.subscribe(channel, function counted(n: number) {
+      got.add(n);
+    });
+    await broker.start();
+    const before = broker.stats();
+    for (let i = 0; i < 5; i++) await broker.publish(i, channel);
+    await wait(got.reached(5), "all handled");
+    // A broker may count the handler call only after it returned.
+    await waitFor(() => broker.stats().consumed >= before.consumed + 5, {
+      deadline,
+      what: "consumed reaches 5",
+    });
+    const after = broker.stats();
+    assert.equal(after.published - before.published, 5);
+    assert.ok(after.channels >= 1);
+    assert.ok(after.subscribers >= 1);
+  });
+}

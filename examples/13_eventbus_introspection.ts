@@ -34,4 +34,6 @@ for (const [type, handlers] of Object.entries(bus.handlers())) {
 }
 
 await audit.unsubscribe();
-console.log(`after unsubscribe: ${bus.handlers()["payment.received"].length} handlers for payment.received`);
+console.log(
+  `after unsubscribe: ${bus.handlers()["payment.received"].length} handlers for payment.received`,
+);

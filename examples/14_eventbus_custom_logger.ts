@@ -11,7 +11,8 @@ import { z } from "zod";
 import { defineEvent, EventBus, type Logger } from "../mod.ts";
 
 function prefixed(prefix: string): Logger {
-  const line = (level: string) => (message: string) => console.log(`${prefix} ${level.padEnd(5)} ${message}`);
+  const line = (level: string) => (message: string) =>
+    console.log(`${prefix} ${level.padEnd(5)} ${message}`);
   return { debug: line("DEBUG"), info: line("INFO"), warn: line("WARN"), error: line("ERROR") };
 }
 

@@ -25,14 +25,18 @@ console.log("=== eventHandler auto conversion ===");
 
 const handleOrder = eventHandler(OrderCreated)(function handleOrder(event) {
   console.log(
-    `${event.constructor.name} ${event.data.orderId}: ${event.data.items.length} items, total ${event.data.amount.toFixed(2)}`,
+    `${event.constructor.name} ${event.data.orderId}: ${event.data.items.length} items, total ${
+      event.data.amount.toFixed(2)
+    }`,
   );
 });
 
 // 1. Through the bus: the handler gets an OrderCreated instance.
 const bus = initEventBus();
 await bus.start();
-await bus.publish(new OrderCreated({ data: { orderId: "ORD-1", amount: 299.99, items: ["Laptop", "Mouse"] } }));
+await bus.publish(
+  new OrderCreated({ data: { orderId: "ORD-1", amount: 299.99, items: ["Laptop", "Mouse"] } }),
+);
 await bus.stop();
 
 // 2. Called directly with a JSON object: converted and validated (the schema coerces "19.5").
@@ -46,7 +50,13 @@ handleOrder({
 
 // 3. A payload that breaks the schema never reaches the handler.
 try {
-  handleOrder({ specversion: "1.0", id: "ext-2", source: "/partner", type: "order.created", data: { orderId: 3 } });
+  handleOrder({
+    specversion: "1.0",
+    id: "ext-2",
+    source: "/partner",
+    type: "order.created",
+    data: { orderId: 3 },
+  });
 } catch (error) {
   if (!(error instanceof ValidationError)) throw error;
   console.log(`rejected: ${error.issues.map((issue) => issue.path).join(", ")}`);

@@ -35,11 +35,16 @@ export function mistakes(event: InstanceType<typeof PaymentProcessed>): unknown[
   return [wrong, missing];
 }
 
-// @ts-expect-error: "cash" is not one of the allowed methods
-const rejected = () => new PaymentProcessed({ data: { paymentId: "P-0", amount: 1, method: "cash" } });
+const rejected = () =>
+  new PaymentProcessed({
+    // @ts-expect-error: "cash" is not one of the allowed methods
+    data: { paymentId: "P-0", amount: 1, method: "cash" },
+  });
 
 await bus.start();
-await bus.publish(new PaymentProcessed({ data: { paymentId: "PAY-1", amount: 12.5, method: "card" } }));
+await bus.publish(
+  new PaymentProcessed({ data: { paymentId: "PAY-1", amount: 12.5, method: "card" } }),
+);
 try {
   rejected();
 } catch (error) {

@@ -23,16 +23,32 @@ const CacheInvalidated = defineEvent({
 console.log(`${OrderCreated.name}: type ${OrderCreated.type}, scope ${OrderCreated.scope}`);
 
 console.log("\n== 2. Build, serialize, parse ==");
-const order = new OrderCreated({ data: { orderId: "A1", amount: 12.5 }, extensions: { tenant: "acme" } });
+const order = new OrderCreated({
+  data: { orderId: "A1", amount: 12.5 },
+  extensions: { tenant: "acme" },
+});
 const wire = JSON.stringify(order);
 console.log("structured JSON:", wire);
 const parsed = OrderCreated.parse(wire);
-console.log(`parsed back: ${parsed.data.orderId} ${parsed.data.amount}, tenant=${parsed.extensions.tenant}`);
-console.log("batch:", CloudEvent.batchToJSON([order, new CacheInvalidated({ data: { key: "k1" } })]).length, "bytes");
+console.log(
+  `parsed back: ${parsed.data.orderId} ${parsed.data.amount}, tenant=${parsed.extensions.tenant}`,
+);
+console.log(
+  "batch:",
+  CloudEvent.batchToJSON([order, new CacheInvalidated({ data: { key: "k1" } })]).length,
+  "bytes",
+);
 
 console.log("\n== 3. Bad input is refused with every problem named ==");
 try {
-  CloudEvent.fromJSON({ specversion: "1.0", id: "", type: "t", source: "/s", time: "lunchtime", Bad: 1 });
+  CloudEvent.fromJSON({
+    specversion: "1.0",
+    id: "",
+    type: "t",
+    source: "/s",
+    time: "lunchtime",
+    Bad: 1,
+  });
 } catch (error) {
   if (!(error instanceof ValidationError)) throw error;
   for (const issue of error.issues) console.log(`  ${issue.path}: ${issue.message}`);

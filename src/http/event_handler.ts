@@ -66,10 +66,26 @@ export interface EventHandlerOptions {
   logger?: Logger;
 }
 
-/** A web-standard fetch handler: what `Deno.serve`, `Bun.serve` and Hono take. */
+/**
+ * A web-standard fetch handler: what `Deno.serve`, `Bun.serve` and Hono take.
+ *
+ * @example
+ * ```ts
+ * import type { FetchHandler } from "@opensecflow/eventbus/http";
+ * const health: FetchHandler = () => Promise.resolve(new Response("ok"));
+ * ```
+ */
 export type FetchHandler = (request: Request) => Promise<Response>;
 
-/** Default `maxBodyBytes`: 1 MiB. */
+/**
+ * Default `maxBodyBytes`: 1 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_BODY_BYTES } from "@opensecflow/eventbus/http";
+ * console.log(DEFAULT_MAX_BODY_BYTES); // 1048576
+ * ```
+ */
 export const DEFAULT_MAX_BODY_BYTES: number = 1024 * 1024;
 
 const ALL_MODES: readonly HttpContentMode[] = ["binary", "structured", "batch"];

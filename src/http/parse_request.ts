@@ -20,6 +20,12 @@ import { BodyTooLargeError, readBodyLimited } from "./read_body.ts";
  * `ce-*` headers, data as the body), `structured` (one
  * `application/cloudevents+json` document) and `batch`
  * (`application/cloudevents-batch+json`, an array of events).
+ *
+ * @example
+ * ```ts
+ * import type { HttpContentMode } from "@opensecflow/eventbus/http";
+ * const modes: HttpContentMode[] = ["binary", "structured"]; // no batches
+ * ```
  */
 export type HttpContentMode = "binary" | "structured" | "batch";
 

@@ -9,7 +9,15 @@ import { excerpt, InvalidArgumentError } from "../errors.ts";
 import { CloudEvent } from "../event.ts";
 import { binaryBody, binaryHeaders } from "./binary_mode.ts";
 
-/** How an outgoing event is encoded: attributes as `ce-*` headers, or one JSON document. */
+/**
+ * How an outgoing event is encoded: attributes as `ce-*` headers, or one JSON document.
+ *
+ * @example
+ * ```ts
+ * import type { OutgoingMode } from "@opensecflow/eventbus/http";
+ * const mode: OutgoingMode = "structured";
+ * ```
+ */
 export type OutgoingMode = "binary" | "structured";
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 
 /** URL of the shared Redis every non-destructive test uses. */
 export const SHARED_REDIS_URL = "redis://127.0.0.1:6379";
@@ -93,9 +93,11 @@ export async function deleteKeys(client: Redis, prefix: string): Promise<number>
 export async function clientList(client: Redis): Promise<Record<string, string>[]> {
   const text = await client.client("LIST") as string;
   return text.trim().split("\n").filter(Boolean).map((line) =>
-    Object.fromEntries(line.trim().split(" ").map((pair) => {
-      const at = pair.indexOf("=");
-      return [pair.slice(0, at), pair.slice(at + 1)];
-    }))
+    Object.fromEntries(
+      line.trim().split(" ").map((pair) => {
+        const at = pair.indexOf("=");
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+    )
   );
 }

@@ -43,7 +43,10 @@ function delay(ms: number): Promise<void> {
  * (`+PONG`, `-NOAUTH ...`, `-LOADING ...`), or `undefined` when nothing
  * answers in time.
  */
-export async function rawPing(port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<string | undefined> {
+export async function rawPing(
+  port: number,
+  timeoutMs = PROBE_TIMEOUT_MS,
+): Promise<string | undefined> {
   let conn: Deno.TcpConn | undefined;
   const timer = setTimeout(() => conn?.close(), timeoutMs);
   try {
@@ -89,7 +92,12 @@ export class RedisServer {
   /** Starts a server and resolves once it answers PING. */
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = await Deno.makeTempDir({ prefix: "eventbus-redis-" });
-    const server = new RedisServer(freePort(), dir, options.args ?? [], options.readyTimeout ?? 10_000);
+    const server = new RedisServer(
+      freePort(),
+      dir,
+      options.args ?? [],
+      options.readyTimeout ?? 10_000,
+    );
     try {
       await server.#launch();
     } catch (error) {
@@ -143,7 +151,9 @@ export class RedisServer {
       const gone = await Promise.race([exited, delay(PROBE_INTERVAL_MS).then(() => false)]);
       if (gone) {
         this.#child = undefined;
-        throw new Error(`redis-server exited at start; see ${this.dir}/redis.log:\n${await this.log()}`);
+        throw new Error(
+          `redis-server exited at start; see ${this.dir}/redis.log:\n${await this.log()}`,
+        );
       }
     }
     await this.stop();

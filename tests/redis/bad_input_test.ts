@@ -34,7 +34,9 @@ function describe(value: unknown, depth = 0): string {
   if (depth > 5) return "";
   if (value instanceof Error) {
     const fields = Object.entries(value).map(([k, v]) => `${k}=${describe(v, depth + 1)}`);
-    return [String(value), value.stack ?? "", ...fields, describe(value.cause, depth + 1)].join("\n");
+    return [String(value), value.stack ?? "", ...fields, describe(value.cause, depth + 1)].join(
+      "\n",
+    );
   }
   try {
     return typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
@@ -56,7 +58,10 @@ Deno.test("bad input: an oversize event is rejected with InvalidArgumentError an
     await broker.start();
     await assert.rejects(broker.publish("x".repeat(2_000), CHANNEL), InvalidArgumentError);
     await assert.rejects(
-      broker.publish(new CloudEvent({ type: "big", source: "/t", data: { blob: "y".repeat(2_000) } }), CHANNEL),
+      broker.publish(
+        new CloudEvent({ type: "big", source: "/t", data: { blob: "y".repeat(2_000) } }),
+        CHANNEL,
+      ),
       InvalidArgumentError,
     );
     await assert.rejects(
@@ -121,7 +126,10 @@ Deno.test("bad input: a wrong password -> clear error that never shows the passw
   await using server = await RedisServer.start({ args: ["--requirepass", correct] });
   const attempts: { label: string; options: ConstructorParameters<typeof RedisBroker>[0] }[] = [
     { label: "password in the URL", options: { url: server.url(wrong) } },
-    { label: "password in the ioredis options", options: { url: server.url(), redis: { password: wrong } } },
+    {
+      label: "password in the ioredis options",
+      options: { url: server.url(), redis: { password: wrong } },
+    },
   ];
   for (const { label, options } of attempts) {
     const logger = recordingLogger();
@@ -134,15 +142,26 @@ Deno.test("bad input: a wrong password -> clear error that never shows the passw
     );
     assert.equal(outcome.status, "rejected", label);
     const error = (outcome as PromiseRejectedResult).reason;
-    assert.ok(error instanceof BrokerError, `${label}: expected BrokerError, got ${describe(error)}`);
-    assert.match(error.message, /WRONGPASS|auth|password/i, `${label}: the error says what is wrong`);
+    assert.ok(
+      error instanceof BrokerError,
+      `${label}: expected BrokerError, got ${describe(error)}`,
+    );
+    assert.match(
+      error.message,
+      /WRONGPASS|auth|password/i,
+      `${label}: the error says what is wrong`,
+    );
     const exposed = [describe(error), ...logger.lines, JSON.stringify(broker.stats())].join("\n");
     assert.ok(!exposed.includes(wrong), `${label}: the password leaks:\n${exposed}`);
     await withDeadline(broker.stop(), 5_000, "stop() after a failed start");
   }
 
   // Without any password the server says so, clearly too.
-  const anonymous = new RedisBroker({ url: server.url(), connectTimeout: 2_000, logger: silentLogger });
+  const anonymous = new RedisBroker({
+    url: server.url(),
+    connectTimeout: 2_000,
+    logger: silentLogger,
+  });
   await assert.rejects(anonymous.start(), (error: unknown) => {
     assert.ok(error instanceof BrokerError);
     assert.match(error.message, /NOAUTH|auth|password/i);
@@ -189,7 +208,10 @@ Deno.test("bad input: invalid options -> InvalidArgumentError naming the option"
     assert.throws(
       () => new RedisBroker({ logger: silentLogger, ...options }),
       (error: unknown) => {
-        assert.ok(error instanceof InvalidArgumentError, `${JSON.stringify(options)}: ${describe(error)}`);
+        assert.ok(
+          error instanceof InvalidArgumentError,
+          `${JSON.stringify(options)}: ${describe(error)}`,
+        );
         assert.equal(error.argument, argument, JSON.stringify(options));
         return true;
       },
@@ -198,7 +220,8 @@ Deno.test("bad input: invalid options -> InvalidArgumentError naming the option"
   // An invalid URL is quoted without its password.
   assert.throws(
     () => new RedisBroker({ url: "http://user:top-secret-pw@cache:6379" }),
-    (error: unknown) => error instanceof InvalidArgumentError && !error.message.includes("top-secret-pw"),
+    (error: unknown) =>
+      error instanceof InvalidArgumentError && !error.message.includes("top-secret-pw"),
   );
 });
 

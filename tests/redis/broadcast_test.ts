@@ -101,13 +101,17 @@ Deno.test("broadcast: 3 instances each get every event, also one briefly disconn
     // Cut instance c off: no reconnect possible, then kill its blocked XREADGROUP.
     await proxy.refuse();
     let blocking: Record<string, string> | undefined;
-    await waitUntil(async () => {
-      const addrs = proxy.upstreamAddrs();
-      blocking = (await clientList(admin)).find((client) =>
-        addrs.has(client.addr) && client.cmd === "xreadgroup" && client.flags.includes("b")
-      );
-      return blocking !== undefined;
-    }, DEADLINE_MS, "instance c blocks in XREADGROUP");
+    await waitUntil(
+      async () => {
+        const addrs = proxy.upstreamAddrs();
+        blocking = (await clientList(admin)).find((client) =>
+          addrs.has(client.addr) && client.cmd === "xreadgroup" && client.flags.includes("b")
+        );
+        return blocking !== undefined;
+      },
+      DEADLINE_MS,
+      "instance c blocks in XREADGROUP",
+    );
     await admin.client("KILL", "ID", blocking!.id);
 
     await publishRange(publisher, BEFORE, BEFORE + DURING);
@@ -128,7 +132,9 @@ Deno.test("broadcast: 3 instances each get every event, also one briefly disconn
     await Promise.all(instances.map((broker) => broker.stop({ timeout: 5_000 })));
     assert.deepEqual(await admin.xinfo("GROUPS", stream), []);
   } finally {
-    await Promise.allSettled([...instances, publisher].map((broker) => broker.stop({ timeout: 1_000 })));
+    await Promise.allSettled(
+      [...instances, publisher].map((broker) => broker.stop({ timeout: 1_000 })),
+    );
     await deleteKeys(admin, keyPrefix);
     admin.disconnect();
   }

@@ -8,7 +8,14 @@
 import assert from "node:assert/strict";
 import { RedisBroker } from "../../redis.ts";
 import { type MessageContext, silentLogger } from "../../mod.ts";
-import { adminClient, deferred, deleteKeys, uniquePrefix, waitUntil, withDeadline } from "./_fault_util.ts";
+import {
+  adminClient,
+  deferred,
+  deleteKeys,
+  uniquePrefix,
+  waitUntil,
+  withDeadline,
+} from "./_fault_util.ts";
 import { TcpProxy } from "./_tcp_proxy.ts";
 
 const ENTRIES = 50;
@@ -47,7 +54,10 @@ async function pendingOf(admin: Awaited<ReturnType<typeof adminClient>>, stream:
     string | null,
     [string, string][] | null,
   ];
-  return { count, consumers: Object.fromEntries((consumers ?? []).map(([c, n]) => [c, Number(n)])) };
+  return {
+    count,
+    consumers: Object.fromEntries((consumers ?? []).map(([c, n]) => [c, Number(n)])),
+  };
 }
 
 async function assertRecovered(
@@ -55,7 +65,11 @@ async function assertRecovered(
   keyPrefix: string,
   handled: Handled,
 ): Promise<void> {
-  await withDeadline(handled.done, DEADLINE_MS, "survivor handles every entry the dead consumer held");
+  await withDeadline(
+    handled.done,
+    DEADLINE_MS,
+    "survivor handles every entry the dead consumer held",
+  );
   assert.deepEqual([...handled.payloads].sort((a, b) => a - b), [...Array(ENTRIES).keys()]);
   // Every entry reached B as a redelivery of what A had taken.
   assert.ok(

@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import { RedisBroker } from "../../redis.ts";
 import { silentLogger } from "../../mod.ts";
-import { adminClient, deferred, deleteKeys, uniquePrefix, waitUntil, withDeadline } from "./_fault_util.ts";
+import {
+  adminClient,
+  deferred,
+  deleteKeys,
+  uniquePrefix,
+  waitUntil,
+  withDeadline,
+} from "./_fault_util.ts";
 
 const EVENTS = 100_000;
 const WINDOW = 1_000;
@@ -69,7 +76,9 @@ Deno.test("load: 2 instances in one group share 100,000 events, each handled exa
     }
     assert.equal(await admin.xlen(`${keyPrefix}dlq:${CHANNEL}`), 0, "nothing dead-lettered");
   } finally {
-    await Promise.allSettled([...instances, publisher].map((broker) => broker.stop({ timeout: 5_000 })));
+    await Promise.allSettled(
+      [...instances, publisher].map((broker) => broker.stop({ timeout: 5_000 })),
+    );
     await deleteKeys(admin, keyPrefix);
     admin.disconnect();
   }

@@ -90,9 +90,15 @@ Deno.test("restart: every event whose publish resolved is handled; outage publis
       assert.ok(error.message.length > 0);
     }
     // Only publishes still in flight at the kill, or made after it, may fail.
-    assert.ok(rejected.every(({ n }) => n >= KILL_AT - WINDOW), "no publish failed before the kill");
+    assert.ok(
+      rejected.every(({ n }) => n >= KILL_AT - WINDOW),
+      "no publish failed before the kill",
+    );
     assert.ok(resolved.some((n) => n < KILL_AT), "publishes resolved before the outage");
-    assert.ok(resolved.some((n) => n > KILL_AT + OUTAGE_REJECTIONS), "publishes resolved after the restart");
+    assert.ok(
+      resolved.some((n) => n > KILL_AT + OUTAGE_REJECTIONS),
+      "publishes resolved after the restart",
+    );
 
     await waitUntil(
       () => resolved.every((n) => handled.has(n)),

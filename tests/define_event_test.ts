@@ -1,0 +1,265 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { defineEvent, type EventOf } from "../src/define_event.ts";
+import { InvalidArgumentError, ValidationError } from "../src/errors.ts";
+import { CloudEvent, EventScope, ScopedEvent } from "../src/event.ts";
+
+const OrderCreated = defineEvent({
+  type: "order.created",
+  scope: EventScope.PROCESS,
+  source: "/orders",
+  data: z.object({ orderId: z.string(), amount: z.number().positive() }),
+});
+
+const wire = {
+  specversion: "1.0",
+  id: "evt-1",
+  type: "order.created",
+  source: "/checkout",
+  time: "2024-01-31T12:00:00Z",
+  data: { orderId: "A1", amount: 12.5 },
+};
+
+/** Runs `fn`, expects a ValidationError, and returns the paths of its issues. */
+function issuePaths(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ValidationError, `expected ValidationError, got ${error}`);
+    return error.issues.map((issue) => issue.path);
+  }
+  assert.fail("expected a ValidationError, nothing was thrown");
+}
+
+function invalidArgument(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof InvalidArgumentError, `expected InvalidArgumentError, got ${error}`);
+    return error.argument;
+  }
+  assert.fail("expected an InvalidArgumentError, nothing was thrown");
+}
+
+Deno.test("defineEvent: the class carries type, scope, schema and source", () => {
+  assert.equal(OrderCreated.type, "order.created");
+  assert.equal(OrderCreated.scope, EventScope.PROCESS);
+  assert.ok(OrderCreated.schema instanceof z.ZodObject);
+  assert.equal(OrderCreated.source, "/orders");
+  assert.equal(OrderCreated.name, "OrderCreated");
+  const Plain = defineEvent({ type: "cache.cleared", data: z.null() });
+  assert.equal(Plain.scope, EventScope.APP);
+  assert.equal(Plain.source, undefined);
+});
+
+Deno.test("defineEvent: an instance is typed, checked and frozen, and instanceof works up the chain", () => {
+  const e = new OrderCreated({ data: { orderId: "A1", amount: 12.5 }, subject: "A1" });
+  const typed: EventOf<typeof OrderCreated> = e;
+  const amount: number = typed.data.amount;
+  assert.equal(amount, 12.5);
+  assert.equal(e.type, "order.created");
+  assert.equal(e.source, "/orders");
+  assert.equal(e.scope, EventScope.PROCESS);
+  assert.equal(e.subject, "A1");
+  assert.ok(e instanceof OrderCreated);
+  assert.ok(e instanceof ScopedEvent);
+  assert.ok(e instanceof CloudEvent);
+  assert.ok(Object.isFrozen(e));
+  assert.ok(Object.isFrozen(e.data));
+  assert.throws(() => {
+    (e.data as { amount: number }).amount = 1;
+  }, TypeError);
+  const Other = defineEvent({ type: "order.created", source: "/o", data: z.unknown() });
+  assert.ok(!(e instanceof Other));
+  assert.ok(!(new CloudEvent({ type: "order.created", source: "/o" }) instanceof OrderCreated));
+});
+
+Deno.test("defineEvent: data is checked at construction, with paths under data", () => {
+  assert.deepStrictEqual(
+    issuePaths(() => new OrderCreated({ data: { orderId: "A1", amount: -1 } })),
+    ["data.amount"],
+  );
+  assert.deepStrictEqual(
+    issuePaths(() =>
+      new OrderCreated({ data: { amount: "12" } as unknown as { orderId: string; amount: number } })
+    ).sort(),
+    ["data.amount", "data.orderId"],
+  );
+  const Lines = defineEvent({
+    type: "lines",
+    source: "/l",
+    data: z.object({ lines: z.array(z.object({ qty: z.number().int() })) }),
+  });
+  assert.deepStrictEqual(
+    issuePaths(() => new Lines({ data: { lines: [{ qty: 1 }, { qty: 1.5 }] } })),
+    ["data.lines[1].qty"],
+  );
+});
+
+Deno.test("defineEvent: one error lists data, source and attribute problems together", () => {
+  const NoSource = defineEvent({ type: "t", data: z.object({ n: z.number() }) });
+  const paths = issuePaths(() =>
+    new NoSource({ data: { n: "x" } as unknown as { n: number }, id: "", time: "later" })
+  );
+  assert.deepStrictEqual(paths.sort(), ["data.n", "id", "source", "time"]);
+});
+
+Deno.test("defineEvent: source defaults to the definition's, can be overridden, else is required", () => {
+  assert.equal(new OrderCreated({ data: { orderId: "A", amount: 1 } }).source, "/orders");
+  assert.equal(
+    new OrderCreated({ data: { orderId: "A", amount: 1 }, source: "/checkout" }).source,
+    "/checkout",
+  );
+  const NoSource = defineEvent({ type: "t", data: z.string() });
+  assert.deepStrictEqual(issuePaths(() => new NoSource({ data: "x" })), ["source"]);
+  assert.equal(new NoSource({ data: "x", source: "/here" }).source, "/here");
+  assert.deepStrictEqual(issuePaths(() => new NoSource({ data: "x", source: "bad uri" })), [
+    "source",
+  ]);
+});
+
+Deno.test("defineEvent: datacontenttype and dataschema defaults apply to instances", () => {
+  const Doc = defineEvent({
+    type: "doc",
+    source: "/d",
+    datacontenttype: "application/json",
+    dataschema: "https://example.com/doc.json",
+    data: z.object({}),
+  });
+  const e = new Doc({ data: {} });
+  assert.equal(e.datacontenttype, "application/json");
+  assert.equal(e.dataschema, "https://example.com/doc.json");
+});
+
+Deno.test("defineEvent: parse builds the typed event from text, objects and plain events", () => {
+  const fromText = OrderCreated.parse(JSON.stringify({ ...wire, tenant: "acme" }));
+  assert.ok(fromText instanceof OrderCreated);
+  assert.equal(fromText.id, "evt-1");
+  assert.equal(fromText.source, "/checkout");
+  assert.equal(fromText.time, "2024-01-31T12:00:00Z");
+  assert.equal(fromText.scope, EventScope.PROCESS);
+  assert.deepStrictEqual(fromText.data, { orderId: "A1", amount: 12.5 });
+  assert.deepStrictEqual({ ...fromText.extensions }, { tenant: "acme" });
+  assert.ok(OrderCreated.parse(wire) instanceof OrderCreated);
+  const plain = CloudEvent.fromJSON(wire);
+  const upgraded = OrderCreated.parse(plain);
+  assert.ok(upgraded instanceof OrderCreated);
+  assert.deepStrictEqual(upgraded.toJSON(), plain.toJSON());
+  // A typed event round-trips through its own JSON.
+  const e = new OrderCreated({ data: { orderId: "B", amount: 3 } });
+  assert.deepStrictEqual(OrderCreated.parse(JSON.stringify(e)).toJSON(), e.toJSON());
+  assert.equal(OrderCreated.parse(e), e);
+  // Without time on the wire, the parsed event has none either.
+  const { time: _, ...timeless } = wire;
+  assert.equal(OrderCreated.parse(timeless).time, undefined);
+});
+
+Deno.test("defineEvent: parse applies the schema's coercions and defaults", () => {
+  const Reading = defineEvent({
+    type: "reading",
+    source: "/sensor",
+    data: z.object({
+      value: z.coerce.number(),
+      at: z.coerce.date(),
+      unit: z.string().default("celsius"),
+    }),
+  });
+  const e = Reading.parse({
+    ...wire,
+    type: "reading",
+    data: { value: "21.5", at: "2024-01-31T12:00:00Z" },
+  });
+  assert.equal(e.data.value, 21.5);
+  assert.ok(e.data.at instanceof Date);
+  assert.equal(e.data.at.toISOString(), "2024-01-31T12:00:00.000Z");
+  assert.equal(e.data.unit, "celsius");
+});
+
+Deno.test("defineEvent: parse rejects a wrong or missing type, bad data and bad attributes", () => {
+  assert.deepStrictEqual(issuePaths(() => OrderCreated.parse({ ...wire, type: "order.deleted" })), [
+    "type",
+  ]);
+  const { type: _, ...untyped } = wire;
+  assert.deepStrictEqual(issuePaths(() => OrderCreated.parse(untyped)), ["type"]);
+  assert.deepStrictEqual(
+    issuePaths(() => OrderCreated.parse({ ...wire, data: { orderId: 1, amount: 1 } })),
+    ["data.orderId"],
+  );
+  assert.deepStrictEqual(issuePaths(() => OrderCreated.parse({ ...wire, data: undefined })), [
+    "data",
+  ]);
+  assert.deepStrictEqual(issuePaths(() => OrderCreated.parse({ ...wire, source: "" })), [
+    "source",
+  ]);
+  assert.deepStrictEqual(issuePaths(() => OrderCreated.parse("{not json")), [""]);
+  assert.deepStrictEqual(issuePaths(() => OrderCreated.parse(null)), [""]);
+});
+
+Deno.test("defineEvent: a definition with an empty type, non-zod schema or bad option is rejected", () => {
+  const data = z.object({});
+  assert.equal(invalidArgument(() => defineEvent({ type: "", data })), "type");
+  assert.equal(invalidArgument(() => defineEvent({ type: 42 as unknown as string, data })), "type");
+  for (
+    const notZod of [
+      undefined,
+      null,
+      {},
+      { parse: () => ({}) },
+      { safeParse: () => ({ success: true }) },
+      (x: unknown) => x,
+      "string",
+    ]
+  ) {
+    assert.equal(
+      invalidArgument(() =>
+        defineEvent({ type: "t", data: notZod as unknown as z.ZodObject<z.ZodRawShape> })
+      ),
+      "data",
+      String(notZod),
+    );
+  }
+  assert.equal(
+    invalidArgument(() => defineEvent({ type: "t", data, scope: "global" as EventScope })),
+    "scope",
+  );
+  assert.equal(
+    invalidArgument(() => defineEvent({ type: "t", data, source: "not a uri" })),
+    "source",
+  );
+  assert.equal(
+    invalidArgument(() => defineEvent({ type: "t", data, datacontenttype: "json" })),
+    "datacontenttype",
+  );
+  assert.equal(
+    invalidArgument(() => defineEvent({ type: "t", data, dataschema: "relative" })),
+    "dataschema",
+  );
+  assert.equal(
+    invalidArgument(() =>
+      defineEvent(null as unknown as { type: string; data: z.ZodObject<z.ZodRawShape> })
+    ),
+    "options",
+  );
+});
+
+Deno.test("defineEvent: zod messages that quote input are cut to an excerpt", () => {
+  const Strict = defineEvent({ type: "strict", source: "/s", data: z.strictObject({}) });
+  const key = "k".repeat(1_000_000);
+  let error: unknown;
+  try {
+    Strict.parse({ ...wire, type: "strict", data: { [key]: 1 } });
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof ValidationError);
+  assert.equal(error.issues[0].path, "data");
+  assert.ok(error.message.length < 500, `message is ${error.message.length} characters`);
+  const Rec = defineEvent({ type: "rec", source: "/s", data: z.record(z.string(), z.number()) });
+  try {
+    new Rec({ data: { [key]: "x" } as unknown as Record<string, number> });
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof ValidationError);
+  assert.ok(error.message.length < 500, `message is ${error.message.length} characters`);
+});

@@ -1,0 +1,567 @@
+/**
+ * The CloudEvents HTTP binding: requests made by the official SDK and by
+ * hand, against the fetch handler; outgoing delivery against a local server.
+ */
+
+import assert from "node:assert/strict";
+import { CloudEvent as SdkCloudEvent, HTTP } from "cloudevents";
+import { z } from "zod";
+import {
+  CloudEvent,
+  defineEvent,
+  EventBus,
+  EventBusError,
+  EventScope,
+  InvalidArgumentError,
+  ScopedEvent,
+  silentLogger,
+} from "../mod.ts";
+import {
+  createEventHandler,
+  type EventPublisher,
+  HttpDeliveryError,
+  httpSink,
+  type ProblemDetails,
+  sendEvent,
+  toHttpRequest,
+} from "../http.ts";
+import { deferred, within } from "./_deferred.ts";
+
+const URL_ = "http://localhost/events";
+
+function recorder(): EventPublisher & { events: CloudEvent[] } {
+  const events: CloudEvent[] = [];
+  return { events, publish: (event) => Promise.resolve(void events.push(event)) };
+}
+
+function post(headers: Record<string, string>, body?: BodyInit): Request {
+  return new Request(URL_, { method: "POST", headers, body });
+}
+
+function fromSdk(message: { headers: Record<string, unknown>; body: unknown }): Request {
+  return post(message.headers as Record<string, string>, message.body as string);
+}
+
+async function problem(response: Response, status: number): Promise<ProblemDetails> {
+  assert.equal(response.status, status);
+  assert.equal(response.headers.get("content-type"), "application/problem+json");
+  const body = await response.json() as ProblemDetails;
+  assert.equal(body.status, status);
+  assert.equal(typeof body.title, "string");
+  assert.equal(typeof body.detail, "string");
+  return body;
+}
+
+function paths(body: ProblemDetails): string[] {
+  return (body.issues ?? []).map((issue) => issue.path);
+}
+
+const binaryHeaders = {
+  "ce-specversion": "1.0",
+  "ce-id": "b-1",
+  "ce-source": "/tests",
+  "ce-type": "test.binary",
+};
+
+const OrderCreated = defineEvent({
+  type: "order.created",
+  scope: EventScope.PROCESS,
+  source: "/orders",
+  data: z.object({ orderId: z.string(), amount: z.number().positive() }),
+});
+
+Deno.test("binary mode from the SDK is accepted, attributes and extensions intact", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus });
+  const sent = new SdkCloudEvent({
+    type: "com.example.ping",
+    source: "/sdk",
+    subject: "s-1",
+    data: { n: 1, list: ["a"] },
+    tenant: "acme",
+  });
+  const response = await handler(fromSdk(HTTP.binary(sent)));
+  assert.equal(response.status, 202);
+  assert.deepEqual(await response.json(), { accepted: 1, ids: [sent.id] });
+  assert.equal(bus.events.length, 1);
+  const got = bus.events[0];
+  assert.equal(got.id, sent.id);
+  assert.equal(got.type, "com.example.ping");
+  assert.equal(got.source, "/sdk");
+  assert.equal(got.subject, "s-1");
+  assert.equal(got.time, sent.time);
+  assert.deepEqual(got.data, { n: 1, list: ["a"] });
+  assert.equal(got.extensions.tenant, "acme");
+  assert.equal(got.datacontenttype, "application/json; charset=utf-8");
+});
+
+Deno.test("structured mode from the SDK is accepted", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus });
+  const sent = new SdkCloudEvent({ type: "t.structured", source: "/sdk", data: "text", seq: 7 });
+  const response = await handler(fromSdk(HTTP.structured(sent)));
+  assert.equal(response.status, 202);
+  assert.equal(bus.events[0].id, sent.id);
+  assert.equal(bus.events[0].data, "text");
+  assert.equal(bus.events[0].extensions.seq, 7);
+});
+
+Deno.test("binary mode: octet-stream body is bytes, text body is text, empty body is no data", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus });
+  const bytes = new Uint8Array([0, 1, 254, 255]);
+  assert.equal(
+    (await handler(post({ ...binaryHeaders, "content-type": "application/octet-stream" }, bytes)))
+      .status,
+    202,
+  );
+  assert.deepEqual(bus.events[0].data, bytes);
+  assert.equal(
+    (await handler(post({ ...binaryHeaders, "content-type": "text/plain" }, "héllo"))).status,
+    202,
+  );
+  assert.equal(bus.events[1].data, "héllo");
+  assert.equal((await handler(post(binaryHeaders))).status, 202);
+  assert.equal(bus.events[2].data, undefined);
+});
+
+Deno.test("binary mode: header values are percent-decoded, and toHttpRequest encodes them", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus });
+  const response = await handler(
+    post({ ...binaryHeaders, "ce-subject": "h%C3%A9llo%20%22world%22%25" }),
+  );
+  assert.equal(response.status, 202);
+  assert.equal(bus.events[0].subject, 'héllo "world"%');
+
+  const event = new CloudEvent({
+    type: "t.round",
+    source: "/a%20b",
+    subject: "ünïcode ✓",
+    extensions: { note: "50% off", count: 3, flag: true },
+    data: { ok: true },
+  });
+  const request = toHttpRequest(event, URL_, { mode: "binary" });
+  assert.equal(request.headers.get("ce-subject"), "%C3%BCn%C3%AFcode%20%E2%9C%93");
+  assert.equal((await handler(request)).status, 202);
+  const back = bus.events[1];
+  assert.equal(back.source, "/a%20b");
+  assert.equal(request.headers.get("ce-source"), "/a%2520b");
+  assert.equal(back.subject, "ünïcode ✓");
+  assert.deepEqual(back.extensions, { note: "50% off", count: "3", flag: "true" });
+  assert.deepEqual(back.data, { ok: true });
+});
+
+Deno.test("binary mode: malformed headers answer 400 naming the attribute", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus });
+  const cases: [Record<string, string>, string][] = [
+    [{ "ce-id": "1", "ce-source": "/s", "ce-type": "t" }, "specversion"],
+    [{ ...binaryHeaders, "ce-specversion": "0.3" }, "specversion"],
+    [{ ...binaryHeaders, "ce-time": "yesterday" }, "time"],
+    [{ ...binaryHeaders, "ce-subject": "100%" }, "subject"],
+    [{ ...binaryHeaders, "ce-bad_name": "x" }, "bad_name"],
+    [{ ...binaryHeaders, "ce-dataschema": "not a uri" }, "dataschema"],
+    [{ ...binaryHeaders, "ce-datacontenttype": "application/json" }, "datacontenttype"],
+    [{ ...binaryHeaders, "ce-data": "smuggled" }, "data"],
+    [{ "ce-specversion": "1.0", "ce-source": "/s", "ce-type": "t" }, "id"],
+  ];
+  for (const [headers, attribute] of cases) {
+    const body = await problem(await handler(post(headers)), 400);
+    assert.ok(paths(body).includes(attribute), `${attribute} in ${JSON.stringify(body.issues)}`);
+  }
+  assert.equal(bus.events.length, 0);
+});
+
+Deno.test("bad JSON answers 400: structured body, binary JSON data, batch", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus });
+  const structured = await problem(
+    await handler(post({ "content-type": "application/cloudevents+json" }, "{not json")),
+    400,
+  );
+  assert.match(structured.detail, /not valid JSON/);
+  const binary = await problem(
+    await handler(post({ ...binaryHeaders, "content-type": "application/json" }, "{oops")),
+    400,
+  );
+  assert.deepEqual(paths(binary), ["data"]);
+  const batch = await problem(
+    await handler(post({ "content-type": "application/cloudevents-batch+json" }, '{"a":1}')),
+    400,
+  );
+  assert.match(batch.detail, /JSON array/);
+  const invalidUtf8 = await problem(
+    await handler(
+      post({ "content-type": "application/cloudevents+json" }, new Uint8Array([0xff, 0xfe])),
+    ),
+    400,
+  );
+  assert.match(invalidUtf8.detail, /UTF-8/);
+  assert.equal(bus.events.length, 0);
+});
+
+Deno.test("unsupported content types answer 415", async () => {
+  const handler = createEventHandler({ bus: recorder() });
+  await problem(await handler(post({ "content-type": "application/json" }, "{}")), 415);
+  await problem(await handler(post({ "content-type": "text/plain" }, "hi")), 415);
+  await problem(await handler(post({}, "hi")), 415);
+  await problem(
+    await handler(post({ "content-type": "application/cloudevents+xml" }, "<e/>")),
+    415,
+  );
+  await problem(
+    await handler(post({ "content-type": "application/cloudevents+json; charset=latin1" }, "{}")),
+    415,
+  );
+  const structuredOnly = createEventHandler({ bus: recorder(), modes: ["structured"] });
+  await problem(await structuredOnly(post(binaryHeaders)), 415);
+});
+
+Deno.test("a body over maxBodyBytes answers 413, with Content-Length before reading", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus, maxBodyBytes: 64 });
+  let pulled = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulled++;
+      controller.enqueue(new Uint8Array(1000));
+    },
+  });
+  const request = new Request(URL_, {
+    method: "POST",
+    headers: { "content-type": "application/cloudevents+json", "content-length": "1000" },
+    body,
+  });
+  await problem(await handler(request), 413);
+  assert.ok(pulled <= 1, `read ${pulled} chunks despite Content-Length`);
+  assert.equal(bus.events.length, 0);
+});
+
+Deno.test("a streamed body without Content-Length is counted and cut off at the limit", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus, maxBodyBytes: 10_000 });
+  const cancelled = deferred<void>();
+  // An endless body: only a reader that counts and stops can answer.
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      controller.enqueue(new Uint8Array(4096).fill(32));
+    },
+    cancel() {
+      cancelled.resolve();
+    },
+  });
+  const request = new Request(URL_, {
+    method: "POST",
+    headers: { "content-type": "application/cloudevents+json" },
+    body,
+  });
+  assert.equal(request.headers.get("content-length"), null);
+  await problem(await within(handler(request), 5_000, "endless body answered"), 413);
+  await within(cancelled.promise, 5_000, "stream cancelled");
+  assert.equal(bus.events.length, 0);
+});
+
+Deno.test("a batch with one bad event is refused whole; a good batch is published in order", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus });
+  const good = (id: string) => ({ specversion: "1.0", id, source: "/b", type: "t.batch" });
+  const bad = await problem(
+    await handler(
+      post(
+        { "content-type": "application/cloudevents-batch+json" },
+        JSON.stringify([good("1"), { ...good("2"), id: "" }, good("3")]),
+      ),
+    ),
+    400,
+  );
+  assert.deepEqual(paths(bad), ["[1].id"]);
+  assert.equal(bus.events.length, 0);
+
+  const ok = await handler(
+    post(
+      { "content-type": "application/cloudevents-batch+json" },
+      CloudEvent.batchToJSON(["1", "2", "3"].map((id) => CloudEvent.fromJSON(good(id)))),
+    ),
+  );
+  assert.equal(ok.status, 202);
+  assert.deepEqual(bus.events.map((event) => event.id), ["1", "2", "3"]);
+});
+
+Deno.test("a method other than POST answers 405 with Allow", async () => {
+  const handler = createEventHandler({ bus: recorder() });
+  for (const method of ["GET", "PUT", "DELETE"]) {
+    const response = await handler(new Request(URL_, { method }));
+    await problem(response, 405);
+    assert.equal(response.headers.get("allow"), "POST");
+  }
+});
+
+Deno.test("definitions: typed events with their scope; schema and unknown types answer 400", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({
+    bus,
+    definitions: [OrderCreated],
+    allowUnknownTypes: false,
+  });
+  const order = new OrderCreated({ data: { orderId: "A1", amount: 12.5 } });
+  assert.equal((await handler(toHttpRequest(order, URL_))).status, 202);
+  const got = bus.events[0];
+  assert.ok(got instanceof OrderCreated);
+  assert.equal((got as ScopedEvent).scope, EventScope.PROCESS);
+  assert.deepEqual(got.data, { orderId: "A1", amount: 12.5 });
+
+  const wrong = { ...order.toJSON(), data: { orderId: "A2", amount: -1 } };
+  const schema = await problem(
+    await handler(post({ "content-type": "application/cloudevents+json" }, JSON.stringify(wrong))),
+    400,
+  );
+  assert.deepEqual(paths(schema), ["data.amount"]);
+
+  const batch = await problem(
+    await handler(
+      post(
+        { "content-type": "application/cloudevents-batch+json" },
+        JSON.stringify([order.toJSON(), wrong]),
+      ),
+    ),
+    400,
+  );
+  assert.deepEqual(paths(batch), ["[1].data.amount"]);
+
+  const unknown = await problem(
+    await handler(post({ ...binaryHeaders, "ce-type": "other.type" })),
+    400,
+  );
+  assert.deepEqual(paths(unknown), ["type"]);
+  assert.equal(bus.events.length, 1);
+});
+
+Deno.test("untyped events get the configured scope", async () => {
+  const bus = recorder();
+  const handler = createEventHandler({ bus, scope: EventScope.PROCESS });
+  assert.equal((await handler(post(binaryHeaders))).status, 202);
+  assert.ok(bus.events[0] instanceof ScopedEvent);
+  assert.equal((bus.events[0] as ScopedEvent).scope, EventScope.PROCESS);
+});
+
+Deno.test("publish failures: not started answers 503, an unknown error 500 without its message", async () => {
+  const stopped = new EventBus({ logger: silentLogger });
+  const notStarted = await problem(
+    await createEventHandler({ bus: stopped, logger: silentLogger })(post(binaryHeaders)),
+    503,
+  );
+  assert.match(notStarted.detail, /not published/);
+
+  const failing: EventPublisher = { publish: () => Promise.reject(new Error("secret internals")) };
+  const logged: unknown[] = [];
+  const logger = { ...silentLogger, error: (...args: unknown[]) => void logged.push(args) };
+  const internal = await problem(
+    await createEventHandler({ bus: failing, logger })(post(binaryHeaders)),
+    500,
+  );
+  assert.doesNotMatch(JSON.stringify(internal), /secret/);
+  assert.equal(logged.length, 1);
+
+  let calls = 0;
+  const failsSecond: EventPublisher = {
+    publish:
+      () => (++calls === 2
+        ? Promise.reject(new EventBusError("BROKER", "down"))
+        : Promise.resolve()),
+  };
+  const events = ["1", "2", "3"].map((id) => new CloudEvent({ id, type: "t", source: "/s" }));
+  const partial = await problem(
+    await createEventHandler({ bus: failsSecond, logger: silentLogger })(
+      post(
+        { "content-type": "application/cloudevents-batch+json" },
+        CloudEvent.batchToJSON(events),
+      ),
+    ),
+    503,
+  );
+  assert.equal(partial.accepted, 1);
+});
+
+Deno.test("options are validated with typed errors", () => {
+  const bus = recorder();
+  // deno-lint-ignore no-explicit-any
+  const bad: any[] = [
+    undefined,
+    {},
+    { bus: {} },
+    { bus, maxBodyBytes: 0 },
+    { bus, maxBodyBytes: 1.5 },
+    { bus, modes: [] },
+    { bus, modes: ["smoke-signal"] },
+    { bus, scope: "galaxy" },
+    { bus, definitions: [{}] },
+    { bus, definitions: [OrderCreated, OrderCreated] },
+  ];
+  for (const options of bad) {
+    assert.throws(() => createEventHandler(options), InvalidArgumentError, JSON.stringify(options));
+  }
+  const event = new CloudEvent({ type: "t", source: "/s" });
+  assert.throws(() => toHttpRequest(event, "ftp://example.com"), InvalidArgumentError);
+  assert.throws(() => toHttpRequest(event, "not a url"), InvalidArgumentError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => toHttpRequest({ type: "t" } as any, URL_), InvalidArgumentError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => toHttpRequest(event, URL_, { mode: "morse" as any }), InvalidArgumentError);
+  assert.throws(() => httpSink("mailto:a@b.c"), InvalidArgumentError);
+});
+
+Deno.test("toHttpRequest output is read back by the SDK in both modes", async () => {
+  const event = new CloudEvent({
+    type: "t.sdk",
+    source: "/ours",
+    subject: "sub",
+    data: { a: [1, 2] },
+    extensions: { tenant: "acme" },
+  });
+  for (const mode of ["binary", "structured"] as const) {
+    const request = toHttpRequest(event, URL_, { mode, headers: { authorization: "Bearer x" } });
+    assert.equal(request.method, "POST");
+    assert.equal(request.headers.get("authorization"), "Bearer x");
+    const headers = Object.fromEntries(request.headers);
+    const parsed = HTTP.toEvent({ headers, body: await request.text() }) as SdkCloudEvent;
+    assert.equal(parsed.id, event.id);
+    assert.equal(parsed.type, "t.sdk");
+    assert.equal(parsed.subject, "sub");
+    assert.equal(parsed.tenant, "acme");
+    assert.deepEqual(parsed.data, { a: [1, 2] });
+  }
+});
+
+/** A local sink answering with the given statuses in turn; the last repeats. */
+function sink(statuses: number[]) {
+  const requests: { headers: Headers; body: string }[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (request) => {
+    requests.push({ headers: request.headers, body: await request.text() });
+    const status = statuses[Math.min(requests.length - 1, statuses.length - 1)];
+    return new Response(status === 503 ? "busy" : null, { status });
+  });
+  const url = `http://127.0.0.1:${server.addr.port}/hook`;
+  return { server, url, requests };
+}
+
+Deno.test("sendEvent retries a 503 and then succeeds", async () => {
+  const { server, url, requests } = sink([503, 202]);
+  try {
+    const event = new CloudEvent({ type: "t.retry", source: "/s", data: { n: 1 } });
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (message: string) => void warnings.push(message) };
+    const result = await sendEvent(event, url, { retryDelay: 1, logger });
+    assert.deepEqual(result, { status: 202, attempts: 2 });
+    assert.equal(requests.length, 2);
+    for (const request of requests) assert.equal(request.headers.get("ce-id"), event.id);
+    assert.equal(requests[1].body, '{"n":1}');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /503/);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("sendEvent fails at once with HttpDeliveryError on a 4xx", async () => {
+  const { server, url, requests } = sink([422]);
+  try {
+    const event = new CloudEvent({ type: "t.reject", source: "/s" });
+    const error = await sendEvent(event, `${url}?token=secret`, {
+      retryDelay: 1,
+      mode: "structured",
+    })
+      .then(() => assert.fail("resolved"), (e) => e);
+    assert.ok(error instanceof HttpDeliveryError);
+    assert.ok(error instanceof EventBusError);
+    assert.equal(error.code, "HTTP_DELIVERY");
+    assert.equal(error.status, 422);
+    assert.equal(error.attempts, 1);
+    assert.equal(error.retryable, false);
+    assert.doesNotMatch(error.message, /secret/);
+    assert.equal(requests.length, 1);
+    assert.equal(CloudEvent.fromJSON(requests[0].body).id, event.id);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("sendEvent gives up after its attempts on persistent 5xx and network errors", async () => {
+  const { server, url, requests } = sink([500]);
+  const event = new CloudEvent({ type: "t.down", source: "/s" });
+  try {
+    const error = await sendEvent(event, url, { attempts: 3, retryDelay: 1, logger: silentLogger })
+      .then(() => assert.fail("resolved"), (e) => e);
+    assert.ok(error instanceof HttpDeliveryError);
+    assert.equal(error.status, 500);
+    assert.equal(error.attempts, 3);
+    assert.equal(error.retryable, true);
+    assert.equal(requests.length, 3);
+  } finally {
+    await server.shutdown();
+  }
+  // The server is gone: its port now refuses connections.
+  const refused = await sendEvent(event, url, { attempts: 2, retryDelay: 1, logger: silentLogger })
+    .then(() => assert.fail("resolved"), (e) => e);
+  assert.ok(refused instanceof HttpDeliveryError);
+  assert.equal(refused.status, undefined);
+  assert.equal(refused.attempts, 2);
+  assert.ok(refused.cause !== undefined);
+});
+
+Deno.test("sendEvent stops retrying when its signal aborts", async () => {
+  const { server, url } = sink([503]);
+  try {
+    const controller = new AbortController();
+    const event = new CloudEvent({ type: "t.abort", source: "/s" });
+    const logger = { ...silentLogger, warn: () => controller.abort(new Error("stop now")) };
+    const error = await sendEvent(event, url, {
+      retryDelay: 60_000,
+      signal: controller.signal,
+      logger,
+    })
+      .then(() => assert.fail("resolved"), (e) => e);
+    assert.equal((error as Error).message, "stop now");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("httpSink forwards bus events to a webhook, behind a real Deno.serve handler", async () => {
+  const received = deferred<{ headers: Headers; body: string }>();
+  const webhook = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (request) => {
+    received.resolve({ headers: request.headers, body: await request.text() });
+    return new Response(null, { status: 204 });
+  });
+  const bus = new EventBus({ logger: silentLogger });
+  const ingress = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    createEventHandler({ bus, definitions: [OrderCreated] }),
+  );
+  try {
+    const forward = httpSink(`http://127.0.0.1:${webhook.addr.port}/orders`, {
+      mode: "structured",
+    });
+    assert.match(forward.name, /^httpSink http:\/\/127\.0\.0\.1:\d+\/orders$/);
+    bus.subscribe(OrderCreated, forward);
+    await bus.start();
+    const order = new OrderCreated({ data: { orderId: "A7", amount: 3 } });
+    const message = HTTP.binary(new SdkCloudEvent(order.toJSON() as never));
+    const response = await fetch(`http://127.0.0.1:${ingress.addr.port}/`, {
+      method: "POST",
+      headers: message.headers as Record<string, string>,
+      body: message.body as string,
+    });
+    assert.equal(response.status, 202);
+    await response.body?.cancel();
+    const got = await within(received.promise, 5_000, "webhook called");
+    assert.equal(got.headers.get("content-type"), "application/cloudevents+json; charset=utf-8");
+    const forwarded = OrderCreated.parse(got.body);
+    assert.equal(forwarded.id, order.id);
+    assert.deepEqual(forwarded.data, { orderId: "A7", amount: 3 });
+  } finally {
+    await bus.stop();
+    await ingress.shutdown();
+    await webhook.shutdown();
+  }
+});

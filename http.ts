@@ -37,6 +37,7 @@ export {
   type FetchHandler,
 } from "./src/http/event_handler.ts";
 export type { HttpContentMode } from "./src/http/parse_request.ts";
+export type { WebhookOrigins } from "./src/http/webhook_handshake.ts";
 export type { ProblemDetails } from "./src/http/problem.ts";
 export {
   type OutgoingMode,

@@ -58,14 +58,20 @@ const server = Deno.serve({
   onListen: ({ port }) => console.log(`listening on http://127.0.0.1:${port}`),
 }, route);
 
-async function shutdown(signal: string): Promise<void> {
-  console.log(`${signal}: shutting down`);
+// Graceful stop: the server finishes in-flight requests, then the broker
+// drains its queues. Removing the listeners lets the process end by itself.
+const signals = ["SIGINT", "SIGTERM"] as const;
+function onSignal(): void {
+  shutdown("signal received").catch((error) => console.error("shutdown failed", error));
+}
+for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+
+async function shutdown(reason: string): Promise<void> {
+  console.log(`${reason}: shutting down`);
+  for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   await server.shutdown();
   await broker.stop();
   console.log("broker stopped");
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, () => shutdown(signal).then(() => Deno.exit(0)));
 }
 
 if (smoke) {
@@ -81,5 +87,4 @@ if (smoke) {
   const bad = await fetch(`${base}/orders`, { method: "POST", body: "not json" });
   console.log(`POST /orders (bad body) -> ${bad.status} ${JSON.stringify(await bad.json())}`);
   await shutdown("smoke test done");
-  Deno.exit(0);
 }

@@ -14,6 +14,7 @@ import {
 } from "./attributes.ts";
 import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } from "./errors.ts";
 import {
+  attributeIssues,
   CloudEvent,
   deepFreeze,
   EventScope,
@@ -221,26 +222,22 @@ export function defineEvent<
           message: `is required: pass source, or give "${type}" a default source in defineEvent`,
         });
       }
-      try {
-        super({
-          id: init.id,
-          source: eventSource ?? "/",
-          type,
-          subject: init.subject,
-          time: init.time,
-          datacontenttype: init.datacontenttype ?? datacontenttype,
-          dataschema: init.dataschema ?? dataschema,
-          extensions: init.extensions,
-          data: parsed.success ? deepFreeze(parsed.data) : undefined,
-          scope,
-        });
-      } catch (error) {
-        if (!(error instanceof ValidationError)) throw error;
+      const attributes = {
+        id: init.id,
+        source: eventSource ?? "/",
+        type,
+        subject: init.subject,
+        time: init.time,
+        datacontenttype: init.datacontenttype ?? datacontenttype,
+        dataschema: init.dataschema ?? dataschema,
+        extensions: init.extensions,
+      };
+      if (issues.length > 0) {
         const seen = new Set(issues.map((issue) => issue.path));
-        const rest = error.issues.filter((issue) => !seen.has(issue.path));
+        const rest = attributeIssues(attributes).filter((issue) => !seen.has(issue.path));
         throw new ValidationError([...issues, ...rest], { context });
       }
-      if (issues.length > 0) throw new ValidationError(issues, { context });
+      super({ ...attributes, data: deepFreeze(parsed.data), scope });
       if (new.target === Typed) Object.freeze(this);
     }
 

@@ -25,7 +25,8 @@ export type ExtensionValue = string | number | boolean;
 
 /**
  * What `new CloudEvent(...)` takes. `id` defaults to a random UUID, `time` to
- * now (pass `null` for an event without time).
+ * now (pass `null` for an event without time). As in the JSON format, `null`
+ * for any optional attribute means the attribute is absent.
  *
  * @example
  * ```ts
@@ -452,6 +453,20 @@ function eventFromWire(value: unknown, prefix: string, options?: FromJSONOptions
 }
 
 /**
+ * The problems `new CloudEvent(init)` would report, as a list. Subclasses use
+ * it when their own checks fail, so one error lists every problem.
+ */
+export function attributeIssues(init: CloudEventInit<unknown>): ValidationIssue[] {
+  try {
+    new CloudEvent(init);
+    return [];
+  } catch (error) {
+    if (error instanceof ValidationError) return [...error.issues];
+    throw error;
+  }
+}
+
+/**
  * Where an event is delivered: `PROCESS` keeps it inside this process, `APP`
  * sends it to every instance of the application.
  *
@@ -502,20 +517,15 @@ export class ScopedEvent<D = unknown> extends CloudEvent<D> {
   /** Builds and validates an event; the scope defaults to APP. */
   constructor(init: ScopedEventInit<D>) {
     const scope = init?.scope ?? EventScope.APP;
-    const scopeIssue: ValidationIssue | undefined = isEventScope(scope) ? undefined : {
-      path: "scope",
-      message: `must be "process" or "app", got ${excerpt(scope)}`,
-    };
-    try {
-      super(init);
-    } catch (error) {
+    if (!isEventScope(scope)) {
       // Report the scope together with the attributes' problems, not after them.
-      if (scopeIssue && error instanceof ValidationError) {
-        throw new ValidationError([...error.issues, scopeIssue], { context: "CloudEvent" });
-      }
-      throw error;
+      // The data is left out: a throwaway event must not freeze the caller's object.
+      throw new ValidationError([...attributeIssues({ ...init, data: undefined }), {
+        path: "scope",
+        message: `must be "process" or "app", got ${excerpt(scope)}`,
+      }], { context: "CloudEvent" });
     }
-    if (scopeIssue) throw new ValidationError([scopeIssue], { context: "CloudEvent" });
+    super(init);
     this.scope = scope;
     if (new.target === ScopedEvent) Object.freeze(this);
   }

@@ -282,7 +282,10 @@ function validateOptions(options: MemoryBrokerOptions | undefined): MemoryBroker
     );
   }
   if (overflow !== undefined && overflow !== "wait" && overflow !== "reject") {
-    throw new InvalidArgumentError("overflow", `must be "wait" or "reject", got ${String(overflow)}`);
+    throw new InvalidArgumentError(
+      "overflow",
+      `must be "wait" or "reject", got ${String(overflow)}`,
+    );
   }
   if (logger !== undefined) {
     for (const level of ["debug", "info", "warn", "error"] as const) {
@@ -510,7 +513,10 @@ export class MemoryBroker implements Broker {
       request.reject = reject;
     });
     const onAbort = (): void => request.abort(signal?.reason);
-    request.timer = setTimeout(() => request.abort(new RequestTimeoutError(channel, timeout)), timeout);
+    request.timer = setTimeout(
+      () => request.abort(new RequestTimeoutError(channel, timeout)),
+      timeout,
+    );
     signal?.addEventListener("abort", onAbort, { once: true });
     request.cleanup = () => {
       clearTimeout(request.timer);

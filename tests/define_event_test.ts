@@ -173,6 +173,12 @@ Deno.test("defineEvent: parse applies the schema's coercions and defaults", () =
   assert.ok(e.data.at instanceof Date);
   assert.equal(e.data.at.toISOString(), "2024-01-31T12:00:00.000Z");
   assert.equal(e.data.unit, "celsius");
+  // The constructor takes the schema's input shape (here: unit optional) and
+  // stores its output shape.
+  const built = new Reading({ data: { value: "3", at: 0 } });
+  const unit: string = built.data.unit;
+  assert.equal(unit, "celsius");
+  assert.equal(built.data.value, 3);
 });
 
 Deno.test("defineEvent: parse rejects a wrong or missing type, bad data and bad attributes", () => {

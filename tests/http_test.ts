@@ -297,6 +297,34 @@ Deno.test("a method other than POST answers 405 with Allow", async () => {
   }
 });
 
+Deno.test("the web hook OPTIONS handshake grants listed origins only", async () => {
+  const handler = createEventHandler({ bus: recorder(), webhookOrigins: ["sender.example.com"] });
+  const ask = (headers: Record<string, string>) =>
+    handler(new Request(URL_, { method: "OPTIONS", headers }));
+  const granted = await ask({
+    "webhook-request-origin": "Sender.example.com",
+    "webhook-request-rate": "120",
+  });
+  assert.equal(granted.status, 200);
+  assert.equal(granted.headers.get("webhook-allowed-origin"), "Sender.example.com");
+  assert.equal(granted.headers.get("webhook-allowed-rate"), "120");
+  assert.equal(granted.headers.get("allow"), "POST, OPTIONS");
+  await problem(await ask({ "webhook-request-origin": "evil.example.com" }), 403);
+  await problem(await ask({}), 400);
+  const put = await handler(new Request(URL_, { method: "PUT" }));
+  await problem(put, 405);
+  assert.equal(put.headers.get("allow"), "POST, OPTIONS");
+  // Without webhookOrigins there is no handshake.
+  const plain = await createEventHandler({ bus: recorder() })(
+    new Request(URL_, { method: "OPTIONS", headers: { "webhook-request-origin": "a.b" } }),
+  );
+  await problem(plain, 405);
+  assert.throws(
+    () => createEventHandler({ bus: recorder(), webhookOrigins: [""] }),
+    InvalidArgumentError,
+  );
+});
+
 Deno.test("definitions: typed events with their scope; schema and unknown types answer 400", async () => {
   const bus = recorder();
   const handler = createEventHandler({

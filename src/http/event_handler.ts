@@ -12,6 +12,7 @@ import { type CloudEvent, type EventScope, isEventScope } from "../event.ts";
 import { defaultLogger, type Logger } from "../logger.ts";
 import { type HttpContentMode, parseRequest, RequestRejection } from "./parse_request.ts";
 import { problemResponse } from "./problem.ts";
+import { answerHandshake, checkWebhookOrigins, type WebhookOrigins } from "./webhook_handshake.ts";
 
 /**
  * Anything events can be published on: an `EventBus`, or any object with the
@@ -64,6 +65,12 @@ export interface EventHandlerOptions {
   extensionTypes?: Record<string, AttributeType>;
   /** Where publish failures are logged. Default: warnings and errors to the console. */
   logger?: Logger;
+  /**
+   * Answer the CloudEvents Web Hooks abuse-protection handshake (`OPTIONS`
+   * with `WebHook-Request-Origin`) for these origins, or `"*"` for any.
+   * Default: no handshake, `OPTIONS` gets 405.
+   */
+  webhookOrigins?: WebhookOrigins;
 }
 
 /**
@@ -98,7 +105,7 @@ const ALL_MODES: readonly HttpContentMode[] = ["binary", "structured", "batch"];
  * Answers: `202` with `{ accepted, ids }` once every event is published;
  * `400` with an RFC 9457 problem body whose `issues` name each bad attribute
  * (a batch with one bad event is refused whole, nothing published); `405`
- * (with `Allow: POST`) for another method; `413` over `maxBodyBytes`; `415`
+ * (with `Allow`) for another method; `413` over `maxBodyBytes`; `415`
  * for a content type that is no CloudEvent; `503` when the bus is not started
  * or its broker fails or is full; `500` for anything else.
  *
@@ -174,6 +181,8 @@ export function createEventHandler(options: EventHandlerOptions): FetchHandler {
       `must be EventScope.PROCESS or EventScope.APP, got ${excerpt(options.scope)}`,
     );
   }
+  const webhookOrigins = checkWebhookOrigins(options.webhookOrigins);
+  const allow = webhookOrigins === undefined ? "POST" : "POST, OPTIONS";
   const settings = {
     maxBodyBytes,
     modes,
@@ -184,13 +193,16 @@ export function createEventHandler(options: EventHandlerOptions): FetchHandler {
   };
 
   return async function handleCloudEvents(request: Request): Promise<Response> {
+    if (request.method === "OPTIONS" && webhookOrigins !== undefined) {
+      return answerHandshake(request, webhookOrigins);
+    }
     if (request.method !== "POST") {
       await request.body?.cancel().catch(() => {});
       return problemResponse(
         405,
         `${excerpt(request.method).slice(1, -1)} is not allowed; send CloudEvents with POST`,
         {
-          headers: { allow: "POST" },
+          headers: { allow },
         },
       );
     }

@@ -40,6 +40,7 @@ export interface ProblemDetails {
 
 const TITLES: Readonly<Record<number, string>> = {
   400: "Bad Request",
+  403: "Forbidden",
   405: "Method Not Allowed",
   413: "Content Too Large",
   415: "Unsupported Media Type",

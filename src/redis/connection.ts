@@ -33,7 +33,9 @@ export function createConnection(
     if (failing) return;
     failing = true;
     options.logger.warn(
-      `redis ${role} connection to ${options.maskedUrl}: ${safeError(error, options.secrets).message}`,
+      `redis ${role} connection to ${options.maskedUrl}: ${
+        safeError(error, options.secrets).message
+      }`,
     );
   });
   client.on("ready", () => {

@@ -87,7 +87,16 @@ function payloadText(message: unknown): string {
 export function encodeEntry(message: unknown, options?: PublishOptions): EntryFields {
   const fields: EntryFields = [];
   if (message instanceof CloudEvent) {
-    fields.push("specversion", "1.0", "id", message.id, "source", message.source, "type", message.type);
+    fields.push(
+      "specversion",
+      "1.0",
+      "id",
+      message.id,
+      "source",
+      message.source,
+      "type",
+      message.type,
+    );
     for (const name of OPTIONAL) {
       const value = message[name];
       if (value !== undefined) fields.push(name, value);

@@ -154,7 +154,9 @@ function oneOf<T extends string>(value: unknown, name: string, allowed: readonly
 
 function text(value: unknown, name: string, fallback: string, allowEmpty = false): string {
   if (value === undefined) return fallback;
-  if (typeof value !== "string" || (!allowEmpty && value === "") || /[\s\u0000-\u001f]/.test(value)) {
+  if (
+    typeof value !== "string" || (!allowEmpty && value === "") || /[\s\u0000-\u001f]/.test(value)
+  ) {
     throw new InvalidArgumentError(
       name,
       `must be a ${allowEmpty ? "" : "non-empty "}string without whitespace`,

@@ -12,7 +12,7 @@
 import type { Redis } from "ioredis";
 import type { Handler, MessageContext } from "../broker.ts";
 import { ValidationError } from "../errors.ts";
-import { reportFailure } from "../handler_support.ts";
+import { describeMessage, reportFailure } from "../handler_support.ts";
 import { AckBatcher } from "./ack_batcher.ts";
 import { closeConnection, connectWithin, createConnection, waitReady } from "./connection.ts";
 import { deadLetterFields } from "./dead_letters.ts";
@@ -265,7 +265,12 @@ export class StreamConsumer {
         this.#options.consumer,
       ) as unknown[];
       if (pending.length === 0 && this.#held.size === 0) {
-        await command.xgroup("DELCONSUMER", this.spec.stream, this.spec.group, this.#options.consumer);
+        await command.xgroup(
+          "DELCONSUMER",
+          this.spec.stream,
+          this.spec.group,
+          this.#options.consumer,
+        );
       }
     } catch (error) {
       this.#options.logger.debug(`consumer cleanup on ${this.spec.stream}: ${errorMessage(error)}`);
@@ -292,7 +297,7 @@ export class StreamConsumer {
       if (blocking.status !== "ready") {
         await Promise.race([waitReady(blocking), delay(this.#options.blockMs, signal)]);
         if (!this.#active) return;
-        if (blocking.status === "end" || blocking.status !== "ready") {
+        if ((blocking.status as string) !== "ready") {
           this.#replaceBlocking(blocking);
           continue;
         }
@@ -329,7 +334,11 @@ export class StreamConsumer {
     }
   }
 
-  #read(blocking: Redis, count: number, from: string): Promise<StreamReply | typeof READ_TIMED_OUT> {
+  #read(
+    blocking: Redis,
+    count: number,
+    from: string,
+  ): Promise<StreamReply | typeof READ_TIMED_OUT> {
     const block = from === ">" ? this.#options.blockMs : undefined;
     const read = (block === undefined
       ? blocking.xreadgroup(
@@ -386,7 +395,9 @@ export class StreamConsumer {
     this.#readFailures++;
     if (this.#readFailures === 1) {
       this.#options.logger.warn(
-        `read on ${this.spec.stream} failed, retrying: ${safeError(error, this.#options.secrets).message}`,
+        `read on ${this.spec.stream} failed, retrying: ${
+          safeError(error, this.#options.secrets).message
+        }`,
       );
     }
     await delay(Math.min(50 * 2 ** Math.min(this.#readFailures, 6), this.#options.blockMs), signal);
@@ -582,10 +593,7 @@ export class StreamConsumer {
     const context: MessageContext = {
       channel: this.spec.channel,
       subscription: this.spec.name,
-      messageId: message !== null && typeof message === "object" && "specversion" in message &&
-          typeof (message as { id?: unknown }).id === "string"
-        ? (message as { id: string }).id
-        : delivery.id,
+      messageId: describeMessage(message).id ?? delivery.id,
       headers: decoded.headers,
       correlationId: decoded.correlationId,
       replyTo: decoded.replyTo,
@@ -620,7 +628,7 @@ export class StreamConsumer {
   #succeeded(delivery: Delivery, decoded: DecodedEntry, result: unknown): void {
     this.#host.counters.consumed++;
     if (decoded.replyTo !== undefined) {
-      let replied: Promise<void> | void;
+      let replied: Promise<void> | void = undefined;
       try {
         replied = this.#host.reply(decoded, result);
       } catch (error) {
@@ -642,14 +650,13 @@ export class StreamConsumer {
 
   #failed(delivery: Delivery, decoded: DecodedEntry, error: unknown): void {
     this.#host.counters.errors++;
-    const message = decoded.message as { id?: unknown; type?: unknown; specversion?: unknown };
-    const isEvent = message !== null && typeof message === "object" && "specversion" in message;
+    const described = describeMessage(decoded.message);
     reportFailure(this.#options.logger, this.#options.onError, {
       error,
       channel: this.spec.channel,
       handler: this.spec.name,
-      messageId: isEvent ? String(message.id) : delivery.id,
-      eventType: isEvent ? String(message.type) : undefined,
+      messageId: described.id ?? delivery.id,
+      eventType: described.type,
       attempt: delivery.attempt,
     });
     delivery.running = false;
@@ -689,7 +696,9 @@ export class StreamConsumer {
     (transaction as any).xadd(this.spec.deadLetterStream, ...trim, "*", ...fields);
     transaction.xack(this.spec.stream, this.spec.group, delivery.id);
     transaction.exec().then((results) => {
-      const failure = results === null ? new Error("transaction aborted") : results.find(([e]) => e)?.[0];
+      const failure = results === null
+        ? new Error("transaction aborted")
+        : results.find(([e]) => e)?.[0];
       if (failure) throw failure;
       this.#host.counters.deadLettered++;
       this.#options.logger.warn(

@@ -1,0 +1,253 @@
+/**
+ * Pub/sub mode: one subscriber connection per broker shared by every
+ * channel it listens to (and by the reply channel of requests), and a
+ * bounded queue per subscription that runs the handler with its concurrency.
+ * At-most-once: a message published while this instance is disconnected is
+ * never seen, a failed handler is reported and not retried.
+ *
+ * @module
+ */
+
+import type { Redis } from "ioredis";
+import type { Handler, MessageContext } from "../broker.ts";
+import { describeMessage, reportFailure } from "../handler_support.ts";
+import { closeConnection, connectWithin, createConnection } from "./connection.ts";
+import { type DecodedEntry, decodeEntry, fieldsFromJSON } from "./entry_codec.ts";
+import type { ResolvedRedisOptions } from "./options.ts";
+import type { RedisCounters } from "./stats.ts";
+
+type Listener = (text: string) => void;
+
+/** One ioredis connection in subscriber mode, shared by listeners of many channels. */
+export class SubscriberConnection {
+  readonly #options: ResolvedRedisOptions;
+  readonly #listeners = new Map<string, Set<Listener>>();
+  #client: Redis | undefined;
+  #connecting: Promise<Redis> | undefined;
+
+  /** Creates the holder; the connection opens on the first subscription. */
+  constructor(options: ResolvedRedisOptions) {
+    this.#options = options;
+  }
+
+  #connect(): Promise<Redis> {
+    this.#connecting ??= (async () => {
+      const client = createConnection(this.#options, "subscriber", { enableAutoPipelining: false });
+      client.on("message", (channel: string, text: string) => {
+        const listeners = this.#listeners.get(channel);
+        if (listeners === undefined) return;
+        for (const listener of listeners) listener(text);
+      });
+      try {
+        await connectWithin(client, this.#options, "subscriber");
+      } catch (error) {
+        this.#connecting = undefined;
+        throw error;
+      }
+      this.#client = client;
+      return client;
+    })();
+    return this.#connecting;
+  }
+
+  /** Adds a listener; resolves once Redis confirmed the subscription. */
+  async listen(key: string, listener: Listener): Promise<void> {
+    let listeners = this.#listeners.get(key);
+    const first = listeners === undefined;
+    if (listeners === undefined) {
+      listeners = new Set();
+      this.#listeners.set(key, listeners);
+    }
+    listeners.add(listener);
+    const client = await this.#connect();
+    if (first) await client.subscribe(key);
+  }
+
+  /** Removes a listener; unsubscribes the channel when it was the last. */
+  async unlisten(key: string, listener: Listener): Promise<void> {
+    const listeners = this.#listeners.get(key);
+    if (listeners === undefined || !listeners.delete(listener) || listeners.size > 0) return;
+    this.#listeners.delete(key);
+    if (this.#client?.status === "ready") await this.#client.unsubscribe(key).catch(() => {});
+  }
+
+  /** Channels with at least one listener. */
+  get channels(): number {
+    return this.#listeners.size;
+  }
+
+  /** Closes the connection; every listener is dropped. */
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    const connecting = this.#connecting;
+    this.#connecting = undefined;
+    this.#client = undefined;
+    if (connecting === undefined) return;
+    const client = await connecting.catch(() => undefined);
+    if (client) await closeConnection(client);
+  }
+}
+
+/** What a pub/sub subscription needs from its broker. */
+export interface PubSubHost {
+  readonly options: ResolvedRedisOptions;
+  readonly counters: RedisCounters;
+  reply(decoded: DecodedEntry, result: unknown): Promise<void> | void;
+  replyFailure(decoded: DecodedEntry, error: string): void;
+}
+
+interface Queued {
+  readonly decoded: DecodedEntry;
+}
+
+/** One subscription in pub/sub mode: a bounded queue drained with the subscription's concurrency. */
+export class PubSubSubscription {
+  readonly channel: string;
+  readonly name: string;
+  readonly #handler: Handler;
+  readonly #concurrency: number;
+  readonly #host: PubSubHost;
+  #queue: Queued[] = [];
+  #head = 0;
+  #running = 0;
+  #active = false;
+  #controller = new AbortController();
+  #idle: (() => void) | undefined;
+  readonly listener: Listener;
+
+  /** Creates the subscription; it takes messages once started. */
+  constructor(
+    channel: string,
+    name: string,
+    handler: Handler,
+    concurrency: number,
+    host: PubSubHost,
+  ) {
+    this.channel = channel;
+    this.name = name;
+    this.#handler = handler;
+    this.#concurrency = concurrency;
+    this.#host = host;
+    this.listener = (text) => this.#receive(text);
+  }
+
+  /** Messages waiting for a handler slot. */
+  get queued(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** Starts taking messages. */
+  start(): void {
+    this.#active = true;
+    this.#controller = new AbortController();
+  }
+
+  /** Stops taking messages, drains the queue until `deadline`, then counts the rest as dropped. */
+  async stop(deadline: number): Promise<void> {
+    this.#active = false;
+    if (this.#running > 0 || this.queued > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#idle = resolve;
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      });
+      clearTimeout(timer);
+      this.#idle = undefined;
+    }
+    const left = this.queued;
+    if (left > 0 || this.#running > 0) {
+      this.#controller.abort();
+      this.#host.counters.dropped += left;
+      if (left > 0) {
+        this.#host.options.logger.warn(
+          `${left} pub/sub messages of "${this.name}" on "${this.channel}" dropped at stop`,
+        );
+      }
+    }
+    this.#queue = [];
+    this.#head = 0;
+  }
+
+  #receive(text: string): void {
+    if (!this.#active) return;
+    let decoded: DecodedEntry;
+    try {
+      decoded = decodeEntry(fieldsFromJSON(text));
+    } catch (error) {
+      this.#host.counters.dropped++;
+      this.#host.options.logger.error(
+        `undecodable pub/sub message on "${this.channel}" dropped: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+      return;
+    }
+    if (this.queued >= this.#host.options.maxQueueSize) {
+      this.#host.counters.dropped++;
+      this.#host.options.logger.warn(
+        `queue of "${this.name}" on "${this.channel}" is full; pub/sub message dropped`,
+      );
+      return;
+    }
+    this.#queue.push({ decoded });
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#running < this.#concurrency && this.#head < this.#queue.length) {
+      const item = this.#queue[this.#head++];
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#running++;
+      this.#run(item.decoded).finally(() => {
+        this.#running--;
+        this.#pump();
+      });
+    }
+    if (this.#running === 0 && this.queued === 0) this.#idle?.();
+  }
+
+  async #run(decoded: DecodedEntry): Promise<void> {
+    const described = describeMessage(decoded.message);
+    const context: MessageContext = {
+      channel: this.channel,
+      subscription: this.name,
+      messageId: described.id ?? decoded.correlationId ?? crypto.randomUUID(),
+      headers: decoded.headers,
+      correlationId: decoded.correlationId,
+      replyTo: decoded.replyTo,
+      attempt: 1,
+      signal: this.#controller.signal,
+    };
+    let result: unknown;
+    try {
+      result = await this.#handler(decoded.message, context);
+    } catch (error) {
+      this.#host.counters.errors++;
+      reportFailure(this.#host.options.logger, this.#host.options.onError, {
+        error,
+        channel: this.channel,
+        handler: this.name,
+        messageId: context.messageId,
+        eventType: described.type,
+        attempt: 1,
+      });
+      if (decoded.replyTo !== undefined) {
+        this.#host.replyFailure(decoded, error instanceof Error ? error.message : String(error));
+      }
+      return;
+    }
+    this.#host.counters.consumed++;
+    if (decoded.replyTo !== undefined) {
+      try {
+        await this.#host.reply(decoded, result);
+      } catch (error) {
+        this.#host.options.logger.error(
+          `reply to ${decoded.replyTo} failed: ${error instanceof Error ? error.message : error}`,
+        );
+      }
+    }
+  }
+}

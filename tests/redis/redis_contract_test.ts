@@ -1,0 +1,48 @@
+/**
+ * The universal broker contract, run against RedisBroker on the shared Redis
+ * (127.0.0.1:6379), in both modes. Every test gets its own key prefix; its
+ * keys are deleted afterwards.
+ */
+
+import { Redis } from "ioredis";
+import { brokerContractSuite } from "../broker_contract.ts";
+import { RedisBroker, type RedisBrokerOptions } from "../../redis.ts";
+
+const URL = "redis://127.0.0.1:6379";
+
+async function deleteKeys(prefix: string): Promise<void> {
+  const admin = new Redis(URL, { lazyConnect: true });
+  await admin.connect();
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await admin.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await admin.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    admin.disconnect();
+  }
+}
+
+function target(name: string, extra: RedisBrokerOptions): void {
+  let prefix = "";
+  brokerContractSuite({
+    name,
+    create: (options) => {
+      prefix = `test:contract:${crypto.randomUUID().slice(0, 8)}:`;
+      return new RedisBroker({
+        ...options,
+        ...extra,
+        url: URL,
+        keyPrefix: prefix,
+        blockMs: 200,
+        retryBackoff: { initial: 10, max: 100 },
+      });
+    },
+    cleanup: () => deleteKeys(prefix),
+  });
+}
+
+target("RedisBroker(stream)", { mode: "stream" });
+target("RedisBroker(pubsub)", { mode: "pubsub" });

@@ -16,12 +16,12 @@ import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } 
 import {
   attributeIssues,
   CloudEvent,
-  deepFreeze,
   EventScope,
   type ExtensionValue,
   type FromJSONOptions,
   isEventScope,
   ScopedEvent,
+  type ScopedEventInit,
 } from "./event.ts";
 
 /**
@@ -222,7 +222,7 @@ export function defineEvent<
           message: `is required: pass source, or give "${type}" a default source in defineEvent`,
         });
       }
-      const attributes = {
+      const attributes: ScopedEventInit<unknown> = {
         id: init.id,
         source: eventSource ?? "/",
         type,
@@ -231,13 +231,16 @@ export function defineEvent<
         datacontenttype: init.datacontenttype ?? datacontenttype,
         dataschema: init.dataschema ?? dataschema,
         extensions: init.extensions,
+        data: undefined,
+        scope,
       };
       if (issues.length > 0) {
         const seen = new Set(issues.map((issue) => issue.path));
         const rest = attributeIssues(attributes).filter((issue) => !seen.has(issue.path));
         throw new ValidationError([...issues, ...rest], { context });
       }
-      super({ ...attributes, data: deepFreeze(parsed.data), scope });
+      attributes.data = parsed.data;
+      super(attributes);
       if (new.target === Typed) Object.freeze(this);
     }
 

@@ -40,6 +40,9 @@ export class EventBusError extends Error {
   }
 }
 
+/** Issues a ValidationError message lists; `issues` keeps them all. */
+const MAX_LISTED_ISSUES = 10;
+
 /** Longest excerpt of user input an error message may quote. */
 const EXCERPT_LENGTH = 60;
 
@@ -84,7 +87,12 @@ export class ValidationError extends EventBusError {
   /** Creates the error from its issues; the message lists them. */
   constructor(issues: readonly ValidationIssue[], options?: ErrorOptions & { context?: string }) {
     const head = options?.context ? `${options.context}: ` : "";
-    const list = issues.map((issue) => `${issue.path || "(input)"}: ${issue.message}`).join("; ");
+    const shown = issues.slice(0, MAX_LISTED_ISSUES)
+      .map((issue) => `${issue.path || "(input)"}: ${issue.message}`).join("; ");
+    const more = issues.length > MAX_LISTED_ISSUES
+      ? `; and ${issues.length - MAX_LISTED_ISSUES} more (see .issues)`
+      : "";
+    const list = shown + more;
     super("VALIDATION", `${head}invalid input: ${list}`, options);
     this.issues = Object.freeze(issues.map((issue) => Object.freeze({ ...issue })));
   }

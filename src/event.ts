@@ -121,19 +121,27 @@ const KNOWN_JSON_MEMBERS = new Set([
  * overflow the call stack.
  */
 export function deepFreeze<T>(value: T): T {
-  const pending: unknown[] = [value];
-  while (pending.length > 0) {
-    const item = pending.pop();
-    if (item === null || typeof item !== "object" || Object.isFrozen(item)) continue;
-    if (Array.isArray(item)) {
-      Object.freeze(item);
-      for (const child of item) pending.push(child);
-    } else if (isPlainObject(item)) {
-      Object.freeze(item);
-      for (const key of Object.keys(item)) pending.push((item as Record<string, unknown>)[key]);
+  // Only unfrozen objects are queued, so flat data (the common case) freezes
+  // without allocating.
+  let pending: object[] | undefined;
+  let item: unknown = value;
+  while (true) {
+    if (item !== null && typeof item === "object" && !Object.isFrozen(item)) {
+      const children = Array.isArray(item)
+        ? item
+        : isPlainObject(item)
+        ? Object.values(item)
+        : undefined;
+      if (children !== undefined) {
+        Object.freeze(item);
+        for (const child of children) {
+          if (child !== null && typeof child === "object") (pending ??= []).push(child);
+        }
+      }
     }
+    if (pending === undefined || pending.length === 0) return value;
+    item = pending.pop();
   }
-  return value;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -145,6 +153,28 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /** JavaScript callers may pass `null` for an optional attribute: it means absent, as in JSON. */
 function absentIfNull<T>(value: T | null | undefined): T | undefined {
   return value === null ? undefined : value;
+}
+
+// Events of one kind repeat the same source and type: remembering the last
+// valid value of each skips re-checking them on the hot path.
+let lastValidSource: unknown;
+let lastValidType: unknown;
+
+let lastMillis = -1;
+let lastTimestamp = "";
+
+/**
+ * The current time as RFC 3339. Formatting a Date costs more than the rest of
+ * building an event, and events built in the same millisecond share a
+ * timestamp, so the text is reused within a millisecond.
+ */
+function nowTimestamp(): string {
+  const millis = Date.now();
+  if (millis !== lastMillis) {
+    lastMillis = millis;
+    lastTimestamp = new Date(millis).toISOString();
+  }
+  return lastTimestamp;
 }
 
 /**
@@ -197,9 +227,17 @@ export class CloudEvent<D = unknown> {
       check("specversion", `must be "1.0", got ${excerpt(init.specversion)}`);
     }
     const id = init.id === undefined ? crypto.randomUUID() : init.id;
-    check("id", checkNonEmptyString(id));
-    check("source", checkUriReference(init.source));
-    check("type", checkNonEmptyString(init.type));
+    if (init.id !== undefined) check("id", checkNonEmptyString(id));
+    if (init.source !== lastValidSource) {
+      const problem = checkUriReference(init.source);
+      if (problem) check("source", problem);
+      else lastValidSource = init.source;
+    }
+    if (init.type !== lastValidType) {
+      const problem = checkNonEmptyString(init.type);
+      if (problem) check("type", problem);
+      else lastValidType = init.type;
+    }
     const datacontenttype = absentIfNull(init.datacontenttype);
     const dataschema = absentIfNull(init.dataschema);
     const subject = absentIfNull(init.subject);
@@ -207,7 +245,7 @@ export class CloudEvent<D = unknown> {
     if (dataschema !== undefined) check("dataschema", checkAbsoluteUri(dataschema));
     if (subject !== undefined) check("subject", checkNonEmptyString(subject));
     let time: string | undefined;
-    if (init.time === undefined) time = new Date().toISOString();
+    if (init.time === undefined) time = nowTimestamp();
     else if (init.time instanceof Date) {
       if (Number.isNaN(init.time.getTime())) check("time", "is an invalid Date");
       else time = init.time.toISOString();

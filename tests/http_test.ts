@@ -411,7 +411,7 @@ Deno.test("publish failures: not started answers 503, an unknown error 500 witho
   assert.equal(partial.accepted, 1);
 });
 
-Deno.test("options are validated with typed errors", () => {
+Deno.test("options are validated with typed errors", async () => {
   const bus = recorder();
   // deno-lint-ignore no-explicit-any
   const bad: any[] = [
@@ -421,6 +421,9 @@ Deno.test("options are validated with typed errors", () => {
     { bus, maxBodyBytes: 0 },
     { bus, maxBodyBytes: 1.5 },
     { bus, modes: [] },
+    { bus, modes: "binary" },
+    { bus, modes: 5 },
+    { bus, allowUnknownTypes: "no" },
     { bus, modes: ["smoke-signal"] },
     { bus, scope: "galaxy" },
     { bus, definitions: [{}] },
@@ -437,6 +440,11 @@ Deno.test("options are validated with typed errors", () => {
   // deno-lint-ignore no-explicit-any
   assert.throws(() => toHttpRequest(event, URL_, { mode: "morse" as any }), InvalidArgumentError);
   assert.throws(() => httpSink("mailto:a@b.c"), InvalidArgumentError);
+  assert.throws(() => httpSink(URL_, { attempts: 0 }), InvalidArgumentError);
+  assert.throws(() => httpSink(URL_, { retryDelay: -1 }), InvalidArgumentError);
+  assert.throws(() => httpSink(URL_, { name: " " }), InvalidArgumentError);
+  // deno-lint-ignore no-explicit-any
+  await assert.rejects(sendEvent(event, URL_, { timeout: "soon" as any }), InvalidArgumentError);
 });
 
 Deno.test("toHttpRequest output is read back by the SDK in both modes", async () => {

@@ -99,7 +99,7 @@ function normalize(text: string): string {
 async function bundle(entry: string): Promise<string> {
   const name = entry.replace(/^.*\//, "").replace(/\.ts$/, "");
   const output = `${work}/dist/${name}.mjs`;
-  const result = await run("deno", [
+  const result = await run(Deno.execPath(), [
     "bundle",
     "--quiet",
     "--platform=node",
@@ -119,7 +119,7 @@ console.log(`deno ${Deno.version.deno}, node ${node}, bun ${bunVersion}`);
 let failures = 0;
 for (const entry of targets) {
   const file = await bundle(entry);
-  const reference = await run("deno", ["run", "-A", entry]);
+  const reference = await run(Deno.execPath(), ["run", "-A", entry]);
   if (reference.code !== 0) {
     failures++;
     console.log(`FAIL ${entry} on deno: exit ${reference.code}\n${reference.stderr}`);

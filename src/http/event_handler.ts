@@ -160,13 +160,14 @@ export function createEventHandler(options: EventHandlerOptions): FetchHandler {
       `must be a positive integer, got ${excerpt(maxBodyBytes)}`,
     );
   }
-  const modes = new Set(options.modes ?? ALL_MODES);
-  if (!Array.isArray(options.modes ?? ALL_MODES) || modes.size === 0) {
+  const modeList: unknown = options.modes ?? ALL_MODES;
+  if (!Array.isArray(modeList) || modeList.length === 0) {
     throw new InvalidArgumentError(
       "modes",
       'must be a non-empty array of "binary", "structured", "batch"',
     );
   }
+  const modes = new Set<HttpContentMode>(modeList);
   for (const mode of modes) {
     if (!ALL_MODES.includes(mode)) {
       throw new InvalidArgumentError(
@@ -179,6 +180,12 @@ export function createEventHandler(options: EventHandlerOptions): FetchHandler {
     throw new InvalidArgumentError(
       "scope",
       `must be EventScope.PROCESS or EventScope.APP, got ${excerpt(options.scope)}`,
+    );
+  }
+  if (options.allowUnknownTypes !== undefined && typeof options.allowUnknownTypes !== "boolean") {
+    throw new InvalidArgumentError(
+      "allowUnknownTypes",
+      `must be a boolean, got ${excerpt(options.allowUnknownTypes)}`,
     );
   }
   const webhookOrigins = checkWebhookOrigins(options.webhookOrigins);

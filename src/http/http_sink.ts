@@ -5,9 +5,10 @@
  */
 
 import type { MessageContext } from "../broker.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import { CloudEvent } from "../event.ts";
 import { redactUrl } from "./delivery_error.ts";
-import { sendEvent, type SendEventOptions } from "./send_event.ts";
+import { resolveSendOptions, sendEvent, type SendEventOptions } from "./send_event.ts";
 import { checkOutgoingMode, checkSinkUrl } from "./to_http_request.ts";
 
 /**
@@ -45,8 +46,12 @@ export function httpSink(
   options: HttpSinkOptions = {},
 ): (event: CloudEvent, context?: MessageContext) => Promise<void> {
   const target = checkSinkUrl(url);
-  checkOutgoingMode(options?.mode);
+  resolveSendOptions(options);
+  checkOutgoingMode(options.mode);
   const { name, ...sendOptions } = options;
+  if (name !== undefined && (typeof name !== "string" || name.trim() === "")) {
+    throw new InvalidArgumentError("name", "must be a non-empty string");
+  }
   const sink = async (event: CloudEvent, context?: MessageContext): Promise<void> => {
     const message = event instanceof CloudEvent ? event : CloudEvent.fromJSON(event);
     await sendEvent(message, target, { ...sendOptions, signal: context?.signal });

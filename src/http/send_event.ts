@@ -64,6 +64,39 @@ function checkPositive(name: string, value: unknown, fallback: number, min: numb
   return value;
 }
 
+/** The retry settings of {@linkcode SendEventOptions}, checked, with their defaults. */
+export interface ResolvedSendOptions {
+  readonly attempts: number;
+  readonly retryDelay: number;
+  readonly maxRetryDelay: number;
+  readonly timeout: number;
+  readonly fetch: (request: Request) => Promise<Response>;
+  readonly logger: Logger;
+}
+
+/** Checks the options of `sendEvent` (also used by `httpSink` when it is created). */
+export function resolveSendOptions(options: SendEventOptions): ResolvedSendOptions {
+  if (options === null || typeof options !== "object") {
+    throw new InvalidArgumentError("options", "must be an object");
+  }
+  const attempts = checkPositive("attempts", options.attempts, 4, 1);
+  if (!Number.isInteger(attempts)) {
+    throw new InvalidArgumentError("attempts", `must be an integer, got ${attempts}`);
+  }
+  const fetchFn = options.fetch ?? ((request: Request) => fetch(request));
+  if (typeof fetchFn !== "function") {
+    throw new InvalidArgumentError("fetch", "must be a function (request) => Promise<Response>");
+  }
+  return {
+    attempts,
+    retryDelay: checkPositive("retryDelay", options.retryDelay, 100, 0),
+    maxRetryDelay: checkPositive("maxRetryDelay", options.maxRetryDelay, 10_000, 0),
+    timeout: checkPositive("timeout", options.timeout, 10_000, 1),
+    fetch: fetchFn,
+    logger: options.logger ?? defaultLogger,
+  };
+}
+
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -109,22 +142,9 @@ export async function sendEvent(
   url: string | URL,
   options: SendEventOptions = {},
 ): Promise<DeliveryResult> {
-  if (options === null || typeof options !== "object") {
-    throw new InvalidArgumentError("options", "must be an object");
-  }
   const target = checkSinkUrl(url);
-  const attempts = checkPositive("attempts", options.attempts, 4, 1);
-  if (!Number.isInteger(attempts)) {
-    throw new InvalidArgumentError("attempts", `must be an integer, got ${attempts}`);
-  }
-  const retryDelay = checkPositive("retryDelay", options.retryDelay, 100, 0);
-  const maxRetryDelay = checkPositive("maxRetryDelay", options.maxRetryDelay, 10_000, 0);
-  const timeout = checkPositive("timeout", options.timeout, 10_000, 1);
-  const doFetch = options.fetch ?? ((request: Request) => fetch(request));
-  if (typeof doFetch !== "function") {
-    throw new InvalidArgumentError("fetch", "must be a function (request) => Promise<Response>");
-  }
-  const logger = options.logger ?? defaultLogger;
+  const { attempts, retryDelay, maxRetryDelay, timeout, fetch: doFetch, logger } =
+    resolveSendOptions(options);
   const where = redactUrl(target);
   // Validates the event and options once, before any attempt.
   toHttpRequest(event, target, options);

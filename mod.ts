@@ -49,6 +49,7 @@ export {
 } from "./src/define_event.ts";
 export type * from "./src/broker.ts";
 export {
+  type BusState,
   EventBus,
   type EventBusOptions,
   type EventHandler,

@@ -65,7 +65,8 @@ export interface HandlerInfo {
   readonly scope: EventScope;
 }
 
-type BusState = "stopped" | "starting" | "started" | "stopping";
+/** Lifecycle state of an {@linkcode EventBus}. */
+export type BusState = "stopped" | "starting" | "started" | "stopping";
 
 interface Registration {
   readonly type: string;

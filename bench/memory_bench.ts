@@ -66,7 +66,8 @@ async function memoryBrokerRound(total: number): Promise<number> {
 async function emitteryRound(total: number): Promise<number> {
   const emitter = new Emittery<{ bench: number }>();
   const sink = makeSink(total);
-  emitter.on("bench", sink.handler);
+  // emittery 2 hands listeners `{ name, data }`.
+  emitter.on("bench", (event) => sink.handler(event.data));
   const start = performance.now();
   for (let i = 0; i < total; i++) await emitter.emit("bench", i);
   await sink.done;
@@ -146,7 +147,9 @@ registerSection({
     const times = new Map<string, number[]>(subjects.map(([name]) => [name, []]));
     for (const [, round] of subjects) await round(Math.min(MESSAGES, 50_000)); // warm-up
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, round] of subjects) times.get(name)!.push(...await rounds(1, () => round(MESSAGES)));
+      for (const [name, round] of subjects) {
+        times.get(name)!.push(...await rounds(1, () => round(MESSAGES)));
+      }
     }
     for (const [name] of subjects) rates.set(name, MESSAGES / (median(times.get(name)!) / 1000));
     const emittery = rates.get("emittery")!;

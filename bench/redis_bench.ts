@@ -20,29 +20,23 @@
 import { Redis } from "ioredis";
 import { RedisBroker } from "../redis.ts";
 import { silentLogger } from "../mod.ts";
+import { collectGarbage, envInt, median, registerSection, type Row } from "./bench_util.ts";
 
-/** One result line of the section. */
-export interface RedisBenchRow {
-  /** What was measured. */
-  name: string;
-  /** Events per second, end to end. */
-  opsPerSec: number;
-  /** Events sent. */
+/** One measured round: events sent, events handled, wall time. */
+interface Round {
   events: number;
-  /** Events handled (pub/sub is at-most-once: may be below `events`). */
   handled: number;
-  /** Wall time in milliseconds. */
   ms: number;
-  /** Broker rows: throughput divided by the hand-written loop's. */
-  ratio?: number;
 }
 
 const URL = "redis://127.0.0.1:6379";
-const EVENTS = 100_000;
+const EVENTS = envInt("BENCH_REDIS_EVENTS", 100_000);
+const ROUNDS = envInt("BENCH_REDIS_ROUNDS", 5);
 const WARMUP_EVENTS = 10_000;
 /** Publishes in flight at once, on both sides. */
-const WINDOW = 1_000;
-const BATCH = 100;
+const WINDOW = envInt("BENCH_REDIS_WINDOW", 1_000);
+/** Entries per XREADGROUP (COUNT), on both sides. */
+const BATCH = envInt("BENCH_REDIS_BATCH", 100);
 const BLOCK_MS = 2_000;
 const DEADLINE_MS = 120_000;
 
@@ -102,18 +96,12 @@ async function deleteKeys(client: Redis, keyPrefix: string): Promise<void> {
   } while (cursor !== "0");
 }
 
-function row(name: string, events: number, handled: number, ms: number): RedisBenchRow {
-  return {
-    name,
-    opsPerSec: Math.round((handled / ms) * 1000),
-    events,
-    handled,
-    ms: Math.round(ms),
-  };
+function round(events: number, handled: number, ms: number): Round {
+  return { events, handled, ms };
 }
 
-/** Hand-written stream loop: XADD / XREADGROUP COUNT 100 / one XACK per batch. */
-async function handStream(events: number): Promise<RedisBenchRow> {
+/** Hand-written stream loop: XADD / XREADGROUP COUNT <batch> / one XACK per batch. */
+async function handStream(events: number): Promise<Round> {
   const key = `${prefix()}stream`;
   const group = "bench";
   const producer = new Redis(URL, { enableAutoPipelining: true });
@@ -165,11 +153,11 @@ async function handStream(events: number): Promise<RedisBenchRow> {
   reader.disconnect();
   acker.disconnect();
   if (sink < 0) console.log(sink);
-  return row("redis stream, hand-written ioredis loop", events, handled.count(), ms);
+  return round(events, handled.count(), ms);
 }
 
 /** The same through RedisBroker in stream mode. */
-async function brokerStream(events: number): Promise<RedisBenchRow> {
+async function brokerStream(events: number): Promise<Round> {
   const keyPrefix = prefix();
   const broker = new RedisBroker({
     url: URL,
@@ -195,11 +183,11 @@ async function brokerStream(events: number): Promise<RedisBenchRow> {
   await deleteKeys(admin, keyPrefix);
   admin.disconnect();
   if (sink < 0) console.log(sink);
-  return row("redis stream, RedisBroker", events, handled.count(), ms);
+  return round(events, handled.count(), ms);
 }
 
 /** Hand-written pub/sub loop: PUBLISH / SUBSCRIBE. */
-async function handPubsub(events: number): Promise<RedisBenchRow> {
+async function handPubsub(events: number): Promise<Round> {
   const channel = `${prefix()}pubsub`;
   const publisher = new Redis(URL, { enableAutoPipelining: true });
   const subscriber = new Redis(URL);
@@ -217,11 +205,11 @@ async function handPubsub(events: number): Promise<RedisBenchRow> {
   publisher.disconnect();
   subscriber.disconnect();
   if (sink < 0) console.log(sink);
-  return row("redis pub/sub, hand-written ioredis loop", events, handled.count(), ms);
+  return round(events, handled.count(), ms);
 }
 
 /** The same through RedisBroker in pub/sub mode. */
-async function brokerPubsub(events: number): Promise<RedisBenchRow> {
+async function brokerPubsub(events: number): Promise<Round> {
   const broker = new RedisBroker({
     url: URL,
     keyPrefix: prefix(),
@@ -242,52 +230,87 @@ async function brokerPubsub(events: number): Promise<RedisBenchRow> {
   const ms = performance.now() - start;
   await broker.stop();
   if (sink < 0) console.log(sink);
-  return row("redis pub/sub, RedisBroker", events, handled.count(), ms);
+  return round(events, handled.count(), ms);
 }
 
-/** Runs the hand-written loop and the broker on the same work; the broker row carries the ratio. */
-async function pair(
-  hand: (events: number) => Promise<RedisBenchRow>,
-  broker: (events: number) => Promise<RedisBenchRow>,
-): Promise<RedisBenchRow[]> {
-  // Warm both paths up (JIT, connections) before measuring.
-  await hand(WARMUP_EVENTS);
-  await broker(WARMUP_EVENTS);
-  const handRow = await hand(EVENTS);
-  const brokerRow = await broker(EVENTS);
-  brokerRow.ratio = Math.round((brokerRow.opsPerSec / handRow.opsPerSec) * 100) / 100;
-  return [handRow, brokerRow];
+function perSecond(r: Round): number {
+  return (r.handled / r.ms) * 1000;
 }
 
 /**
- * The Redis bench section: name and a `run()` returning one row per
- * measurement.
+ * Runs the hand-written loop and the broker on the same work, alternating
+ * rounds so both see the same machine load; reports the median of each.
+ */
+async function compare(
+  mode: string,
+  handLabel: string,
+  hand: (events: number) => Promise<Round>,
+  broker: (events: number) => Promise<Round>,
+): Promise<Row[]> {
+  // Warm both paths up (JIT, connections) before measuring.
+  await hand(WARMUP_EVENTS);
+  await broker(WARMUP_EVENTS);
+  const handRounds: Round[] = [];
+  const brokerRounds: Round[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    collectGarbage();
+    handRounds.push(await hand(EVENTS));
+    collectGarbage();
+    brokerRounds.push(await broker(EVENTS));
+  }
+  const handRate = median(handRounds.map(perSecond));
+  const brokerRate = median(brokerRounds.map(perSecond));
+  const lost = (rounds: Round[]) => {
+    const missing = rounds.reduce((sum, r) => sum + r.events - r.handled, 0);
+    return missing > 0 ? `; ${missing} of ${rounds.length * EVENTS} events not handled` : "";
+  };
+  const setup = `median of ${ROUNDS} x ${EVENTS.toLocaleString("en-US")} events, window ${WINDOW}`;
+  return [
+    {
+      subject: handLabel,
+      metric: `${mode} end-to-end`,
+      value: Math.round(handRate),
+      unit: "events/s",
+      note: `${setup}${lost(handRounds)}`,
+    },
+    {
+      subject: `RedisBroker (${mode})`,
+      metric: `${mode} end-to-end`,
+      value: Math.round(brokerRate),
+      unit: "events/s",
+      note: `${(brokerRate / handRate).toFixed(2)}x hand-written${lost(brokerRounds)}`,
+    },
+  ];
+}
+
+/**
+ * The Redis section: RedisBroker against hand-written ioredis loops, stream
+ * and pub/sub modes, on the local Redis.
  *
  * @example
  * ```ts
  * import { redisSection } from "./redis_bench.ts";
- * for (const r of await redisSection.run()) console.log(r.name, r.opsPerSec, r.ratio ?? "");
+ * for (const row of await redisSection.run()) console.log(row.subject, row.value, row.note);
  * ```
  */
-export const redisSection: { name: string; run(): Promise<RedisBenchRow[]> } = {
-  name:
-    "RedisBroker vs hand-written ioredis (local Redis, 100,000 events, publish -> handler -> ack)",
-  async run(): Promise<RedisBenchRow[]> {
+export const redisSection: { name: string; run(): Promise<Row[]> } = {
+  name: "redis",
+  async run(): Promise<Row[]> {
     return [
-      ...(await pair(handStream, brokerStream)),
-      ...(await pair(handPubsub, brokerPubsub)),
+      ...(await compare(
+        "stream",
+        `ioredis XADD/XREADGROUP COUNT ${BATCH}/XACK`,
+        handStream,
+        brokerStream,
+      )),
+      ...(await compare("pubsub", "ioredis PUBLISH/SUBSCRIBE", handPubsub, brokerPubsub)),
     ];
   },
 };
 
+registerSection(redisSection);
+
 if (import.meta.main) {
-  console.log(redisSection.name);
-  for (const r of await redisSection.run()) {
-    const ratio = r.ratio === undefined ? "" : `  ${r.ratio}x hand-written`;
-    console.log(
-      `${r.name.padEnd(44)} ${
-        String(r.opsPerSec).padStart(9)
-      } events/s  (${r.handled}/${r.events} in ${r.ms} ms)${ratio}`,
-    );
-  }
+  const { printTable } = await import("./bench_util.ts");
+  printTable([{ section: redisSection.name, rows: await redisSection.run() }]);
 }

@@ -3,19 +3,25 @@
  *
  * Run: deno run -A examples/05_statistics.ts
  */
-import { MemoryBroker } from "../mod.ts";
+import { MemoryBroker, silentLogger } from "../mod.ts";
 
 console.log("=== Statistics ===");
 
-const broker = new MemoryBroker({ logger: { ...console, error: () => {} } });
+// The silent logger keeps the failing call below out of the output; onError still sees it.
+const broker = new MemoryBroker({
+  logger: silentLogger,
+  onError: (failure) =>
+    console.log(`  (handler ${failure.handler} failed: ${String(failure.error)})`),
+});
 
-broker.subscriber("metrics")(function handler(data: { value: number }) {
+broker.subscriber("metrics")(function recordMetric(data: { value: number }) {
   if (data.value === 3) throw new Error("bad value"); // counted in errors
 });
 
 await broker.start();
 for (let i = 0; i < 5; i++) await broker.publish({ value: i }, "metrics");
-const during = broker.stats();
+const [subscription] = broker.stats().subscriptions;
+console.log(`  Subscription ${subscription.name}: concurrency ${subscription.concurrency}`);
 await broker.stop(); // waits for the queue to drain
 const stats = broker.stats();
 console.log(`  Published:   ${stats.published}`);
@@ -24,5 +30,5 @@ console.log(`  Errors:      ${stats.errors}`);
 console.log(`  Dropped:     ${stats.dropped}`);
 console.log(`  Channels:    ${stats.channels}`);
 console.log(`  Subscribers: ${stats.subscribers}`);
-console.log(`  Queued right after publishing: ${during.queued}`);
+console.log(`  Queued:      ${stats.queued}`);
 console.log(`  State:       ${broker.state}`);

@@ -21,9 +21,11 @@ broker.subscriber("calculator.multiply")(function multiplyService(data: { x: num
   return { result };
 });
 
-broker.subscriber("calculator.slow")(function slowService(_: unknown, ctx) {
-  // Never answers in time; gives up when the broker stops.
-  return new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+let finishSlow!: () => void;
+const slowWork = new Promise<void>((resolve) => (finishSlow = resolve));
+broker.subscriber("calculator.slow")(async function slowService() {
+  await slowWork; // answers only after the client has given up
+  return { result: 0 };
 });
 
 await broker.start();
@@ -46,17 +48,21 @@ const replies = await Promise.all(
     broker.request<Reply>({ a: i, b: i + 1 }, "calculator.add", { timeout: 1000 })
   ),
 );
-console.log(`  [Client] Got ${replies.length} responses: ${replies.map((r) => r.result).join(", ")}`);
+console.log(
+  `  [Client] Got ${replies.length} responses: ${replies.map((r) => r.result).join(", ")}`,
+);
 
 try {
   await broker.request({}, "calculator.slow", { timeout: 50 });
 } catch (error) {
   if (error instanceof RequestTimeoutError) console.log(`  [Client] Timed out: ${error.message}`);
 }
+finishSlow();
 try {
   await broker.request({}, "calculator.divide", { timeout: 1000 });
 } catch (error) {
   if (error instanceof NoSubscribersError) console.log(`  [Client] ${error.message}`);
 }
 
-await broker.stop({ timeout: 100 });
+await broker.stop();
+console.log(`  Pending requests after stop: ${broker.stats().pendingRequests}`);

@@ -109,7 +109,9 @@ export async function waitFor(
 ): Promise<void> {
   const end = Date.now() + options.deadline;
   while (!predicate()) {
-    if (Date.now() > end) throw new Error(`deadline of ${options.deadline} ms passed: ${options.what}`);
+    if (Date.now() > end) {
+      throw new Error(`deadline of ${options.deadline} ms passed: ${options.what}`);
+    }
     await tick(5);
   }
 }
@@ -351,7 +353,10 @@ export function brokerContractSuite(target: ContractTarget): void {
     await broker.start();
     const boom = new CloudEvent({ type: "test.boom", source: "/contract", data: "boom" });
     await broker.publish(boom, channel);
-    await broker.publish(new CloudEvent({ type: "test.ok", source: "/contract", data: "ok" }), channel);
+    await broker.publish(
+      new CloudEvent({ type: "test.ok", source: "/contract", data: "ok" }),
+      channel,
+    );
     await wait(survivor.reached(2), "the other handler got both");
     await wait(thrower.reached(1), "the failing handler kept consuming");
     assert.deepEqual(survivor.items, ["boom", "ok"]);
@@ -454,7 +459,10 @@ export function brokerContractSuite(target: ContractTarget): void {
     await wait(got.reached(count), "all delivered");
     assert.equal(got.items.length, count);
     assert.equal(new Set(got.items).size, count);
-    assert.deepEqual([...got.items].sort((a, b) => a - b), Array.from({ length: count }, (_, i) => i));
+    assert.deepEqual(
+      [...got.items].sort((a, b) => a - b),
+      Array.from({ length: count }, (_, i) => i),
+    );
   });
 
   contract("headers and correlation id reach the context", async (broker) => {

@@ -228,7 +228,9 @@ Deno.test("MemoryBroker: timed-out and aborted requests clean up", async () => {
     const results = await Promise.allSettled(
       Array.from({ length: 500 }, () => broker.request("x", "never", { timeout: 5 })),
     );
-    assert.ok(results.every((r) => r.status === "rejected" && r.reason instanceof RequestTimeoutError));
+    assert.ok(
+      results.every((r) => r.status === "rejected" && r.reason instanceof RequestTimeoutError),
+    );
     const controller = new AbortController();
     const aborted = broker.request("x", "never", { signal: controller.signal, timeout: DEADLINE });
     controller.abort(new Error("caller gave up"));
@@ -384,10 +386,14 @@ Deno.test("MemoryBroker: an onError hook that throws does not stop consumption",
 
 Deno.test("MemoryBroker: a stop rejects requests still waiting", async () => {
   const broker = new MemoryBroker({ logger: silentLogger });
-  broker.subscribe("hang", (_: unknown, ctx: MessageContext) =>
-    new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true })), {
-    name: "hang",
-  });
+  broker.subscribe(
+    "hang",
+    (_: unknown, ctx: MessageContext) =>
+      new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true })),
+    {
+      name: "hang",
+    },
+  );
   await broker.start();
   const pending = broker.request("x", "hang", { timeout: DEADLINE });
   await broker.stop({ timeout: 10 });

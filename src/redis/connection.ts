@@ -97,16 +97,29 @@ export function waitReady(client: Redis): Promise<void> {
   });
 }
 
-/** Closes a connection: QUIT when it is up (pending replies arrive first), else drop it. */
+/** Longest wait for QUIT before the connection is dropped. */
+const QUIT_TIMEOUT_MS = 1_000;
+
+/**
+ * Closes a connection: QUIT when it is up (pending replies arrive first,
+ * bounded by a short timeout), else drop it.
+ */
 export async function closeConnection(client: Redis): Promise<void> {
   if (client.status === "end") return;
   if (client.status !== "ready") {
     client.disconnect();
     return;
   }
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await client.quit();
+    await Promise.race([
+      client.quit(),
+      new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS))),
+    ]);
   } catch {
+    // dropped below
+  } finally {
+    clearTimeout(timer);
     client.disconnect();
   }
 }

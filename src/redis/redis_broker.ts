@@ -135,6 +135,9 @@ export class RedisBroker implements Broker {
   readonly #checkedChannels = new Set<string>();
   #state: BrokerState = "stopped";
   #command: Redis | undefined;
+  /** Acks, claims and dead letters of stream consumers, apart from the publishing flood. */
+  #consumerCommand: Redis | undefined;
+  #consumerCommandReady: Promise<void> | undefined;
   #subscriber: SubscriberConnection | undefined;
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
@@ -225,6 +228,7 @@ export class RedisBroker implements Broker {
       options: this.#options,
       counters: this.#counters,
       command: () => this.#commandConnection(),
+      consumerCommand: () => this.#consumerCommand ?? this.#commandConnection(),
       reply: (decoded: DecodedEntry, result: unknown) => this.#reply(decoded, result),
       replyFailure: (decoded: DecodedEntry, error: string) => this.#replyFailure(decoded, error),
     };
@@ -273,7 +277,16 @@ export class RedisBroker implements Broker {
     const consumer = record.stream;
     // Written now, before any later publish of this broker: the group sees that publish.
     const group = consumer.ensureGroup();
-    return group.then(() => consumer.start());
+    return Promise.all([group, this.#openConsumerCommand()]).then(() => consumer.start());
+  }
+
+  #openConsumerCommand(): Promise<void> {
+    this.#consumerCommandReady ??= (async () => {
+      const client = createConnection(this.#options, "command", { enableAutoPipelining: true });
+      this.#consumerCommand = client;
+      await connectWithin(client, this.#options, "command");
+    })();
+    return this.#consumerCommandReady;
   }
 
   async #stopSubscription(record: SubscriptionRecord, deadline: number): Promise<void> {
@@ -333,8 +346,12 @@ export class RedisBroker implements Broker {
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     await subscriber?.close();
-    // The closed connection stays referenced: a late ack of an abandoned handler fails cleanly on it.
-    if (this.#command) await closeConnection(this.#command);
+    // Closed connections stay referenced: a late ack of an abandoned handler fails cleanly on them.
+    this.#consumerCommandReady = undefined;
+    await Promise.all([
+      this.#consumerCommand && closeConnection(this.#consumerCommand),
+      this.#command && closeConnection(this.#command),
+    ]);
     this.#deadlines.clear();
   }
 

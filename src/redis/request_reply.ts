@@ -72,6 +72,7 @@ export class RequestReply {
       throw new InvalidArgumentError("correlationId", "a request with this id is already waiting");
     }
     await this.#listen();
+    if (signal?.aborted) throw signal.reason;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
     const result = new Promise<unknown>((resolve, reject) => {

@@ -14,7 +14,7 @@ import type { Handler, MessageContext } from "../broker.ts";
 import { ValidationError } from "../errors.ts";
 import { describeMessage, reportFailure } from "../handler_support.ts";
 import { AckBatcher } from "./ack_batcher.ts";
-import { closeConnection, connectWithin, createConnection, waitReady } from "./connection.ts";
+import { connectWithin, createConnection, waitReady } from "./connection.ts";
 import { deadLetterFields } from "./dead_letters.ts";
 import { type DecodedEntry, decodeEntry, type EntryFields } from "./entry_codec.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
@@ -25,8 +25,10 @@ import type { RedisCounters } from "./stats.ts";
 export interface ConsumerHost {
   readonly options: ResolvedRedisOptions;
   readonly counters: RedisCounters;
-  /** The broker's shared command connection (acks, claims, dead letters). */
+  /** The broker's publishing connection: group creation goes there, ordered with publishes. */
   command(): Redis;
+  /** The connection for acks, claims and dead letters, apart from the publishing flood. */
+  consumerCommand(): Redis;
   /** Sends the handler's result to the requester when the entry is a request. */
   reply(decoded: DecodedEntry, result: unknown): Promise<void> | void;
   /** Tells the requester its request was dead-lettered. */
@@ -58,6 +60,8 @@ interface Delivery {
 type StreamReply = [key: string, entries: [id: string, fields: string[] | null][]][] | null;
 
 const READ_TIMED_OUT = Symbol("read timed out");
+/** Extra time a stop gives Redis to confirm the last acks. */
+const STOP_GRACE_MS = 1_000;
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -110,7 +114,8 @@ export class StreamConsumer {
     this.spec = spec;
     this.#host = host;
     this.#options = host.options;
-    this.#capacity = Math.max(this.#options.batchSize, spec.concurrency);
+    // Room for one batch being handled while the next is read.
+    this.#capacity = 2 * this.#options.batchSize + spec.concurrency;
     this.#acks = this.#newAckBatcher();
   }
 
@@ -121,20 +126,17 @@ export class StreamConsumer {
 
   #newAckBatcher(): AckBatcher {
     return new AckBatcher(
-      () => this.#host.command(),
+      () => this.#host.consumerCommand(),
       this.spec.stream,
       this.spec.group,
       this.#options.batchSize,
-      (ids) => {
-        for (const id of ids) this.#release(id);
-      },
+      () => {},
       (ids, error) => {
         this.#options.logger.warn(
           `XACK of ${ids.length} entries on ${this.spec.stream} failed; they stay pending and will be delivered again: ${
             safeError(error, this.#options.secrets).message
           }`,
         );
-        for (const id of ids) this.#release(id);
       },
     );
   }
@@ -203,9 +205,24 @@ export class StreamConsumer {
     const drained = await this.#waitIdle(deadline);
     if (!drained) this.#handlerSignal.abort();
     this.#buffer = [];
-    await this.#acks.flush().catch(() => {});
-    await this.#releaseLeftovers();
-    await this.#cleanupGroup();
+    // Redis may be unreachable: acks and cleanup get what is left of the timeout, plus a grace.
+    const cleanup = (async () => {
+      await this.#acks.flush().catch(() => {});
+      await this.#releaseLeftovers();
+      await this.#cleanupGroup();
+    })();
+    const budget = Math.max(0, deadline - Date.now()) + STOP_GRACE_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = await Promise.race([
+      cleanup.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), budget))),
+    ]);
+    clearTimeout(timer);
+    if (gaveUp) {
+      this.#options.logger.warn(
+        `Redis did not confirm the last acks of ${this.spec.stream} in time; those entries will be delivered again`,
+      );
+    }
   }
 
   async #waitIdle(deadline: number): Promise<boolean> {
@@ -231,7 +248,7 @@ export class StreamConsumer {
     for (const id of left) this.#held.delete(id);
     if (left.length === 0) return;
     try {
-      await this.#host.command().xclaim(
+      await this.#host.consumerCommand().xclaim(
         this.spec.stream,
         this.spec.group,
         this.#options.consumer,
@@ -249,7 +266,7 @@ export class StreamConsumer {
   }
 
   async #cleanupGroup(): Promise<void> {
-    const command = this.#host.command();
+    const command = this.#host.consumerCommand();
     try {
       if (this.spec.broadcast) {
         await command.xgroup("DESTROY", this.spec.stream, this.spec.group);
@@ -438,7 +455,7 @@ export class StreamConsumer {
       this.#options.logger.warn(
         `${gone.length} pending entries of ${this.spec.stream} were trimmed before being handled (raise maxLen)`,
       );
-      await this.#host.command().xack(this.spec.stream, this.spec.group, ...gone).catch(() => {});
+      await this.#host.consumerCommand().xack(this.spec.stream, this.spec.group, ...gone).catch(() => {});
     }
     if (live.length === 0) return;
     const counts = await this.#deliveryCounts(live[0][0], live[live.length - 1][0], live.length);
@@ -470,7 +487,7 @@ export class StreamConsumer {
   async #deliveryCounts(first: string, last: string, count: number): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     try {
-      const rows = await this.#host.command().xpending(
+      const rows = await this.#host.consumerCommand().xpending(
         this.spec.stream,
         this.spec.group,
         first,
@@ -503,7 +520,7 @@ export class StreamConsumer {
     this.#claiming = true;
     let again = false;
     try {
-      const reply = await this.#host.command().xautoclaim(
+      const reply = await this.#host.consumerCommand().xautoclaim(
         this.spec.stream,
         this.spec.group,
         this.#options.consumer,
@@ -547,7 +564,7 @@ export class StreamConsumer {
       }
     }
     if (stale.length === 0) return;
-    this.#host.command().xclaim(
+    this.#host.consumerCommand().xclaim(
       this.spec.stream,
       this.spec.group,
       this.#options.consumer,
@@ -639,12 +656,14 @@ export class StreamConsumer {
           this.#options.logger.error(`reply to ${decoded.replyTo} failed: ${errorMessage(error)}`);
         }).finally(() => {
           this.#acks.add(delivery.id);
+          this.#release(delivery.id);
           this.#finishRun(delivery);
         });
         return;
       }
     }
     this.#acks.add(delivery.id);
+    this.#release(delivery.id);
     this.#finishRun(delivery);
   }
 
@@ -681,7 +700,7 @@ export class StreamConsumer {
   }
 
   #deadLetter(delivery: Delivery, error: string, attempts: number): void {
-    const command = this.#host.command();
+    const command = this.#host.consumerCommand();
     const trim = this.#options.maxLen > 0 ? ["MAXLEN", "~", this.#options.maxLen] : [];
     const fields = deadLetterFields({
       channel: this.spec.channel,

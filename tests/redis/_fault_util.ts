@@ -101,3 +101,23 @@ export async function clientList(client: Redis): Promise<Record<string, string>[
     )
   );
 }
+
+/** Anything with a `stop({ timeout })`, such as a broker. */
+export interface Stoppable {
+  stop(options?: { timeout?: number }): Promise<void>;
+}
+
+/**
+ * Stops every broker (each given `timeout` to drain) and fails with `what`
+ * if stopping them takes longer than `ms`: a hung stop fails the test rather
+ * than hanging it.
+ */
+export async function stopAll(brokers: Stoppable[], timeout = 1_000, ms = 20_000): Promise<void> {
+  const results = await withDeadline(
+    Promise.allSettled(brokers.map((broker) => broker.stop({ timeout }))),
+    ms,
+    "stopping the brokers",
+  );
+  const failed = results.find((result) => result.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}

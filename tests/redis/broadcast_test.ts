@@ -14,6 +14,7 @@ import {
   clientList,
   deferred,
   deleteKeys,
+  stopAll,
   uniquePrefix,
   waitUntil,
   withDeadline,
@@ -129,12 +130,10 @@ Deno.test("broadcast: 3 instances each get every event, also one briefly disconn
     received.forEach((r, i) => assertEvery(r, BEFORE + DURING, `instance ${"abc"[i]}`, false));
 
     // A graceful stop destroys the instance's own broadcast group.
-    await Promise.all(instances.map((broker) => broker.stop({ timeout: 5_000 })));
+    await stopAll(instances, 5_000);
     assert.deepEqual(await admin.xinfo("GROUPS", stream), []);
   } finally {
-    await Promise.allSettled(
-      [...instances, publisher].map((broker) => broker.stop({ timeout: 1_000 })),
-    );
+    await stopAll([...instances, publisher]);
     await deleteKeys(admin, keyPrefix);
     admin.disconnect();
   }

@@ -12,6 +12,7 @@ import {
   adminClient,
   deferred,
   deleteKeys,
+  stopAll,
   uniquePrefix,
   waitUntil,
   withDeadline,
@@ -179,7 +180,7 @@ Deno.test("crash: entries of a consumer process killed mid-handler are claimed a
     }
     await exited;
     await outputs;
-    await broker.stop({ timeout: 1_000 });
+    await stopAll([broker]);
     await deleteKeys(admin, keyPrefix);
     admin.disconnect();
   }
@@ -230,13 +231,9 @@ Deno.test("crash: entries of a consumer cut off from Redis (connections killed, 
     await assertRecovered(admin, keyPrefix, handled);
 
     // A consumer that cannot reach Redis still stops, and promptly.
-    await withDeadline(
-      Promise.allSettled([doomed.stop({ timeout: 200 })]),
-      15_000,
-      "stop() of a consumer cut off from Redis",
-    );
+    await withDeadline(doomed.stop({ timeout: 200 }), 15_000, "stop() of a consumer cut off from Redis");
   } finally {
-    await Promise.allSettled([doomed.stop({ timeout: 200 }), broker.stop({ timeout: 1_000 })]);
+    await stopAll([doomed, broker], 200);
     await deleteKeys(admin, keyPrefix);
     admin.disconnect();
   }

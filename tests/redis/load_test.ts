@@ -11,6 +11,7 @@ import {
   adminClient,
   deferred,
   deleteKeys,
+  stopAll,
   uniquePrefix,
   waitUntil,
   withDeadline,
@@ -76,9 +77,7 @@ Deno.test("load: 2 instances in one group share 100,000 events, each handled exa
     }
     assert.equal(await admin.xlen(`${keyPrefix}dlq:${CHANNEL}`), 0, "nothing dead-lettered");
   } finally {
-    await Promise.allSettled(
-      [...instances, publisher].map((broker) => broker.stop({ timeout: 5_000 })),
-    );
+    await stopAll([...instances, publisher], 5_000);
     await deleteKeys(admin, keyPrefix);
     admin.disconnect();
   }

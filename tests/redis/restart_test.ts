@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { RedisBroker } from "../../redis.ts";
 import { BrokerError, silentLogger } from "../../mod.ts";
 import { RedisServer } from "./_redis_server.ts";
-import { deferred, waitUntil, withDeadline } from "./_fault_util.ts";
+import { deferred, stopAll, waitUntil, withDeadline } from "./_fault_util.ts";
 
 const EVENTS = 10_000;
 /** Publishes in flight at once. */
@@ -84,6 +84,11 @@ Deno.test("restart: every event whose publish resolved is handled; outage publis
     await withDeadline(restarted ?? Promise.resolve(), 30_000, "server restarted");
 
     assert.equal(resolved.length + rejected.length, EVENTS);
+    console.log(
+      `${resolved.length} publishes resolved, ${rejected.length} rejected, e.g.: ${
+        String((rejected[0]?.error as Error | undefined)?.message)
+      }`,
+    );
     assert.ok(rejected.length >= OUTAGE_REJECTIONS, `rejected ${rejected.length}`);
     for (const { error } of rejected) {
       assert.ok(error instanceof BrokerError, `publish rejected with ${String(error)}`);
@@ -113,9 +118,6 @@ Deno.test("restart: every event whose publish resolved is handled; outage publis
     down = false;
     firstOutageRejections.resolve();
     await restarted?.catch(() => {});
-    await Promise.allSettled([
-      publisher.stop({ timeout: 1_000 }),
-      consumer.stop({ timeout: 1_000 }),
-    ]);
+    await stopAll([publisher, consumer]);
   }
 });

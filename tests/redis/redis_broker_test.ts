@@ -1,0 +1,544 @@
+/**
+ * RedisBroker behaviour beyond the shared contract, on the shared Redis
+ * (127.0.0.1:6379): options and credential masking, the entry codec,
+ * retries, dead letters and replay, poison entries, claims of a dead
+ * consumer's entries, independent subscriptions on one channel, pub/sub mode
+ * and request/reply. Each test uses its own key prefix and deletes its keys.
+ */
+
+import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
+import {
+  BrokerError,
+  CloudEvent,
+  InvalidArgumentError,
+  type Logger,
+  type MessageContext,
+  NoSubscribersError,
+  RequestTimeoutError,
+  silentLogger,
+  ValidationError,
+} from "../../mod.ts";
+import {
+  decodeEntry,
+  encodeEntry,
+  fieldsFromJSON,
+  fieldsToJSON,
+  maskUrl,
+  redact,
+  RedisBroker,
+  type RedisBrokerOptions,
+  resolveRedisOptions,
+} from "../../redis.ts";
+import {
+  adminClient,
+  deferred,
+  deleteKeys,
+  uniquePrefix,
+  waitUntil,
+  withDeadline,
+} from "./_fault_util.ts";
+import { freePort } from "./_redis_server.ts";
+import { TcpProxy } from "./_tcp_proxy.ts";
+
+const DEADLINE = 20_000;
+const FAST: RedisBrokerOptions = {
+  logger: silentLogger,
+  blockMs: 200,
+  retryBackoff: { initial: 5, max: 50 },
+  claimIdleMs: 200,
+};
+
+function wait<T>(promise: Promise<T>, what: string): Promise<T> {
+  return withDeadline(promise, DEADLINE, what);
+}
+
+/** Runs a test body with an admin connection and a unique prefix, cleaning both up. */
+async function withRedis(
+  label: string,
+  body: (ctx: { admin: Redis; keyPrefix: string; brokers: RedisBroker[] }) => Promise<void>,
+): Promise<void> {
+  const admin = await adminClient();
+  const keyPrefix = uniquePrefix(label);
+  const brokers: RedisBroker[] = [];
+  try {
+    await body({ admin, keyPrefix, brokers });
+  } finally {
+    await Promise.allSettled(brokers.map((broker) => broker.stop({ timeout: 1_000 })));
+    await deleteKeys(admin, keyPrefix);
+    admin.disconnect();
+  }
+}
+
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const record = (message: string, ...details: unknown[]) =>
+    lines.push([message, ...details.map((d) => (d instanceof Error ? d.message : String(d)))].join(" "));
+  return { lines, debug: record, info: record, warn: record, error: record };
+}
+
+async function pendingCount(admin: Redis, stream: string, group: string): Promise<number> {
+  const [count] = await admin.xpending(stream, group) as [number];
+  return Number(count);
+}
+
+// --- options and credentials -------------------------------------------------------------
+
+Deno.test("options: defaults, validation naming the option", () => {
+  const resolved = resolveRedisOptions({});
+  assert.equal(resolved.url, "redis://127.0.0.1:6379");
+  assert.equal(resolved.keyPrefix, "eventbus:");
+  assert.equal(resolved.group, "eventbus");
+  assert.equal(resolved.mode, "stream");
+  assert.equal(resolved.delivery, "group");
+  assert.equal(resolved.maxDeliveries, 5);
+  assert.deepEqual(resolved.retryBackoff, { initial: 100, max: 30_000, factor: 2 });
+  assert.equal(resolved.claimIdleMs, 30_000);
+  assert.equal(resolved.blockMs, 2_000);
+  assert.equal(resolved.batchSize, 100);
+  assert.equal(resolved.maxLen, 1_000_000);
+  assert.equal(resolved.maxMessageBytes, 1_048_576);
+  assert.equal(resolved.publishTimeout, 5_000);
+  assert.equal(resolved.connectTimeout, 5_000);
+  assert.notEqual(resolveRedisOptions({}).consumer, resolved.consumer, "random consumer names");
+  const bad: [string, RedisBrokerOptions][] = [
+    ["retryBackoff.max", { retryBackoff: { initial: 100, max: 10 } }],
+    ["retryBackoff.initial", { retryBackoff: { initial: -1 } }],
+    ["maxQueueSize", { maxQueueSize: 0 }],
+    ["logger", { logger: {} as Logger }],
+    ["onError", { onError: "x" as unknown as () => void }],
+    ["keyPrefix", { keyPrefix: "a b" }],
+  ];
+  for (const [argument, options] of bad) {
+    assert.throws(() => new RedisBroker(options), (error: unknown) => {
+      assert.ok(error instanceof InvalidArgumentError, String(error));
+      assert.equal(error.argument, argument);
+      return true;
+    });
+  }
+});
+
+Deno.test("credentials: masked in URLs, errors, logs and stats", async () => {
+  assert.equal(maskUrl("redis://app:s3cret@cache:6379/2"), "redis://app:***@cache:6379/2");
+  assert.equal(maskUrl("rediss://:s3cret@cache"), "rediss://:***@cache");
+  assert.equal(maskUrl("redis://cache:6379"), "redis://cache:6379");
+  assert.equal(redact("to redis://u:pw@h failed, pw", ["pw"]), "to redis://u:***@h failed, ***");
+  const secret = "Sup3r-secret-pw";
+  const resolved = resolveRedisOptions({ url: `redis://user:${secret}@127.0.0.1:6379` });
+  assert.equal(resolved.maskedUrl, "redis://user:***@127.0.0.1:6379");
+
+  const logger = recordingLogger();
+  const broker = new RedisBroker({
+    url: `redis://user:${secret}@127.0.0.1:${freePort()}`,
+    redis: { password: secret },
+    connectTimeout: 300,
+    logger,
+  });
+  broker.subscribe("orders", function reader() {});
+  const error = await broker.start().then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof BrokerError, String(error));
+  const exposed = [
+    error.message,
+    String((error as Error).cause),
+    JSON.stringify(broker.stats()),
+    ...logger.lines,
+  ].join("\n");
+  assert.ok(!exposed.includes(secret), exposed);
+  assert.match(error.message, /user:\*\*\*@127\.0\.0\.1/);
+  await broker.stop();
+});
+
+// --- entry codec ---------------------------------------------------------------------------
+
+Deno.test("codec: a CloudEvent round-trips with every attribute, extensions and transport fields", () => {
+  const event = new CloudEvent({
+    type: "order.created",
+    source: "/orders",
+    subject: "A1",
+    datacontenttype: "application/json",
+    dataschema: "https://example.com/schema.json",
+    time: "2024-05-01T10:00:00Z",
+    data: { orderId: "A1", lines: [1, 2], nested: { ok: true } },
+    extensions: { tenant: "acme", priority: 5, urgent: true, numeric: "42" },
+  });
+  const fields = encodeEntry(event, {
+    headers: { "x-trace": "t-1", "content-language": "fr" },
+    correlationId: "corr-1",
+    replyTo: "replies",
+  });
+  assert.ok(fields.includes("ext:tenant") && fields.includes("h:x-trace"));
+  const decoded = decodeEntry(fields);
+  assert.ok(decoded.message instanceof CloudEvent);
+  assert.deepEqual(decoded.message.toJSON(), event.toJSON());
+  // "42" stays a string, 5 stays a number: extension types survive.
+  assert.deepEqual(decoded.message.extensions, { tenant: "acme", priority: 5, urgent: true, numeric: "42" });
+  assert.deepEqual(decoded.headers, { "x-trace": "t-1", "content-language": "fr" });
+  assert.equal(decoded.correlationId, "corr-1");
+  assert.equal(decoded.replyTo, "replies");
+  // The pub/sub form carries the same fields.
+  assert.deepEqual(decodeEntry(fieldsFromJSON(fieldsToJSON(fields))).message, decoded.message);
+});
+
+Deno.test("codec: binary data, events without data or time, and plain payloads", () => {
+  const bytes = new Uint8Array([0, 1, 2, 250, 255]);
+  const binary = new CloudEvent({ type: "blob", source: "/b", data: bytes, time: null });
+  const fields = encodeEntry(binary);
+  assert.ok(fields.includes("data_base64") && !fields.includes("data") && !fields.includes("time"));
+  const back = decodeEntry(fields).message as CloudEvent;
+  assert.deepEqual(back.data, bytes);
+  assert.equal(back.time, undefined);
+  const bare = decodeEntry(encodeEntry(new CloudEvent({ type: "t", source: "/s" }))).message;
+  assert.equal((bare as CloudEvent).data, undefined);
+  for (const payload of [{ a: [1, { b: null }] }, "text", 0, 12.5, false, null, [], undefined]) {
+    assert.deepEqual(decodeEntry(encodeEntry(payload)).message, payload);
+  }
+  assert.deepEqual(decodeEntry(encodeEntry(bytes)).message, bytes);
+  assert.deepEqual(decodeEntry(encodeEntry("x")).headers, {});
+});
+
+Deno.test("codec: unencodable messages throw InvalidArgumentError, malformed entries ValidationError", () => {
+  assert.throws(() => encodeEntry(10n), InvalidArgumentError);
+  assert.throws(() => encodeEntry(() => {}), InvalidArgumentError);
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  assert.throws(() => encodeEntry(cyclic), InvalidArgumentError);
+  const malformed: string[][] = [
+    ["garbage", "x"],
+    ["payload", "{not json"],
+    ["specversion", "0.3", "id", "1", "source", "/s", "type", "t"],
+    ["specversion", "1.0", "id", "", "source", "/s", "type", "t"],
+    ["specversion", "1.0", "id", "1", "source", "/s", "type", "t", "data", "{"],
+    ["specversion", "1.0", "id", "1", "source", "/s", "type", "t", "ext:bad", "{\"o\":1}"],
+    ["specversion", "1.0", "id", "1", "source", "/s", "type", "t", "data_base64", "%%%"],
+    ["payload"],
+  ];
+  for (const fields of malformed) {
+    assert.throws(() => decodeEntry(fields), ValidationError, JSON.stringify(fields));
+  }
+  assert.throws(() => fieldsFromJSON("[1]"), ValidationError);
+  assert.throws(() => fieldsFromJSON('{"a":1}'), ValidationError);
+});
+
+// --- retries and dead letters --------------------------------------------------------------
+
+Deno.test("retry: a handler failing twice then succeeding is handled once, acked, attempt increments", async () => {
+  await withRedis("retry", async ({ admin, keyPrefix, brokers }) => {
+    const attempts: number[] = [];
+    const done = deferred();
+    const broker = new RedisBroker({ ...FAST, keyPrefix, group: "svc" });
+    brokers.push(broker);
+    broker.subscribe("jobs", function flaky(_m: string, ctx: MessageContext) {
+      attempts.push(ctx.attempt);
+      if (ctx.attempt < 3) throw new Error(`failure ${ctx.attempt}`);
+      done.resolve();
+    });
+    await broker.start();
+    await broker.publish("work", "jobs");
+    await wait(done.promise, "third attempt succeeds");
+    assert.deepEqual(attempts, [1, 2, 3]);
+    const stream = `${keyPrefix}stream:jobs`;
+    await waitUntil(async () => (await pendingCount(admin, stream, "svc:flaky")) === 0, DEADLINE, "acked");
+    const stats = broker.stats();
+    assert.equal(stats.retried, 2);
+    assert.equal(stats.errors, 2);
+    assert.equal(stats.consumed, 1);
+    assert.equal(stats.deadLettered, 0);
+    assert.equal(await admin.xlen(`${keyPrefix}dlq:jobs`), 0);
+  });
+});
+
+Deno.test("dead letters: an always-failing handler is dead-lettered after maxDeliveries; replay brings it back", async () => {
+  await withRedis("dlq", async ({ admin, keyPrefix, brokers }) => {
+    let healthy = false;
+    const attempts: number[] = [];
+    const handled = deferred<string>();
+    const broker = new RedisBroker({ ...FAST, keyPrefix, group: "svc", maxDeliveries: 3 });
+    brokers.push(broker);
+    broker.subscribe("jobs", function fragile(m: { job: string }, ctx: MessageContext) {
+      if (!healthy) {
+        attempts.push(ctx.attempt);
+        throw new Error("database unavailable");
+      }
+      handled.resolve(m.job);
+    });
+    await broker.start();
+    await broker.publish({ job: "J1" }, "jobs", { headers: { "x-tenant": "acme" } });
+    await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
+    assert.deepEqual(attempts, [1, 2, 3]);
+    const [entry] = await admin.xrange(`${keyPrefix}stream:jobs`, "-", "+");
+    const letters = await broker.deadLetters("jobs");
+    assert.equal(letters.length, 1);
+    const letter = letters[0];
+    assert.equal(letter.channel, "jobs");
+    assert.equal(letter.group, "svc:fragile");
+    assert.equal(letter.subscription, "fragile");
+    assert.equal(letter.entryId, entry[0]);
+    assert.equal(letter.attempts, 3);
+    assert.equal(letter.error, "database unavailable");
+    assert.ok(!Number.isNaN(Date.parse(letter.failedAt)));
+    assert.deepEqual(letter.message, { job: "J1" });
+    assert.equal(await pendingCount(admin, `${keyPrefix}stream:jobs`, "svc:fragile"), 0, "acked");
+
+    healthy = true;
+    assert.equal(await broker.replayDeadLetters("jobs"), 1);
+    assert.equal(await wait(handled.promise, "replayed entry handled"), "J1");
+    assert.equal(await admin.xlen(`${keyPrefix}dlq:jobs`), 0, "removed from the dead-letter stream");
+    assert.deepEqual(await broker.deadLetters("jobs"), []);
+    assert.equal(await broker.replayDeadLetters("jobs", { ids: [letter.id] }), 0, "already replayed");
+  });
+});
+
+Deno.test("dead letters: a handler throwing ValidationError is dead-lettered at once", async () => {
+  await withRedis("dlq-validation", async ({ keyPrefix, brokers }) => {
+    const attempts: number[] = [];
+    const broker = new RedisBroker({ ...FAST, keyPrefix, maxDeliveries: 5 });
+    brokers.push(broker);
+    broker.subscribe("orders", function strict(_m: unknown, ctx: MessageContext) {
+      attempts.push(ctx.attempt);
+      throw new ValidationError([{ path: "data.amount", message: "must be positive" }]);
+    });
+    await broker.start();
+    await broker.publish({ amount: -1 }, "orders");
+    await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
+    assert.deepEqual(attempts, [1]);
+    const [letter] = await broker.deadLetters("orders");
+    assert.equal(letter.attempts, 1);
+    assert.match(letter.error, /data\.amount: must be positive/);
+    assert.equal(broker.stats().retried, 0);
+  });
+});
+
+Deno.test("poison: a malformed entry written with raw XADD is dead-lettered and the consumer goes on", async () => {
+  await withRedis("poison", async ({ admin, keyPrefix, brokers }) => {
+    const got: unknown[] = [];
+    const next = deferred();
+    const broker = new RedisBroker({ ...FAST, keyPrefix });
+    brokers.push(broker);
+    broker.subscribe("orders", function reader(m: unknown) {
+      got.push(m);
+      next.resolve();
+    });
+    await broker.start();
+    const stream = `${keyPrefix}stream:orders`;
+    const poisonId = await admin.xadd(stream, "*", "garbage", "\u0000\u00ff not an event");
+    await admin.xadd(stream, "*", "payload", "{broken json");
+    await broker.publish({ ok: true }, "orders");
+    await wait(next.promise, "the good entry after the poison ones");
+    assert.deepEqual(got, [{ ok: true }]);
+    await waitUntil(() => broker.stats().deadLettered === 2, DEADLINE, "both poison entries moved");
+    const letters = await broker.deadLetters("orders");
+    const poison = letters.find((l) => l.entryId === poisonId)!;
+    assert.match(poison.error, /neither a specversion nor a payload/);
+    assert.deepEqual(poison.message, { garbage: "\u0000\u00ff not an event" });
+    assert.match(letters.find((l) => l.entryId !== poisonId)!.error, /payload: is not valid JSON/);
+    await waitUntil(
+      async () => (await pendingCount(admin, stream, "eventbus:reader")) === 0,
+      DEADLINE,
+      "every entry acknowledged",
+    );
+  });
+});
+
+// --- claims ---------------------------------------------------------------------------------
+
+Deno.test("claim: entries of a consumer cut off from Redis are handled by another after claimIdleMs, never while its handler runs", async () => {
+  await withRedis("claim", async ({ admin, keyPrefix, brokers }) => {
+    await using proxy = new TcpProxy(6379);
+    const count = 10;
+    const taken = new Set<number>();
+    const tookAll = deferred();
+    const doomed = new RedisBroker({
+      ...FAST,
+      url: proxy.url,
+      keyPrefix,
+      group: "svc",
+      consumer: "doomed",
+      connectTimeout: 500,
+      publishTimeout: 500,
+    });
+    doomed.subscribe("jobs", (m: { n: number }) => {
+      taken.add(m.n);
+      if (taken.size === count) tookAll.resolve();
+      return new Promise<never>(() => {}); // never finishes: never acked
+    }, { name: "work", concurrency: count });
+    brokers.push(doomed);
+    await doomed.start();
+    for (let n = 0; n < count; n++) await doomed.publish({ n }, "jobs");
+    await wait(tookAll.promise, "the doomed consumer took every entry");
+    const survivorGot = new Map<number, number>();
+    const survivorDone = deferred();
+    const survivor = new RedisBroker({ ...FAST, keyPrefix, group: "svc", consumer: "survivor" });
+    survivor.subscribe("jobs", (m: { n: number }, ctx: MessageContext) => {
+      survivorGot.set(m.n, ctx.attempt);
+      if (survivorGot.size === count) survivorDone.resolve();
+    }, { name: "work" });
+    brokers.push(survivor);
+    await survivor.start();
+    const stream = `${keyPrefix}stream:jobs`;
+
+    // While the doomed handlers run (and keep their entries fresh), nobody claims them:
+    // several claim periods pass with every entry still owned by "doomed".
+    const heldSince = Date.now();
+    await waitUntil(async () => {
+      assert.equal(survivorGot.size, 0, "claimed while the original handler still runs");
+      const [, , , owners] = await admin.xpending(stream, "svc:work") as [
+        number,
+        string,
+        string,
+        [string, string][],
+      ];
+      assert.deepEqual(owners, [["doomed", String(count)]]);
+      return Date.now() - heldSince > 5 * 200;
+    }, DEADLINE, "several claim periods");
+    assert.equal(survivor.stats().claimed, 0);
+
+    // Hard cut: no way back, and every connection of the doomed consumer killed.
+    await proxy.refuse();
+    for (const addr of proxy.upstreamAddrs()) await admin.client("KILL", "ADDR", addr);
+    await wait(survivorDone.promise, "the survivor handled every entry");
+    assert.deepEqual([...survivorGot.keys()].sort((a, b) => a - b), [...Array(count).keys()]);
+    assert.ok([...survivorGot.values()].every((attempt) => attempt >= 2), "claimed: attempt >= 2");
+    assert.equal(survivor.stats().claimed, count);
+    await waitUntil(async () => (await pendingCount(admin, stream, "svc:work")) === 0, DEADLINE, "acked");
+    await doomed.stop({ timeout: 0 });
+  });
+});
+
+// --- subscriptions ---------------------------------------------------------------------------
+
+Deno.test("groups: two handler names on one channel each get every event; a retry of one does not re-run the other", async () => {
+  await withRedis("two-names", async ({ keyPrefix, brokers }) => {
+    const auditCalls: string[] = [];
+    const billingAttempts: number[] = [];
+    const billed = deferred();
+    const broker = new RedisBroker({ ...FAST, keyPrefix, group: "svc" });
+    brokers.push(broker);
+    broker.subscribe("orders", function audit(m: string) {
+      auditCalls.push(m);
+    });
+    broker.subscribe("orders", function billing(_m: string, ctx: MessageContext) {
+      billingAttempts.push(ctx.attempt);
+      if (ctx.attempt === 1) throw new Error("card declined once");
+      billed.resolve();
+    });
+    await broker.start();
+    await broker.publish("A1", "orders");
+    await wait(billed.promise, "billing succeeded on retry");
+    await waitUntil(() => broker.stats().consumed === 2, DEADLINE, "both handled");
+    assert.deepEqual(billingAttempts, [1, 2]);
+    assert.deepEqual(auditCalls, ["A1"], "audit ran once despite billing's retry");
+    assert.throws(
+      () => broker.subscribe("orders", function audit() {}),
+      InvalidArgumentError,
+      "a second subscription with the same name on the same channel",
+    );
+  });
+});
+
+Deno.test("groups: instances sharing group and name share the work; a subscription added after start starts from then", async () => {
+  await withRedis("share", async ({ keyPrefix, brokers }) => {
+    const seen: string[] = [];
+    const shared = new Map<number, string>();
+    const allShared = deferred();
+    const a = new RedisBroker({ ...FAST, keyPrefix, group: "svc", consumer: "a" });
+    const b = new RedisBroker({ ...FAST, keyPrefix, group: "svc", consumer: "b" });
+    brokers.push(a, b);
+    for (const [broker, who] of [[a, "a"], [b, "b"]] as const) {
+      broker.subscribe("jobs", (n: number) => {
+        assert.ok(!shared.has(n), `job ${n} handled twice`);
+        shared.set(n, who);
+        if (shared.size === 20) allShared.resolve();
+      }, { name: "worker" });
+    }
+    await Promise.all([a.start(), b.start()]);
+    await a.publish("before", "late-channel");
+    a.subscribe("late-channel", function late(m: string) {
+      seen.push(m);
+    });
+    await a.publish("after", "late-channel");
+    for (let n = 0; n < 20; n++) await a.publish(n, "jobs");
+    await wait(allShared.promise, "every job handled once");
+    await waitUntil(() => seen.length === 1, DEADLINE, "the late subscription got the later event");
+    assert.deepEqual(seen, ["after"]);
+  });
+});
+
+// --- pub/sub mode -----------------------------------------------------------------------------
+
+Deno.test("pubsub mode: at-most-once broadcast, request/reply, NoSubscribersError", async () => {
+  await withRedis("pubsub", async ({ keyPrefix, brokers }) => {
+    const a = new RedisBroker({ ...FAST, keyPrefix, mode: "pubsub" });
+    const b = new RedisBroker({ ...FAST, keyPrefix, mode: "pubsub" });
+    brokers.push(a, b);
+    const gotA: string[] = [];
+    const gotB: string[] = [];
+    const both = deferred();
+    const check = () => gotA.length === 1 && gotB.length === 1 && both.resolve();
+    a.subscribe("news", function readerA(m: string) {
+      gotA.push(m);
+      check();
+    });
+    b.subscribe("news", function readerB(m: string) {
+      gotB.push(m);
+      check();
+    });
+    b.subscribe("math", function square(n: number) {
+      return n * n;
+    });
+    await Promise.all([a.start(), b.start()]);
+    await a.publish("hello", "news");
+    await wait(both.promise, "both instances got the message");
+    assert.deepEqual([gotA, gotB], [["hello"], ["hello"]]);
+    assert.equal(await a.request(7, "math", { timeout: DEADLINE }), 49);
+    await assert.rejects(a.request(1, "nobody-listens", { timeout: DEADLINE }), NoSubscribersError);
+    assert.equal(a.stats().mode, "pubsub");
+  });
+});
+
+// --- request/reply over streams ------------------------------------------------------------------
+
+Deno.test("request: reply, timeout, handler failure, no subscriber, no leaked subscriptions", async () => {
+  await withRedis("request", async ({ admin, keyPrefix, brokers }) => {
+    const server = new RedisBroker({ ...FAST, keyPrefix, group: "server", maxDeliveries: 1 });
+    const client = new RedisBroker({ ...FAST, keyPrefix, group: "client" });
+    brokers.push(server, client);
+    const release = deferred();
+    server.subscribe("rpc", function echo(m: { n: number }, ctx: MessageContext) {
+      return { n: m.n, tenant: ctx.headers["x-tenant"] };
+    });
+    server.subscribe("slow", async function slow() {
+      await release.promise;
+    });
+    server.subscribe("broken", function broken() {
+      throw new Error("no such order");
+    });
+    await Promise.all([server.start(), client.start()]);
+    try {
+      for (let n = 0; n < 20; n++) {
+        assert.deepEqual(
+          await client.request({ n }, "rpc", { timeout: DEADLINE, headers: { "x-tenant": "acme" } }),
+          { n, tenant: "acme" },
+        );
+      }
+      await assert.rejects(client.request("x", "slow", { timeout: 50 }), RequestTimeoutError);
+      await assert.rejects(
+        client.request("x", "broken", { timeout: DEADLINE }),
+        (error: unknown) => error instanceof BrokerError && /no such order/.test(error.message),
+      );
+      await assert.rejects(client.request("x", "unknown-channel", { timeout: DEADLINE }), NoSubscribersError);
+      const aborted = new AbortController();
+      const pending = client.request("x", "slow", { timeout: DEADLINE, signal: aborted.signal });
+      aborted.abort(new Error("caller gave up"));
+      await assert.rejects(pending, /caller gave up/);
+    } finally {
+      release.resolve();
+    }
+    const replyChannel = `${keyPrefix}reply:${client.consumer}`;
+    const [, listeners] = await admin.pubsub("NUMSUB", replyChannel) as [string, number];
+    assert.equal(Number(listeners), 1, "one reply subscription however many requests");
+    assert.equal(client.stats().pendingRequests, 0);
+    await client.stop();
+    const [, after] = await admin.pubsub("NUMSUB", replyChannel) as [string, number];
+    assert.equal(Number(after), 0, "no subscription left after stop");
+  });
+});

@@ -39,6 +39,23 @@
  * @module
  */
 
+export type {
+  Broker,
+  BrokerOptions,
+  BrokerState,
+  BrokerStats,
+  Handler,
+  HandlerFailure,
+  MessageContext,
+  PublisherDecorator,
+  PublishOptions,
+  RequestOptions,
+  StopOptions,
+  SubscribeOptions,
+  SubscriberDecorator,
+  Subscription,
+} from "./src/broker.ts";
+export type { Logger } from "./src/logger.ts";
 export {
   type DeadLettersOptions,
   RedisBroker,
@@ -49,9 +66,10 @@ export {
   redact,
   type RedisBrokerMode,
   type RedisBrokerOptions,
+  type RedisConnectionOptions,
   type RedisDelivery,
-  resolveRedisOptions,
   type ResolvedRedisOptions,
+  resolveRedisOptions,
   type RetryBackoff,
   safeError,
 } from "./src/redis/options.ts";

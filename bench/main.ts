@@ -11,6 +11,7 @@
  */
 
 import "./memory_bench.ts";
+import "./bus_bench.ts";
 
 import { printTable, registeredSections, type Row } from "./bench_util.ts";
 

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { cpuUsage } from "node:process";
 import { Redis } from "ioredis";
 import { RedisBroker } from "../redis.ts";
 import { silentLogger } from "../mod.ts";
@@ -27,6 +28,8 @@ interface Round {
   events: number;
   handled: number;
   ms: number;
+  /** CPU time of this process (user + system) in microseconds: the client's cost, not Redis'. */
+  cpuMicros: number;
 }
 
 const URL = "redis://127.0.0.1:6379";
@@ -96,8 +99,13 @@ async function deleteKeys(client: Redis, keyPrefix: string): Promise<void> {
   } while (cursor !== "0");
 }
 
-function round(events: number, handled: number, ms: number): Round {
-  return { events, handled, ms };
+function round(
+  events: number,
+  handled: number,
+  ms: number,
+  cpu: ReturnType<typeof cpuUsage>,
+): Round {
+  return { events, handled, ms, cpuMicros: cpu.user + cpu.system };
 }
 
 /** Hand-written stream loop: XADD / XREADGROUP COUNT <batch> / one XACK per batch. */
@@ -140,12 +148,14 @@ async function handStream(events: number): Promise<Round> {
     }
   })();
   const start = performance.now();
+  const cpuStart = cpuUsage();
   await publishWindowed(
     events,
     (n) => producer.xadd(key, "MAXLEN", "~", 1_000_000, "*", "payload", JSON.stringify(message(n))),
   );
   await handled.done;
   const ms = performance.now() - start;
+  const cpu = cpuUsage(cpuStart);
   reading = false;
   await consume;
   await producer.unlink(key);
@@ -153,7 +163,7 @@ async function handStream(events: number): Promise<Round> {
   reader.disconnect();
   acker.disconnect();
   if (sink < 0) console.log(sink);
-  return round(events, handled.count(), ms);
+  return round(events, handled.count(), ms, cpu);
 }
 
 /** The same through RedisBroker in stream mode. */
@@ -175,15 +185,17 @@ async function brokerStream(events: number): Promise<Round> {
   }, { name: "bench" });
   await broker.start();
   const start = performance.now();
+  const cpuStart = cpuUsage();
   await publishWindowed(events, (n) => broker.publish(message(n), "orders"));
   await handled.done;
   const ms = performance.now() - start;
+  const cpu = cpuUsage(cpuStart);
   await broker.stop();
   const admin = new Redis(URL);
   await deleteKeys(admin, keyPrefix);
   admin.disconnect();
   if (sink < 0) console.log(sink);
-  return round(events, handled.count(), ms);
+  return round(events, handled.count(), ms, cpu);
 }
 
 /** Hand-written pub/sub loop: PUBLISH / SUBSCRIBE. */
@@ -199,13 +211,15 @@ async function handPubsub(events: number): Promise<Round> {
   });
   await subscriber.subscribe(channel);
   const start = performance.now();
+  const cpuStart = cpuUsage();
   await publishWindowed(events, (n) => publisher.publish(channel, JSON.stringify(message(n))));
   await handled.done;
   const ms = performance.now() - start;
+  const cpu = cpuUsage(cpuStart);
   publisher.disconnect();
   subscriber.disconnect();
   if (sink < 0) console.log(sink);
-  return round(events, handled.count(), ms);
+  return round(events, handled.count(), ms, cpu);
 }
 
 /** The same through RedisBroker in pub/sub mode. */
@@ -225,16 +239,22 @@ async function brokerPubsub(events: number): Promise<Round> {
   }, { name: "bench" });
   await broker.start();
   const start = performance.now();
+  const cpuStart = cpuUsage();
   await publishWindowed(events, (n) => broker.publish(message(n), "orders"));
   await handled.done;
   const ms = performance.now() - start;
+  const cpu = cpuUsage(cpuStart);
   await broker.stop();
   if (sink < 0) console.log(sink);
-  return round(events, handled.count(), ms);
+  return round(events, handled.count(), ms, cpu);
 }
 
 function perSecond(r: Round): number {
   return (r.handled / r.ms) * 1000;
+}
+
+function cpuPerEvent(r: Round): number {
+  return r.cpuMicros / r.handled;
 }
 
 /**
@@ -260,6 +280,14 @@ async function compare(
   }
   const handRate = median(handRounds.map(perSecond));
   const brokerRate = median(brokerRounds.map(perSecond));
+  const handCpu = median(handRounds.map(cpuPerEvent));
+  const brokerCpu = median(brokerRounds.map(cpuPerEvent));
+  const range = (rounds: Round[]) => {
+    const rates = rounds.map(perSecond);
+    return `range ${Math.round(Math.min(...rates)).toLocaleString("en-US")}-${
+      Math.round(Math.max(...rates)).toLocaleString("en-US")
+    }`;
+  };
   const lost = (rounds: Round[]) => {
     const missing = rounds.reduce((sum, r) => sum + r.events - r.handled, 0);
     return missing > 0 ? `; ${missing} of ${rounds.length * EVENTS} events not handled` : "";
@@ -271,14 +299,30 @@ async function compare(
       metric: `${mode} end-to-end`,
       value: Math.round(handRate),
       unit: "events/s",
-      note: `${setup}${lost(handRounds)}`,
+      note: `${setup}; ${range(handRounds)}${lost(handRounds)}`,
     },
     {
       subject: `RedisBroker (${mode})`,
       metric: `${mode} end-to-end`,
       value: Math.round(brokerRate),
       unit: "events/s",
-      note: `${(brokerRate / handRate).toFixed(2)}x hand-written${lost(brokerRounds)}`,
+      note: `${(brokerRate / handRate).toFixed(2)}x hand-written; ${range(brokerRounds)}${
+        lost(brokerRounds)
+      }`,
+    },
+    {
+      subject: handLabel,
+      metric: `${mode} client CPU per event`,
+      value: Math.round(handCpu * 100) / 100,
+      unit: "µs",
+      note: "this process only (Redis excluded); steadier than wall time on a busy machine",
+    },
+    {
+      subject: `RedisBroker (${mode})`,
+      metric: `${mode} client CPU per event`,
+      value: Math.round(brokerCpu * 100) / 100,
+      unit: "µs",
+      note: `${(brokerCpu / handCpu).toFixed(2)}x hand-written`,
     },
   ];
 }

@@ -127,14 +127,15 @@ export function deepFreeze<T>(value: T): T {
   let item: unknown = value;
   while (true) {
     if (item !== null && typeof item === "object" && !Object.isFrozen(item)) {
-      const children = Array.isArray(item)
-        ? item
-        : isPlainObject(item)
-        ? Object.values(item)
-        : undefined;
-      if (children !== undefined) {
+      if (Array.isArray(item)) {
         Object.freeze(item);
-        for (const child of children) {
+        for (const child of item) {
+          if (child !== null && typeof child === "object") (pending ??= []).push(child);
+        }
+      } else if (isPlainObject(item)) {
+        Object.freeze(item);
+        for (const key in item) {
+          const child = item[key];
           if (child !== null && typeof child === "object") (pending ??= []).push(child);
         }
       }

@@ -23,7 +23,7 @@ export function createConnection(
 ): Redis {
   const client = new Redis(options.url, {
     maxRetriesPerRequest: null,
-    ...options.redis,
+    ...(options.redis as RedisOptions),
     ...overrides,
     lazyConnect: true,
   });

@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { RedisOptions } from "ioredis";
 import type { BrokerOptions, HandlerFailure } from "../broker.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { defaultLogger, type Logger } from "../logger.ts";
@@ -24,6 +23,33 @@ export type RedisBrokerMode = "stream" | "pubsub";
  * event).
  */
 export type RedisDelivery = "group" | "broadcast";
+
+/**
+ * Connection options passed to ioredis as they are, over what the URL says.
+ * The common ones are typed; any other ioredis option is accepted too.
+ *
+ * @example
+ * ```ts
+ * import type { RedisConnectionOptions } from "@opensecflow/eventbus/redis";
+ * const redis: RedisConnectionOptions = { username: "app", password: "pw", db: 2, tls: {} };
+ * ```
+ */
+export interface RedisConnectionOptions {
+  /** ACL user name. */
+  username?: string;
+  /** Password (masked in every log, error and stat). */
+  password?: string;
+  /** Database number. */
+  db?: number;
+  /** TLS options as Node's `tls.connect` takes them; `{}` turns TLS on. */
+  tls?: Record<string, unknown>;
+  /** Host, over the URL's. */
+  host?: string;
+  /** Port, over the URL's. */
+  port?: number;
+  /** Any other ioredis option. */
+  [option: string]: unknown;
+}
 
 /**
  * Exponential backoff between the attempts of a failing handler, in
@@ -63,7 +89,7 @@ export interface RedisBrokerOptions extends BrokerOptions {
   /** Server URL; default `"redis://127.0.0.1:6379"`. `rediss://`, `user:pass@` and `/db` work. */
   url?: string;
   /** Extra ioredis options, merged over what the URL says (e.g. `tls`, `password`, `db`). */
-  redis?: RedisOptions;
+  redis?: RedisConnectionOptions;
   /** Prefix of every key the broker touches; default `"eventbus:"`. */
   keyPrefix?: string;
   /** Consumer-group base name, i.e. the service name; default `"eventbus"`. */
@@ -96,28 +122,59 @@ export interface RedisBrokerOptions extends BrokerOptions {
   maxQueueSize?: number;
 }
 
-/** Every option resolved to its value. */
+/**
+ * Every option resolved to its value, as {@linkcode resolveRedisOptions}
+ * returns it.
+ *
+ * @example
+ * ```ts
+ * import { resolveRedisOptions, type ResolvedRedisOptions } from "@opensecflow/eventbus/redis";
+ * const resolved: ResolvedRedisOptions = resolveRedisOptions({ group: "billing" });
+ * console.log(resolved.group, resolved.batchSize); // "billing" 100
+ * ```
+ */
 export interface ResolvedRedisOptions {
+  /** The URL as given. */
   readonly url: string;
+  /** The URL with its password replaced by `***`: safe to log. */
   readonly maskedUrl: string;
-  readonly redis: RedisOptions;
+  /** Extra ioredis options. */
+  readonly redis: RedisConnectionOptions;
+  /** Strings to mask in any text that leaves the broker. */
   readonly secrets: readonly string[];
+  /** Prefix of every key. */
   readonly keyPrefix: string;
+  /** Consumer-group base name. */
   readonly group: string;
+  /** Consumer name of this instance. */
   readonly consumer: string;
+  /** Stream or pub/sub. */
   readonly mode: RedisBrokerMode;
+  /** Group or broadcast delivery. */
   readonly delivery: RedisDelivery;
+  /** Attempts before dead-lettering. */
   readonly maxDeliveries: number;
+  /** Backoff between attempts. */
   readonly retryBackoff: Required<RetryBackoff>;
+  /** Idle time after which pending entries are claimed. */
   readonly claimIdleMs: number;
+  /** XREADGROUP BLOCK time. */
   readonly blockMs: number;
+  /** XREADGROUP COUNT. */
   readonly batchSize: number;
+  /** Approximate stream cap; 0 never trims. */
   readonly maxLen: number;
+  /** Largest encoded message. */
   readonly maxMessageBytes: number;
+  /** Longest wait for Redis to accept a publish. */
   readonly publishTimeout: number;
+  /** Longest wait for a connection. */
   readonly connectTimeout: number;
+  /** Pub/sub queue bound per subscription. */
   readonly maxQueueSize: number;
+  /** Where notes and errors go. */
   readonly logger: Logger;
+  /** Hook for failed handler calls. */
   readonly onError: ((failure: HandlerFailure) => void) | undefined;
 }
 
@@ -152,10 +209,13 @@ function oneOf<T extends string>(value: unknown, name: string, allowed: readonly
   return value as T;
 }
 
+// deno-lint-ignore no-control-regex
+const UNSAFE_NAME = /[\s\u0000-\u001f]/;
+
 function text(value: unknown, name: string, fallback: string, allowEmpty = false): string {
   if (value === undefined) return fallback;
   if (
-    typeof value !== "string" || (!allowEmpty && value === "") || /[\s\u0000-\u001f]/.test(value)
+    typeof value !== "string" || (!allowEmpty && value === "") || UNSAFE_NAME.test(value)
   ) {
     throw new InvalidArgumentError(
       name,
@@ -218,7 +278,7 @@ export function safeError(error: unknown, secrets: readonly string[]): Error {
   return safe;
 }
 
-function secretsOf(url: URL, redis: RedisOptions): string[] {
+function secretsOf(url: URL, redis: RedisConnectionOptions): string[] {
   const secrets = new Set<string>();
   if (url.password) {
     secrets.add(url.password);

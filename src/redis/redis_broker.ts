@@ -47,8 +47,8 @@ import { type DecodedEntry, encodeEntry, entryBytes, fieldsToJSON } from "./entr
 import { deadLetterKey, groupName, pubsubKey, replyKey, streamKey } from "./keys.ts";
 import {
   type RedisBrokerOptions,
-  resolveRedisOptions,
   type ResolvedRedisOptions,
+  resolveRedisOptions,
   safeError,
 } from "./options.ts";
 import { PubSubSubscription, SubscriberConnection } from "./pubsub.ts";
@@ -214,7 +214,9 @@ export class RedisBroker implements Broker {
   }
 
   #commandConnection(): Redis {
-    if (this.#command === undefined) throw new NotStartedError("RedisBroker", this.#state, "use Redis");
+    if (this.#command === undefined) {
+      throw new NotStartedError("RedisBroker", this.#state, "use Redis");
+    }
     return this.#command;
   }
 
@@ -378,9 +380,6 @@ export class RedisBroker implements Broker {
         'an anonymous handler needs a durable name: pass { name: "..." } or use a named function',
       );
     }
-    if (/[\s\u0000-\u001f]/.test(name)) {
-      throw new InvalidArgumentError("name", "must not contain whitespace");
-    }
     const concurrency = checkConcurrency(options?.concurrency);
     for (const other of this.#subscriptions) {
       if (other.channel === channel && other.name === name) {
@@ -440,10 +439,16 @@ export class RedisBroker implements Broker {
    * Redis does not accept it within `publishTimeout`.
    */
   publish(message: unknown, channel: string, options?: PublishOptions): Promise<void> {
-    return this.#publish(message, channel, options).then(() => undefined);
+    return this.#publish(message, channel, options, false) as Promise<unknown> as Promise<void>;
   }
 
-  #publish(message: unknown, channel: string, options?: PublishOptions): Promise<number> {
+  /** Resolves with the number of receivers (1 for a stream) when `count`, else with undefined. */
+  #publish(
+    message: unknown,
+    channel: string,
+    options: PublishOptions | undefined,
+    count: boolean,
+  ): Promise<number | undefined> {
     if (this.#state !== "started") {
       return Promise.reject(new NotStartedError("RedisBroker", this.#state, "publish"));
     }
@@ -486,7 +491,7 @@ export class RedisBroker implements Broker {
     } else {
       sent = command.xadd(streamKey(options_.keyPrefix, channel), "*", ...fields);
     }
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<number | undefined>((resolve, reject) => {
       let settled = false;
       const done = this.#deadlines.add(() => {
         if (settled) return;
@@ -502,7 +507,7 @@ export class RedisBroker implements Broker {
         if (settled) return;
         settled = true;
         this.#counters.published++;
-        resolve(typeof reply === "number" ? reply : 1);
+        resolve(count ? (typeof reply === "number" ? reply : 1) : undefined);
       }, (error) => {
         done();
         if (settled) return;
@@ -549,13 +554,13 @@ export class RedisBroker implements Broker {
     };
     const send = async (): Promise<number> => {
       if (this.#options.mode === "pubsub") {
-        const receivers = await this.#publish(message, channel, publishOptions);
+        const receivers = await this.#publish(message, channel, publishOptions, true);
         if (receivers === 0) throw new NoSubscribersError(channel);
-        return receivers;
+        return receivers ?? 1;
       }
       const groups = await this.#groupCount(channel);
       if (groups === 0) throw new NoSubscribersError(channel);
-      await this.#publish(message, channel, publishOptions);
+      await this.#publish(message, channel, publishOptions, true);
       return groups;
     };
     return this.#requests.request(channel, correlationId, timeout, signal, send) as Promise<R>;
@@ -599,7 +604,9 @@ export class RedisBroker implements Broker {
     this.#command.publish(replyTo, failureReplyText(decoded.correlationId, error)).catch(
       (failure: unknown) => {
         this.#options.logger.warn(
-          `failure reply to ${replyTo} was not sent: ${safeError(failure, this.#options.secrets).message}`,
+          `failure reply to ${replyTo} was not sent: ${
+            safeError(failure, this.#options.secrets).message
+          }`,
         );
       },
     );

@@ -455,7 +455,9 @@ export class StreamConsumer {
       this.#options.logger.warn(
         `${gone.length} pending entries of ${this.spec.stream} were trimmed before being handled (raise maxLen)`,
       );
-      await this.#host.consumerCommand().xack(this.spec.stream, this.spec.group, ...gone).catch(() => {});
+      await this.#host.consumerCommand().xack(this.spec.stream, this.spec.group, ...gone).catch(
+        () => {},
+      );
     }
     if (live.length === 0) return;
     const counts = await this.#deliveryCounts(live[0][0], live[live.length - 1][0], live.length);

@@ -23,7 +23,7 @@ import type { Logger } from "./logger.ts";
  * characters.
  */
 export function checkChannel(channel: unknown, argument = "channel"): string {
-  if (typeof channel !== "string" || channel.length === 0 || /[\s\u0000-\u001f]/.test(channel)) {
+  if (typeof channel !== "string" || channel.length === 0 || /[\s\p{Cc}]/u.test(channel)) {
     throw new InvalidArgumentError(
       argument,
       `must be a non-empty string without whitespace, got ${

@@ -39,7 +39,9 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
 }
 
 /** A counter that resolves `reached` once it has been hit `target` times. */
-export function countdown(target: number): { hit(): void; readonly count: number; reached: Promise<void> } {
+export function countdown(
+  target: number,
+): { hit(): void; readonly count: number; reached: Promise<void> } {
   const done = deferred();
   let count = 0;
   if (target === 0) done.resolve();

@@ -43,7 +43,11 @@ class SpyBroker extends MemoryBroker {
     this.published.push(channel);
     return super.publish(message, channel, options);
   }
-  override subscribe<T>(channel: string, handler: Handler<T>, options?: SubscribeOptions): Subscription {
+  override subscribe<T>(
+    channel: string,
+    handler: Handler<T>,
+    options?: SubscribeOptions,
+  ): Subscription {
     this.subscribed.push(channel);
     return super.subscribe(channel, handler, options);
   }
@@ -60,7 +64,9 @@ Deno.test("bus: a typed handler receives a typed event with the right field type
     got.resolve(e);
   });
   await bus.start();
-  await bus.publish(new OrderCreated({ data: { orderId: "ORD-1", amount: 99.99, items: ["a", "b"] } }));
+  await bus.publish(
+    new OrderCreated({ data: { orderId: "ORD-1", amount: 99.99, items: ["a", "b"] } }),
+  );
   const e = await within(got.promise, DEADLINE, "handler call");
   assert.ok(e instanceof OrderCreated);
   assert.equal(typeof e.data.orderId, "string");
@@ -207,7 +213,9 @@ Deno.test("bus: a payload failing the schema never reaches the handler and is re
   });
   await bus.start();
   // A raw CloudEvent of the same type with the wrong payload, as it could arrive from another service.
-  await bus.publish(new CloudEvent({ id: "bad-1", type: "test.user.joined", source: "/x", data: { userId: 42 } }));
+  await bus.publish(
+    new CloudEvent({ id: "bad-1", type: "test.user.joined", source: "/x", data: { userId: 42 } }),
+  );
   await within(reported.promise, DEADLINE, "failure report");
   assert.equal(called, false);
   assert.equal(failures.length, 1);
@@ -260,7 +268,10 @@ Deno.test("bus: stop stops both brokers and aggregates every failure", async () 
   await bus.start();
   const error = await bus.stop().then(() => undefined, (e) => e);
   assert.ok(error instanceof AggregateError);
-  assert.deepEqual(error.errors.map((e: Error) => e.message).sort(), ["app cannot stop", "process cannot stop"]);
+  assert.deepEqual(error.errors.map((e: Error) => e.message).sort(), [
+    "app cannot stop",
+    "process cannot stop",
+  ]);
   assert.equal(processBroker.state, "stopped");
   assert.equal(appBroker.state, "stopped");
 });
@@ -271,9 +282,12 @@ Deno.test("bus: request/reply through the event's scope", async () => {
     return { total: e.data.amount * 2 };
   });
   await bus.start();
-  const reply = await bus.request(new OrderCreated({ data: { orderId: "1", amount: 21, items: [] } }), {
-    timeout: DEADLINE,
-  });
+  const reply = await bus.request(
+    new OrderCreated({ data: { orderId: "1", amount: 21, items: [] } }),
+    {
+      timeout: DEADLINE,
+    },
+  );
   assert.deepEqual(reply, { total: 42 });
 });
 
@@ -307,7 +321,7 @@ Deno.test("bus: middleware runs around publish and handler calls, first added ou
       return result;
     },
   }).use({
-    async handle(call, next) {
+    async handle(_call, next) {
       trace.push("inner handle");
       return await next();
     },

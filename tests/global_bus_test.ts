@@ -71,14 +71,23 @@ async function freshBus() {
 
 Deno.test("global: getEventBus before initEventBus throws a clear error", async () => {
   await resetEventBus();
-  assert.throws(() => getEventBus(), (e: unknown) => e instanceof EventBusStateError && e.code === "NOT_INITIALIZED");
+  assert.throws(
+    () => getEventBus(),
+    (e: unknown) => e instanceof EventBusStateError && e.code === "NOT_INITIALIZED",
+  );
 });
 
 Deno.test("global: pending handlers are attached exactly once; a second init is an error", async () => {
   const bus = await freshBus();
-  assert.throws(() => initEventBus(), (e: unknown) => e instanceof EventBusStateError && e.code === "ALREADY_INITIALIZED");
+  assert.throws(
+    () => initEventBus(),
+    (e: unknown) => e instanceof EventBusStateError && e.code === "ALREADY_INITIALIZED",
+  );
   assert.equal(getEventBus(), bus);
-  assert.deepEqual(bus.handlers()["test.autoconversion.event"], [{ name: "onConversion", scope: "process" }]);
+  assert.deepEqual(bus.handlers()["test.autoconversion.event"], [{
+    name: "onConversion",
+    scope: "process",
+  }]);
   arrived = countdown(1);
   await bus.publish(new Conversion({ data: { value: 42 } }));
   await within(arrived.reached, DEADLINE, "delivery");
@@ -103,7 +112,13 @@ Deno.test("global: several events to one handler arrive in order", async () => {
 Deno.test("global: a direct call with a plain CloudEvents object converts it; an instance passes through", () => {
   received.length = 0;
   arrived = countdown(2);
-  onConversion({ specversion: "1.0", id: "p1", source: "/direct", type: "test.autoconversion.event", data: { value: 7 } });
+  onConversion({
+    specversion: "1.0",
+    id: "p1",
+    source: "/direct",
+    type: "test.autoconversion.event",
+    data: { value: 7 },
+  });
   const instance = new Conversion({ data: { value: 8 } });
   onConversion(instance);
   assert.ok(received[0] instanceof Conversion);
@@ -114,11 +129,25 @@ Deno.test("global: a direct call with a plain CloudEvents object converts it; an
 
 Deno.test("global: a direct call with a wrong payload or a non-object is rejected", () => {
   assert.throws(
-    () => onConversion({ specversion: "1.0", id: "p", source: "/d", type: "test.autoconversion.event", data: { value: "x" } }),
+    () =>
+      onConversion({
+        specversion: "1.0",
+        id: "p",
+        source: "/d",
+        type: "test.autoconversion.event",
+        data: { value: "x" },
+      }),
     ValidationError,
   );
   assert.throws(
-    () => onConversion({ specversion: "1.0", id: "p", source: "/d", type: "other.type", data: { value: 1 } }),
+    () =>
+      onConversion({
+        specversion: "1.0",
+        id: "p",
+        source: "/d",
+        type: "other.type",
+        data: { value: 1 },
+      }),
     ValidationError,
   );
   assert.throws(() => onConversion("text" as never), InvalidArgumentError);
@@ -131,7 +160,9 @@ Deno.test("global: decorators on static and instance methods receive typed event
   new Service("a");
   new Service("b");
   methodCalls = countdown(3);
-  await bus.publish(new Detailed({ data: { orderId: "ORD-123", amount: 99.99, items: ["x", "y"] } }));
+  await bus.publish(
+    new Detailed({ data: { orderId: "ORD-123", amount: 99.99, items: ["x", "y"] } }),
+  );
   await within(methodCalls.reached, DEADLINE, "static + two instances");
   assert.deepEqual(staticCalls, [99.99]);
   assert.deepEqual(instanceCalls.sort(), ["a:ORD-123", "b:ORD-123"]);
@@ -142,7 +173,12 @@ Deno.test("global: decorators on static and instance methods receive typed event
 
 Deno.test("global: handlers declared after init attach at once", async () => {
   const bus = await freshBus();
-  const Late = defineEvent({ type: "test.late", scope: EventScope.PROCESS, source: "/l", data: z.object({}) });
+  const Late = defineEvent({
+    type: "test.late",
+    scope: EventScope.PROCESS,
+    source: "/l",
+    data: z.object({}),
+  });
   const got = deferred();
   eventHandler(Late)(function late() {
     got.resolve();

@@ -90,7 +90,11 @@ export interface Subscription {
   readonly channel: string;
   /** Durable name of the subscription. */
   readonly name: string;
-  /** Stops delivery to this handler; resolves when in-flight calls have finished. */
+  /**
+   * Stops delivery to this handler at once. Calls already running are not
+   * awaited, so a handler may unsubscribe itself; they finish on their own,
+   * and `stop()` still waits for them. Idempotent.
+   */
   unsubscribe(): Promise<void>;
 }
 

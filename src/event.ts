@@ -248,8 +248,11 @@ export class CloudEvent<D = unknown> {
     let time: string | undefined;
     if (init.time === undefined) time = nowTimestamp();
     else if (init.time instanceof Date) {
+      const year = init.time.getUTCFullYear();
       if (Number.isNaN(init.time.getTime())) check("time", "is an invalid Date");
-      else time = init.time.toISOString();
+      else if (year < 0 || year > 9999) {
+        check("time", "is outside the years 0000-9999 an RFC 3339 timestamp can write");
+      } else time = init.time.toISOString();
     } else if (init.time !== null) {
       check("time", checkTimestamp(init.time));
       time = init.time;

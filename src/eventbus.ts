@@ -19,7 +19,8 @@ import type {
 import type { EventDefinition, EventOf } from "./define_event.ts";
 import { excerpt, InvalidArgumentError, NotStartedError, ValidationError } from "./errors.ts";
 import { CloudEvent, EventScope, ScopedEvent } from "./event.ts";
-import { checkHandler, subscriptionName } from "./handler_support.ts";
+import { checkHandler, checkLogger, checkTimeout, subscriptionName } from "./handler_support.ts";
+import { LifecycleQueue } from "./lifecycle.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
 import { MemoryBroker } from "./memory_broker.ts";
 import { type HandleCall, type Middleware, type PublishCall, runChain } from "./middleware.ts";
@@ -105,7 +106,7 @@ export class EventBus {
   readonly channelPrefix: string;
   #logger: Logger;
   #state: BusState = "stopped";
-  #transition: Promise<void> | undefined;
+  readonly #lifecycle = new LifecycleQueue();
   #registrations = new Set<Registration>();
   #publishHooks: NonNullable<Middleware["publish"]>[] = [];
   #handleHooks: NonNullable<Middleware["handle"]>[] = [];
@@ -128,6 +129,7 @@ export class EventBus {
         );
       }
     }
+    if (options.logger !== undefined) checkLogger(options.logger);
     this.#logger = options.logger ?? defaultLogger;
     const brokerOptions = { logger: this.#logger, onError: options.onError };
     this.processBroker = options.process ?? new MemoryBroker(brokerOptions);
@@ -183,48 +185,55 @@ export class EventBus {
   ): Subscription {
     checkHandler(handler);
     const name = subscriptionName(handler, options);
+    let type: string;
+    let routes: [Broker, EventScope][];
+    let convert: (message: unknown) => CloudEvent;
     if (typeof target === "string") {
-      if (target.length === 0 || /\s/.test(target)) {
+      if (target.length === 0 || /[\s\p{Cc}]/u.test(target)) {
         throw new InvalidArgumentError("type", "must be a non-empty event type without whitespace");
       }
-      const brokers = this.processBroker === this.appBroker
-        ? [this.processBroker]
-        : [this.processBroker, this.appBroker];
-      const scopes = [EventScope.PROCESS, EventScope.APP];
-      const convert = (message: unknown) =>
-        message instanceof CloudEvent ? message : CloudEvent.fromJSON(message);
-      const subs = brokers.map((broker, i) =>
-        this.#attach(broker, scopes[i], target, convert, handler as EventHandler, name, options)
-      );
-      const infos = scopes.map((scope) =>
-        this.#register(target, { name: name ?? "anonymous", scope })
-      );
-      return this.#combine(target, subs, infos);
+      type = target;
+      routes = [[this.processBroker, EventScope.PROCESS], [this.appBroker, EventScope.APP]];
+      convert = (message) => message instanceof CloudEvent ? message : CloudEvent.fromJSON(message);
+    } else {
+      if (typeof target !== "function" || typeof target.parse !== "function" || !target.type) {
+        throw new InvalidArgumentError(
+          "definition",
+          `must be an event class from defineEvent() or an event type string, got ${
+            excerpt(target)
+          }`,
+        );
+      }
+      const definition = target;
+      type = definition.type;
+      routes = [[
+        definition.scope === EventScope.PROCESS ? this.processBroker : this.appBroker,
+        definition.scope,
+      ]];
+      convert = (message) =>
+        message instanceof definition ? message : parseForHandler(definition, message, name);
     }
-    if (typeof target !== "function" || typeof target.parse !== "function" || !target.type) {
-      throw new InvalidArgumentError(
-        "definition",
-        `must be an event class from defineEvent() or an event type string, got ${excerpt(target)}`,
-      );
+    const subs: Subscription[] = [];
+    const registrations: Registration[] = [];
+    try {
+      for (const [broker, scope] of routes) {
+        // One broker serving both scopes gets one subscription, so nothing arrives twice.
+        const existing = routes.findIndex(([other]) => other === broker);
+        const sub = existing < subs.length
+          ? subs[existing]
+          : this.#attach(broker, scope, type, convert, handler as EventHandler, name, options);
+        if (existing === subs.length) subs.push(sub);
+        registrations.push(this.#register(type, { name: sub.name, scope }));
+      }
+    } catch (error) {
+      // All or nothing: a broker refusing the second subscription undoes the first.
+      for (const registration of registrations) this.#registrations.delete(registration);
+      for (const sub of subs) {
+        sub.unsubscribe().catch((e) => this.#logger.error("undoing a subscription failed", e));
+      }
+      throw error;
     }
-    const definition = target;
-    const broker = definition.scope === EventScope.PROCESS ? this.processBroker : this.appBroker;
-    const convert = (message: unknown) =>
-      message instanceof definition ? message : parseForHandler(definition, message, name);
-    const sub = this.#attach(
-      broker,
-      definition.scope,
-      definition.type,
-      convert,
-      handler as EventHandler,
-      name,
-      options,
-    );
-    const info = this.#register(definition.type, {
-      name: name ?? "anonymous",
-      scope: definition.scope,
-    });
-    return this.#combine(definition.type, [sub], [info]);
+    return this.#combine(type, subs, registrations);
   }
 
   #attach(
@@ -238,13 +247,19 @@ export class EventBus {
   ): Subscription {
     const channel = this.channelFor(type);
     const hooks = this.#handleHooks;
+    let subscription = "";
     const deliver = (message: unknown, context: MessageContext): unknown => {
       const event = convert(message);
       if (hooks.length === 0) return handler(event, context);
-      const call: HandleCall = { event, scope, channel, handler: name ?? "anonymous", context };
+      const call: HandleCall = { event, scope, channel, handler: subscription, context };
       return runChain(hooks, call, async () => await handler(event, context));
     };
-    return broker.subscribe(channel, deliver, name === undefined ? options : { ...options, name });
+    // The broker names anonymous handlers (or refuses them, when names must be
+    // durable): it must not mistake the wrapper's own name for the user's.
+    Object.defineProperty(deliver, "name", { value: name ?? "" });
+    const sub = broker.subscribe(channel, deliver, options);
+    subscription = sub.name;
+    return sub;
   }
 
   #register(type: string, info: HandlerInfo): Registration {
@@ -282,28 +297,16 @@ export class EventBus {
    * ```
    */
   publish(event: CloudEvent, options?: PublishOptions): Promise<void> {
-    if (this.#state !== "started") {
-      return Promise.reject(new NotStartedError("EventBus", this.#state, "publish"));
-    }
-    if (!(event instanceof CloudEvent)) {
-      return Promise.reject(
-        new InvalidArgumentError(
-          "event",
-          `must be a CloudEvent (e.g. new OrderCreated({...})), got ${excerpt(event)}`,
-        ),
-      );
-    }
-    const scope = event instanceof ScopedEvent ? event.scope : EventScope.APP;
-    const broker = scope === EventScope.PROCESS ? this.processBroker : this.appBroker;
-    const channel = this.channelPrefix + event.type;
-    if (this.#publishHooks.length === 0) return broker.publish(event, channel, options);
-    const call: PublishCall = { event, scope, channel };
-    return runChain(this.#publishHooks, call, () => broker.publish(event, channel, options));
+    const route = this.#route(event, "publish");
+    if (route instanceof Error) return Promise.reject(route);
+    const [broker, call] = route;
+    if (this.#publishHooks.length === 0) return broker.publish(event, call.channel, options);
+    return runChain(this.#publishHooks, call, () => broker.publish(event, call.channel, options));
   }
 
   /**
    * Sends an event as a request through its scope's broker and resolves with
-   * the first handler's return value.
+   * the first handler's return value. Publish middleware runs around it too.
    *
    * @example
    * ```ts
@@ -316,29 +319,40 @@ export class EventBus {
    * console.log(await bus.request(new Quote({ data: { sku: "X" } }), { timeout: 500 }));
    * ```
    */
-  request<R = unknown>(event: CloudEvent, options?: RequestOptions): Promise<R> {
-    if (this.#state !== "started") {
-      return Promise.reject(new NotStartedError("EventBus", this.#state, "request"));
-    }
+  async request<R = unknown>(event: CloudEvent, options?: RequestOptions): Promise<R> {
+    const route = this.#route(event, "request");
+    if (route instanceof Error) throw route;
+    const [broker, call] = route;
+    if (this.#publishHooks.length === 0) return broker.request<R>(event, call.channel, options);
+    let reply: R | undefined;
+    await runChain(this.#publishHooks, call, async () => {
+      reply = await broker.request<R>(event, call.channel, options);
+    });
+    return reply as R;
+  }
+
+  /** The broker and publish call of an event, or the error refusing it. */
+  #route(event: CloudEvent, action: string): [Broker, PublishCall] | Error {
+    if (this.#state !== "started") return new NotStartedError("EventBus", this.#state, action);
     if (!(event instanceof CloudEvent)) {
-      return Promise.reject(
-        new InvalidArgumentError("event", `must be a CloudEvent, got ${excerpt(event)}`),
+      return new InvalidArgumentError(
+        "event",
+        `must be a CloudEvent (e.g. new OrderCreated({...})), got ${excerpt(event)}`,
       );
     }
     const scope = event instanceof ScopedEvent ? event.scope : EventScope.APP;
     const broker = scope === EventScope.PROCESS ? this.processBroker : this.appBroker;
-    return broker.request<R>(event, this.channelFor(event.type), options);
+    return [broker, { event, scope, channel: this.channelPrefix + event.type }];
   }
 
   /**
    * Starts the process broker, then the app broker. When the app broker fails
    * to start, the process broker is stopped again and the error is thrown.
+   * Calls are serialized with `stop()`: the last call decides the final state.
    */
   start(): Promise<void> {
-    if (this.#state === "started") return Promise.resolve();
-    if (this.#state === "starting") return this.#transition!;
-    const previous = this.#transition ?? Promise.resolve();
-    this.#transition = previous.catch(() => {}).then(async () => {
+    return this.#lifecycle.run("start", async () => {
+      if (this.#state === "started") return;
       this.#state = "starting";
       try {
         await this.processBroker.start();
@@ -363,18 +377,23 @@ export class EventBus {
       this.#state = "started";
       this.#logger.info("event bus started");
     });
-    return this.#transition;
   }
 
   /**
    * Stops both brokers, even when one fails; failures are thrown together as
-   * one `AggregateError`.
+   * one `AggregateError`. Publishes are refused from the moment of the call.
    */
   stop(options?: StopOptions): Promise<void> {
-    if (this.#state === "stopped" && this.#transition === undefined) return Promise.resolve();
-    if (this.#state === "stopping") return this.#transition!;
-    const previous = this.#transition ?? Promise.resolve();
-    this.#transition = previous.catch(() => {}).then(async () => {
+    try {
+      if (options !== undefined && (options === null || typeof options !== "object")) {
+        throw new InvalidArgumentError("options", "must be an object");
+      }
+      checkTimeout(options?.timeout, 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#state === "started") this.#state = "stopping";
+    return this.#lifecycle.run("stop", async () => {
       if (this.#state === "stopped") return;
       this.#state = "stopping";
       const brokers = this.appBroker === this.processBroker
@@ -391,7 +410,6 @@ export class EventBus {
       }
       this.#logger.info("event bus stopped");
     });
-    return this.#transition;
   }
 
   /** Stops the bus at the end of an `await using` scope. */

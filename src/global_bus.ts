@@ -10,7 +10,7 @@ import type { MessageContext, SubscribeOptions } from "./broker.ts";
 import type { EventDefinition, EventOf } from "./define_event.ts";
 import { EventBusStateError, excerpt, InvalidArgumentError } from "./errors.ts";
 import { EventBus, type EventBusOptions, type EventHandler } from "./eventbus.ts";
-import { checkHandler } from "./handler_support.ts";
+import { checkConcurrency, checkHandler } from "./handler_support.ts";
 
 /**
  * A handler made by {@linkcode eventHandler}: call it with an event instance
@@ -41,8 +41,29 @@ const declarations: Declaration[] = [];
 let globalBus: EventBus | undefined;
 
 function declare(declaration: Declaration): void {
-  declarations.push(declaration);
+  // Attach first: a declaration the bus refuses is not kept to break the next init.
   globalBus?.subscribe(declaration.definition, declaration.handler, declaration.options);
+  declarations.push(declaration);
+}
+
+function checkDeclarationOptions(options: SubscribeOptions | undefined): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== "object") {
+    throw new InvalidArgumentError("options", "must be an object such as { name, concurrency }");
+  }
+  if (options.name !== undefined && (typeof options.name !== "string" || !options.name.trim())) {
+    throw new InvalidArgumentError("name", "must be a non-empty string");
+  }
+  checkConcurrency(options.concurrency);
+}
+
+/** How many instances of each class method were attached, for distinct durable names. */
+const instanceCounts = new Map<string, number>();
+
+function instanceName(base: string): string {
+  const count = (instanceCounts.get(base) ?? 0) + 1;
+  instanceCounts.set(base, count);
+  return count === 1 ? base : `${base}#${count}`;
 }
 
 function directContext(event: { id: string }, name: string): MessageContext {
@@ -133,6 +154,7 @@ export function eventHandler<E extends EventDefinition>(
       `eventHandler() takes an event class made by defineEvent(), got ${excerpt(definition)}`,
     );
   }
+  checkDeclarationOptions(options);
   return <R>(
     handler: (event: EventOf<E>, context: MessageContext) => R,
     context?: ClassMethodDecoratorContext,
@@ -145,7 +167,11 @@ export function eventHandler<E extends EventDefinition>(
         const owner = isStatic
           ? (this as { name: string }).name
           : (this as object).constructor.name;
-        const name = options?.name ?? `${owner}.${method}`;
+        // Each instance is a subscription of its own, with a stable name:
+        // Class.method, Class.method#2, ... in construction order.
+        const name = isStatic
+          ? options?.name ?? `${owner}.${method}`
+          : instanceName(options?.name ?? `${owner}.${method}`);
         declare({
           definition,
           handler: converting(definition, name, handler).bind(this) as EventHandler,
@@ -155,14 +181,11 @@ export function eventHandler<E extends EventDefinition>(
       return converting(definition, options?.name ?? method, handler);
     }
     const name = options?.name ?? handler.name;
-    if (!name) {
-      throw new InvalidArgumentError(
-        "handler",
-        "a module-level handler needs a name: use a named function or pass { name } to eventHandler()",
-      );
-    }
-    const registered = converting(definition, name, handler);
-    declare({ definition, handler: registered as EventHandler, options: { ...options, name } });
+    const registered = converting(definition, name || "anonymous", handler);
+    // An anonymous function keeps no name: the broker names it, or refuses it
+    // when names must be durable (RedisBroker), with a message saying how to fix it.
+    if (!name) Object.defineProperty(registered, "name", { value: "" });
+    declare({ definition, handler: registered as EventHandler, options: { ...options } });
     return registered;
   };
 }
@@ -189,6 +212,7 @@ export function initEventBus(options?: EventBusOptions): EventBus {
     );
   }
   const bus = new EventBus(options);
+  // Nothing becomes global unless every declared handler attached.
   for (const { definition, handler, options } of declarations) {
     bus.subscribe(definition, handler, options);
   }

@@ -66,13 +66,27 @@ export function checkConcurrency(value: unknown): number {
   return value;
 }
 
+/** Checks a logger has the four console-compatible methods. */
+export function checkLogger(logger: unknown, argument = "logger"): void {
+  for (const level of ["debug", "info", "warn", "error"] as const) {
+    if (typeof (logger as Record<string, unknown> | null)?.[level] !== "function") {
+      throw new InvalidArgumentError(argument, `must have a ${level}() method (console works)`);
+    }
+  }
+}
+
+/** Longest timer delay; `setTimeout` turns anything longer into 1 ms. */
+const MAX_TIMEOUT = 2_147_483_647;
+
 /** Checks a timeout in milliseconds: a finite number >= 0. */
 export function checkTimeout(value: unknown, fallback: number, argument = "timeout"): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_TIMEOUT) {
     throw new InvalidArgumentError(
       argument,
-      `must be a number of milliseconds >= 0, got ${String(value)}`,
+      `must be a number of milliseconds from 0 to ${MAX_TIMEOUT} (about 24.8 days), got ${
+        String(value)
+      }`,
     );
   }
   return value;

@@ -35,6 +35,7 @@ import {
   checkChannel,
   checkConcurrency,
   checkHandler,
+  checkLogger,
   checkPublishOptions,
   checkTimeout,
   describeMessage,
@@ -44,6 +45,7 @@ import {
   subscriptionName,
 } from "./handler_support.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
+import { LifecycleQueue } from "./lifecycle.ts";
 import { RingQueue } from "./ring_queue.ts";
 
 /**
@@ -228,6 +230,8 @@ class SubscriptionState {
 class Delivery implements MessageContext {
   /** Set while the publish waits for room in this subscription's queue. */
   waiting: WaitingPublish | undefined = undefined;
+  /** Taken at publish: a later restart gives the subscription a new controller. */
+  readonly signal: AbortSignal;
 
   constructor(
     readonly state: SubscriptionState,
@@ -237,7 +241,9 @@ class Delivery implements MessageContext {
     readonly correlationId: string | undefined,
     readonly replyTo: string | undefined,
     readonly request: PendingRequest | undefined,
-  ) {}
+  ) {
+    this.signal = state.controller.signal;
+  }
 
   get channel(): string {
     return this.state.channel;
@@ -254,10 +260,6 @@ class Delivery implements MessageContext {
 
   get attempt(): number {
     return 1;
-  }
-
-  get signal(): AbortSignal {
-    return this.state.controller.signal;
   }
 }
 
@@ -287,13 +289,7 @@ function validateOptions(options: MemoryBrokerOptions | undefined): MemoryBroker
       `must be "wait" or "reject", got ${String(overflow)}`,
     );
   }
-  if (logger !== undefined) {
-    for (const level of ["debug", "info", "warn", "error"] as const) {
-      if (typeof logger?.[level] !== "function") {
-        throw new InvalidArgumentError("logger", `must have a ${level}() method`);
-      }
-    }
-  }
+  if (logger !== undefined) checkLogger(logger);
   if (onError !== undefined && typeof onError !== "function") {
     throw new InvalidArgumentError("onError", `must be a function, got ${typeof onError}`);
   }
@@ -338,7 +334,9 @@ export class MemoryBroker implements Broker {
   readonly #channels = new Map<string, SubscriptionState[]>();
   readonly #requests = new Map<string, PendingRequest>();
   #state: BrokerState = "stopped";
-  #stopping: Promise<void> | undefined;
+  readonly #lifecycle = new LifecycleQueue();
+  /** Unsubscribed, with handler calls still in flight: `stop()` waits for them too. */
+  readonly #closing = new Set<SubscriptionState>();
   #sequence = 0;
   #anonymous = 0;
   #subscribers = 0;
@@ -362,16 +360,18 @@ export class MemoryBroker implements Broker {
   }
 
   /** Starts consuming; idempotent; waits for a stop in progress, then starts again. */
-  async start(): Promise<void> {
-    if (this.#stopping !== undefined) await this.#stopping;
-    if (this.#state === "started") return;
-    for (const states of this.#channels.values()) {
-      for (const state of states) {
-        if (state.controller.signal.aborted) state.controller = new AbortController();
+  start(): Promise<void> {
+    return this.#lifecycle.run("start", () => {
+      if (this.#state === "started") return ACCEPTED;
+      for (const states of this.#channels.values()) {
+        for (const state of states) {
+          if (state.controller.signal.aborted) state.controller = new AbortController();
+        }
       }
-    }
-    this.#state = "started";
-    this.#logger.info("MemoryBroker started");
+      this.#state = "started";
+      this.#logger.info("MemoryBroker started");
+      return ACCEPTED;
+    });
   }
 
   /**
@@ -380,19 +380,22 @@ export class MemoryBroker implements Broker {
    * running then is dropped: counted in `stats().dropped`, logged, and the
    * running calls' `context.signal` fires. Pending requests reject.
    */
-  async stop(options?: StopOptions): Promise<void> {
-    if (options !== undefined && (options === null || typeof options !== "object")) {
-      throw new InvalidArgumentError("options", "must be an object");
-    }
-    const timeout = checkTimeout(options?.timeout, DEFAULT_STOP_TIMEOUT);
-    if (this.#stopping !== undefined) return await this.#stopping;
-    if (this.#state === "stopped") return;
-    this.#stopping = this.#drainAndStop(timeout);
+  stop(options?: StopOptions): Promise<void> {
+    let timeout: number;
     try {
-      await this.#stopping;
-    } finally {
-      this.#stopping = undefined;
+      if (options !== undefined && (options === null || typeof options !== "object")) {
+        throw new InvalidArgumentError("options", "must be an object");
+      }
+      timeout = checkTimeout(options?.timeout, DEFAULT_STOP_TIMEOUT);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    // Refuse publishes from this call on, not from when the queued stop runs.
+    if (this.#state === "started") this.#state = "stopping";
+    return this.#lifecycle.run("stop", () => {
+      if (this.#state === "stopped") return ACCEPTED;
+      return this.#drainAndStop(timeout);
+    });
   }
 
   /** Stops the broker at the end of an `await using` scope. */
@@ -417,6 +420,12 @@ export class MemoryBroker implements Broker {
     }
     const name = subscriptionName(handler, options) ?? `anonymous#${++this.#anonymous}`;
     const concurrency = checkConcurrency(options?.concurrency);
+    if (this.#channels.get(channel)?.some((other) => other.name === name)) {
+      throw new InvalidArgumentError(
+        "name",
+        `channel "${channel}" already has a subscription named "${name}": pass a different { name }`,
+      );
+    }
     const state = new SubscriptionState(channel, name, handler, concurrency, this.#idPrefix);
     const states = this.#channels.get(channel);
     // Copy on write: a publish iterating the old list is never disturbed.
@@ -636,6 +645,11 @@ export class MemoryBroker implements Broker {
         queue.push(admitted);
         admitted.waiting!.settleOne();
         admitted.waiting = undefined;
+        // Publishes that waited for room never started a worker of their own.
+        if (state.running < state.concurrency) {
+          state.running++;
+          this.#work(state, generation);
+        }
       }
       let result: unknown;
       try {
@@ -689,7 +703,12 @@ export class MemoryBroker implements Broker {
     );
   }
 
-  async #unsubscribe(state: SubscriptionState): Promise<void> {
+  /**
+   * Stops delivery at once and drops what is queued. Calls in flight are not
+   * awaited, so a handler may unsubscribe itself; `stop()` still waits for
+   * them, and their signal fires once they have finished.
+   */
+  #unsubscribe(state: SubscriptionState): Promise<void> {
     state.active = false;
     const states = this.#channels.get(state.channel);
     if (states !== undefined) {
@@ -704,8 +723,12 @@ export class MemoryBroker implements Broker {
         `unsubscribe of "${state.name}" on "${state.channel}" dropped ${dropped} queued message(s)`,
       );
     }
-    await state.whenIdle();
-    state.controller.abort(new DOMException("subscription closed", "AbortError"));
+    this.#closing.add(state);
+    state.whenIdle().then(() => {
+      this.#closing.delete(state);
+      state.controller.abort(new DOMException("subscription closed", "AbortError"));
+    });
+    return ACCEPTED;
   }
 
   /** Empties a subscription's queue and waiting publishes; returns how many it dropped. */
@@ -728,7 +751,7 @@ export class MemoryBroker implements Broker {
 
   async #drainAndStop(timeout: number): Promise<void> {
     this.#state = "stopping";
-    const states = [...this.#channels.values()].flat();
+    const states = [...this.#channels.values()].flat().concat([...this.#closing]);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = await Promise.race([
       Promise.all(states.map((state) => state.whenIdle())).then(() => false),

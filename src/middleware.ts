@@ -7,6 +7,7 @@
  */
 
 import type { MessageContext } from "./broker.ts";
+import { EventBusError } from "./errors.ts";
 import type { CloudEvent, EventScope } from "./event.ts";
 
 /**
@@ -66,20 +67,36 @@ export interface Middleware {
 
 type Hook<C, R> = (call: C, next: () => Promise<R>) => Promise<R>;
 
-/** Runs `hooks` as an onion around `last`, the first hook outermost. */
-export function runChain<C, R>(
+/**
+ * Runs `hooks` as an onion around `last`, the first hook outermost. Every
+ * hook must call `next()` exactly once (or throw): a hook that returns
+ * without calling it would silently swallow the publish or the handler call,
+ * so that is an error too.
+ */
+export async function runChain<C, R>(
   hooks: readonly Hook<C, R>[],
   call: C,
   last: () => Promise<R>,
 ): Promise<R> {
-  const step = (index: number): Promise<R> => {
-    if (index === hooks.length) return last();
+  const step = async (index: number): Promise<R> => {
+    if (index === hooks.length) return await last();
     let called = false;
-    return hooks[index](call, () => {
-      if (called) return Promise.reject(new Error("middleware called next() twice"));
+    const result = await hooks[index](call, () => {
+      if (called) {
+        return Promise.reject(
+          new EventBusError("MIDDLEWARE", `middleware #${index + 1} called next() twice`),
+        );
+      }
       called = true;
       return step(index + 1);
     });
+    if (!called) {
+      throw new EventBusError(
+        "MIDDLEWARE",
+        `middleware #${index + 1} returned without calling next(); throw to stop a call instead`,
+      );
+    }
+    return result;
   };
-  return step(0);
+  return await step(0);
 }

@@ -19,6 +19,7 @@ import {
   type Broker,
   type BrokerOptions,
   CloudEvent,
+  InvalidArgumentError,
   type MessageContext,
   NotStartedError,
   RequestTimeoutError,
@@ -253,6 +254,30 @@ export function brokerContractSuite(target: ContractTarget): void {
     await wait(staying.reached(3), "the remaining subscriber got the later messages");
     assert.deepEqual(leaving.items, ["before"]);
     assert.deepEqual(staying.items, ["before", "after-1", "after-2"]);
+  });
+
+  contract("a second subscription with the same name on a channel is refused", (broker) => {
+    const channel = uniqueChannel("duplicate");
+    broker.subscribe(channel, function worker() {});
+    assert.throws(() => broker.subscribe(channel, function worker() {}), InvalidArgumentError);
+    broker.subscribe(channel, function worker() {}, { name: "worker-2" });
+    return Promise.resolve();
+  });
+
+  contract("a handler can unsubscribe itself without waiting for itself", async (broker) => {
+    const channel = uniqueChannel("self-unsubscribe");
+    const done = deferred<void>();
+    const calls = new Collector<string>();
+    const sub = broker.subscribe(channel, async function once(m: string) {
+      calls.add(m);
+      await sub.unsubscribe();
+      done.resolve();
+    });
+    await broker.start();
+    await broker.publish("first", channel);
+    await wait(done.promise, "the handler's own unsubscribe resolved");
+    await broker.publish("second", channel);
+    assert.deepEqual(calls.items, ["first"]);
   });
 
   contract("publisher decorator, as a handler and called directly", async (broker) => {

@@ -269,3 +269,10 @@ Deno.test("defineEvent: zod messages that quote input are cut to an excerpt", ()
   assert.ok(error instanceof ValidationError);
   assert.ok(error.message.length < 500, `message is ${error.message.length} characters`);
 });
+
+Deno.test("defineEvent: a type with whitespace is refused at definition time", () => {
+  assert.throws(
+    () => defineEvent({ type: "order created", source: "/o", data: z.object({}) }),
+    InvalidArgumentError,
+  );
+});

@@ -406,3 +406,14 @@ Deno.test("ScopedEvent: scope defaults to APP, is checked, and is not serialized
     ["type", "scope"],
   );
 });
+
+Deno.test("CloudEvent: a Date outside the years RFC 3339 can write is refused", () => {
+  assert.throws(
+    () => new CloudEvent({ type: "t", source: "/s", time: new Date(Date.UTC(10000, 0, 1)) }),
+    ValidationError,
+  );
+  assert.throws(
+    () => new CloudEvent({ type: "t", source: "/s", time: new Date(Date.UTC(-1, 0, 1)) }),
+    ValidationError,
+  );
+});

@@ -5,6 +5,7 @@ import {
   CloudEvent,
   defineEvent,
   EventBus,
+  EventBusError,
   EventScope,
   type Handler,
   type HandlerFailure,
@@ -373,4 +374,125 @@ Deno.test("bus: the handler context carries the channel and attempt", async () =
   assert.equal(context.messageId, e.id);
   assert.equal(context.attempt, 1);
   assert.equal(context.headers["x-trace"], "t1");
+});
+
+Deno.test("bus: a type-string subscription refused by the second broker leaves nothing behind", async () => {
+  class Refusing extends MemoryBroker {
+    override subscribe<T>(_c: string, _h: Handler<T>, _o?: SubscribeOptions): Subscription {
+      throw new InvalidArgumentError("name", "refused");
+    }
+  }
+  const processBroker = new MemoryBroker({ logger: silentLogger });
+  const bus = quietBus({ process: processBroker, app: new Refusing({ logger: silentLogger }) });
+  assert.throws(() => bus.subscribe("test.x", function both() {}), InvalidArgumentError);
+  assert.equal(processBroker.stats().subscribers, 0);
+  assert.deepEqual(bus.handlers(), {});
+});
+
+Deno.test("bus: an anonymous handler gets the broker's generated name everywhere", async () => {
+  const failures: HandlerFailure[] = [];
+  const reported = deferred();
+  await using bus = quietBus({
+    onError: (f) => {
+      failures.push(f);
+      reported.resolve();
+    },
+  });
+  const sub = bus.subscribe(UserJoined, (_e) => {
+    throw new Error("boom");
+  });
+  assert.match(sub.name, /^anonymous#\d+$/);
+  assert.deepEqual(bus.handlers()["test.user.joined"], [{ name: sub.name, scope: "app" }]);
+  await bus.start();
+  await bus.publish(new UserJoined({ data: { userId: "u" } }));
+  await within(reported.promise, DEADLINE, "failure");
+  assert.equal(failures[0].handler, sub.name);
+});
+
+Deno.test("bus: start/stop calls are serialized and the last one decides the state", async () => {
+  const bus = quietBus();
+  await bus.start();
+  const stopping = bus.stop();
+  await assert.rejects(bus.publish(new UserJoined({ data: { userId: "u" } })), NotStartedError);
+  const starting = bus.start();
+  await Promise.all([stopping, starting]);
+  assert.equal(bus.state, "started");
+  await bus.publish(new UserJoined({ data: { userId: "u" } }));
+  const a = bus.stop();
+  const b = bus.start();
+  const c = bus.stop();
+  await Promise.all([a, b, c]);
+  assert.equal(bus.state, "stopped");
+  assert.equal(bus.processBroker.state, "stopped");
+  assert.equal(bus.appBroker.state, "stopped");
+});
+
+Deno.test("bus: stop with bad options is refused before anything stops", async () => {
+  const bus = quietBus();
+  await bus.start();
+  await assert.rejects(bus.stop({ timeout: -1 }), InvalidArgumentError);
+  await assert.rejects(bus.stop({ timeout: 2 ** 31 }), InvalidArgumentError);
+  assert.equal(bus.state, "started");
+  assert.equal(bus.processBroker.state, "started");
+  await bus.stop();
+});
+
+Deno.test("bus: a logger without the console methods is refused", () => {
+  assert.throws(() => new EventBus({ logger: 42 as never }), InvalidArgumentError);
+  assert.throws(() => new EventBus({ logger: { info() {} } as never }), InvalidArgumentError);
+});
+
+Deno.test("bus: middleware must call next() exactly once, and publish hooks wrap requests", async () => {
+  await using bus = quietBus();
+  const seen: string[] = [];
+  bus.subscribe(OrderCreated, function quote(e) {
+    return e.data.amount + 1;
+  });
+  await bus.start();
+  const skipper = quietBus();
+  skipper.use({ publish: () => Promise.resolve() });
+  await skipper.start();
+  await assert.rejects(
+    skipper.publish(new UserJoined({ data: { userId: "u" } })),
+    (e: unknown) => e instanceof EventBusError && e.code === "MIDDLEWARE",
+  );
+  await skipper.stop();
+  const twice = quietBus();
+  twice.use({
+    async publish(_call, next) {
+      await next();
+      await next();
+    },
+  });
+  await twice.start();
+  await assert.rejects(
+    twice.publish(new UserJoined({ data: { userId: "u" } })),
+    (e: unknown) => e instanceof EventBusError && e.code === "MIDDLEWARE",
+  );
+  await twice.stop();
+  const thrower = quietBus();
+  thrower.use({
+    publish() {
+      throw new Error("sync throw");
+    },
+  });
+  await thrower.start();
+  const result = thrower.publish(new UserJoined({ data: { userId: "u" } }));
+  assert.ok(result instanceof Promise, "a throwing hook still yields a promise");
+  await assert.rejects(result, /sync throw/);
+  await thrower.stop();
+  bus.use({
+    async publish(call, next) {
+      seen.push(call.channel);
+      await next();
+    },
+  });
+  const reply = await bus.request(
+    new OrderCreated({ data: { orderId: "1", amount: 41, items: [] } }),
+    {
+      timeout: DEADLINE,
+    },
+  );
+  assert.equal(reply, 42);
+  assert.deepEqual(seen, ["events.test.order.created"]);
 });

@@ -6,10 +6,14 @@ import {
   eventHandler,
   EventScope,
   getEventBus,
+  type Handler,
   initEventBus,
   InvalidArgumentError,
+  MemoryBroker,
   resetEventBus,
   silentLogger,
+  type SubscribeOptions,
+  type Subscription,
   ValidationError,
 } from "../mod.ts";
 import { countdown, deferred, within } from "./_deferred.ts";
@@ -167,7 +171,7 @@ Deno.test("global: decorators on static and instance methods receive typed event
   assert.deepEqual(staticCalls, [99.99]);
   assert.deepEqual(instanceCalls.sort(), ["a:ORD-123", "b:ORD-123"]);
   const names = bus.handlers()["test.detailed.event"].map((h) => h.name).sort();
-  assert.deepEqual(names, ["Service.audit", "Service.record", "Service.record"]);
+  assert.deepEqual(names, ["Service.audit", "Service.record", "Service.record#2"]);
   await resetEventBus();
 });
 
@@ -188,7 +192,52 @@ Deno.test("global: handlers declared after init attach at once", async () => {
   await resetEventBus();
 });
 
-Deno.test("global: eventHandler rejects a non-definition and an anonymous function", () => {
+Deno.test("global: eventHandler rejects a non-definition and bad options at declaration", () => {
   assert.throws(() => eventHandler("order.created" as never), InvalidArgumentError);
-  assert.throws(() => eventHandler(Conversion)(() => {}), InvalidArgumentError);
+  assert.throws(() => eventHandler(Conversion, { concurrency: 0 }), InvalidArgumentError);
+  assert.throws(() => eventHandler(Conversion, { name: "" }), InvalidArgumentError);
+});
+
+Deno.test("global: an anonymous handler is named by the broker", async () => {
+  await resetEventBus();
+  const Anon = defineEvent({
+    type: "test.anon",
+    scope: EventScope.PROCESS,
+    source: "/a",
+    data: z.object({}),
+  });
+  const got = deferred();
+  eventHandler(Anon)((_e) => got.resolve());
+  const bus = initEventBus({ logger: silentLogger });
+  assert.match(bus.handlers()["test.anon"][0].name, /^anonymous#\d+$/);
+  await bus.start();
+  await bus.publish(new Anon({ data: {} }));
+  await within(got.promise, DEADLINE, "anonymous handler");
+  await resetEventBus();
+});
+
+Deno.test("global: when a broker refuses a declared handler, initEventBus throws and sets no bus", async () => {
+  await resetEventBus();
+  const Refused = defineEvent({
+    type: "test.refused",
+    scope: EventScope.PROCESS,
+    source: "/r",
+    data: z.object({}),
+  });
+  eventHandler(Refused)(function refused() {});
+  class Picky extends MemoryBroker {
+    override subscribe<T>(
+      channel: string,
+      handler: Handler<T>,
+      options?: SubscribeOptions,
+    ): Subscription {
+      if (channel === "events.test.refused") throw new InvalidArgumentError("channel", "refused");
+      return super.subscribe(channel, handler, options);
+    }
+  }
+  assert.throws(
+    () => initEventBus({ process: new Picky({ logger: silentLogger }) }),
+    InvalidArgumentError,
+  );
+  assert.throws(() => getEventBus(), EventBusStateError);
 });

@@ -346,17 +346,72 @@ Deno.test("MemoryBroker: unsubscribe drops and counts queued messages, then abor
   await broker.start();
   for (let i = 1; i <= 3; i++) await broker.publish(i, "u");
   await wait(gated.firstStarted, "first call started");
-  const leaving = sub.unsubscribe();
+  await wait(sub.unsubscribe(), "unsubscribe");
   assert.equal(broker.stats().subscribers, 0);
   assert.equal(broker.stats().channels, 0);
+  assert.equal(broker.stats().dropped, 2);
   assert.equal(signal!.aborted, false, "aborted before the call in flight finished");
+  assert.ok(logger.lines.some((line) => line.startsWith("warn") && line.includes("2 queued")));
+  // stop() waits for the call still in flight of the closed subscription.
+  const stopping = broker.stop();
   gated.release();
-  await wait(leaving, "unsubscribe");
+  await wait(stopping, "stop");
   assert.equal(signal!.aborted, true);
   assert.deepEqual(gated.done.items, [1]);
   assert.equal(broker.stats().dropped, 2);
-  assert.ok(logger.lines.some((line) => line.startsWith("warn") && line.includes("2 queued")));
-  await broker.stop();
+});
+
+Deno.test("MemoryBroker: a handler can unsubscribe itself and await it", async () => {
+  await using broker = new MemoryBroker({ logger: silentLogger });
+  let calls = 0;
+  const finished = Promise.withResolvers<void>();
+  const sub = broker.subscribe("once", async function once() {
+    calls++;
+    await sub.unsubscribe();
+    finished.resolve();
+  });
+  await broker.start();
+  await broker.publish(1, "once");
+  await broker.publish(2, "once");
+  await wait(finished.promise, "self-unsubscribe");
+  assert.equal(calls, 1);
+  assert.equal(broker.stats().subscribers, 0);
+});
+
+Deno.test("MemoryBroker: concurrency is reached even when publishes wait for room", async () => {
+  await using broker = new MemoryBroker({ logger: silentLogger, maxQueueSize: 1 });
+  let running = 0;
+  let peak = 0;
+  const gate = Promise.withResolvers<void>();
+  const allStarted = Promise.withResolvers<void>();
+  broker.subscribe("busy", async function busy() {
+    running++;
+    peak = Math.max(peak, running);
+    if (running === 4) allStarted.resolve();
+    await gate.promise;
+    running--;
+  }, { concurrency: 4 });
+  await broker.start();
+  const publishes = Array.from({ length: 8 }, (_, i) => broker.publish(i, "busy"));
+  await wait(allStarted.promise, "four handler calls at once");
+  gate.resolve();
+  await wait(Promise.all(publishes), "publishes");
+  assert.equal(peak, 4);
+});
+
+Deno.test("MemoryBroker: the last of start/stop decides the final state", async () => {
+  const broker = new MemoryBroker({ logger: silentLogger });
+  await broker.start();
+  const stopping = broker.stop();
+  const starting = broker.start();
+  await stopping;
+  await starting;
+  assert.equal(broker.state, "started");
+  const s1 = broker.stop();
+  const s2 = broker.start();
+  const s3 = broker.stop();
+  await Promise.all([s1, s2, s3]);
+  assert.equal(broker.state, "stopped");
 });
 
 Deno.test("MemoryBroker: an onError hook that throws does not stop consumption", async () => {

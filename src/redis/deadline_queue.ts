@@ -1,69 +1,102 @@
 /**
  * Timeouts for many operations that all wait the same time, with a single
- * timer: publishes are frequent, and one timer per publish would cost more
- * than the publish itself.
+ * timer and no allocation per operation beyond array slots: publishes are
+ * frequent, and a timer or closure per publish would cost more than the
+ * publish itself.
  *
  * @module
  */
 
-interface Waiter {
-  readonly deadline: number;
-  expire: (() => void) | undefined;
-}
-
 /**
- * Runs `onExpire` of each tracked operation that is still running `timeout`
- * ms after it was added. Operations end in the order they were added far more
- * often than not, so a FIFO with a moving head is enough.
+ * Tracks operations that expire `timeout` ms after they were added. Each
+ * gets a ticket; {@linkcode DeadlineQueue.settle} marks it done. Operations
+ * end in the order they were added far more often than not, so a FIFO with a
+ * moving head is enough.
  */
-export class DeadlineQueue {
+export class DeadlineQueue<T> {
   readonly #timeout: number;
-  #waiters: Waiter[] = [];
+  readonly #onExpire: (value: T, label: string) => void;
+  #deadlines: number[] = [];
+  #labels: string[] = [];
+  #values: (T | undefined)[] = [];
+  /** Ticket of the slot at index 0. */
+  #base = 0;
   #head = 0;
+  #live = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  /** Creates a queue whose operations expire after `timeout` ms. */
-  constructor(timeout: number) {
+  /** `onExpire` receives the value and label of each operation still unsettled at its deadline. */
+  constructor(timeout: number, onExpire: (value: T, label: string) => void) {
     this.#timeout = timeout;
+    this.#onExpire = onExpire;
   }
 
-  /** Tracks an operation; call the returned function when it has settled. */
-  add(onExpire: () => void): () => void {
-    const waiter: Waiter = { deadline: Date.now() + this.#timeout, expire: onExpire };
-    this.#waiters.push(waiter);
+  /** Tracks an operation; returns its ticket for {@linkcode DeadlineQueue.settle}. */
+  add(value: T, label: string): number {
+    this.#deadlines.push(Date.now() + this.#timeout);
+    this.#labels.push(label);
+    this.#values.push(value);
+    this.#live++;
     if (this.#timer === undefined) this.#arm(this.#timeout);
-    return () => {
-      waiter.expire = undefined;
-      this.#advance();
-    };
+    return this.#base + this.#values.length - 1;
+  }
+
+  /** Marks an operation done; false when it had already expired (or the queue was cleared). */
+  settle(ticket: number): boolean {
+    const index = ticket - this.#base;
+    if (index < this.#head || index >= this.#values.length) return false;
+    if (this.#values[index] === undefined) return false;
+    this.#values[index] = undefined;
+    this.#live--;
+    if (index === this.#head) this.#advance();
+    return true;
+  }
+
+  /** Operations tracked and not yet settled or expired. */
+  get size(): number {
+    return this.#live;
+  }
+
+  /** Expires every operation now (e.g. at shutdown) and stops the timer. */
+  expireAll(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const values = this.#values;
+    const labels = this.#labels;
+    this.#base += values.length;
+    this.#deadlines = [];
+    this.#labels = [];
+    this.#values = [];
+    this.#head = 0;
+    this.#live = 0;
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i];
+      if (value !== undefined) this.#onExpire(value, labels[i]);
+    }
   }
 
   #advance(): void {
-    const waiters = this.#waiters;
+    const values = this.#values;
     let head = this.#head;
-    while (head < waiters.length && waiters[head].expire === undefined) head++;
-    if (head === waiters.length) {
-      this.#waiters = [];
+    while (head < values.length && values[head] === undefined) head++;
+    if (head === values.length) {
+      // Nothing left to expire: no timer keeps the process alive.
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#base += values.length;
+      this.#deadlines = [];
+      this.#labels = [];
+      this.#values = [];
       this.#head = 0;
-    } else if (head > 1024 && head * 2 > waiters.length) {
-      this.#waiters = waiters.slice(head);
+    } else if (head > 1024 && head * 2 > values.length) {
+      this.#base += head;
+      this.#deadlines = this.#deadlines.slice(head);
+      this.#labels = this.#labels.slice(head);
+      this.#values = values.slice(head);
       this.#head = 0;
     } else {
       this.#head = head;
     }
-  }
-
-  /** Operations tracked and not yet settled or expired (approximate: settled ones leave lazily). */
-  get size(): number {
-    return this.#waiters.length - this.#head;
-  }
-
-  /** Stops the timer; pending operations never expire. */
-  clear(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#waiters = [];
-    this.#head = 0;
   }
 
   #arm(delay: number): void {
@@ -73,18 +106,17 @@ export class DeadlineQueue {
   #sweep(): void {
     this.#timer = undefined;
     const now = Date.now();
-    const waiters = this.#waiters;
-    let head = this.#head;
-    while (head < waiters.length) {
-      const waiter = waiters[head];
-      if (waiter.expire !== undefined && waiter.deadline > now) break;
-      head++;
-      const expire = waiter.expire;
-      waiter.expire = undefined;
-      expire?.();
+    while (this.#head < this.#values.length) {
+      const head = this.#head;
+      const value = this.#values[head];
+      if (value !== undefined && this.#deadlines[head] > now) break;
+      this.#head = head + 1;
+      if (value === undefined) continue;
+      this.#values[head] = undefined;
+      this.#live--;
+      this.#onExpire(value, this.#labels[head]);
     }
-    this.#head = head;
     this.#advance();
-    if (this.#waiters.length > 0) this.#arm(this.#waiters[this.#head].deadline - now);
+    if (this.#values.length > 0) this.#arm(this.#deadlines[this.#head] - now);
   }
 }

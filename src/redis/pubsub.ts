@@ -12,7 +12,7 @@ import type { Redis } from "ioredis";
 import type { Handler, MessageContext } from "../broker.ts";
 import { describeMessage, reportFailure } from "../handler_support.ts";
 import { closeConnection, connectWithin, createConnection } from "./connection.ts";
-import { type DecodedEntry, decodeEntry, fieldsFromJSON } from "./entry_codec.ts";
+import { type DecodedEntry, decodePubSubText } from "./entry_codec.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
 import type { RedisCounters } from "./stats.ts";
 
@@ -113,6 +113,10 @@ export class PubSubSubscription {
   #active = false;
   #controller = new AbortController();
   #idle: (() => void) | undefined;
+  #pumping = false;
+  #sequence = 0;
+  readonly #idPrefix = `${crypto.randomUUID().slice(0, 8)}-`;
+  /** Receives the raw messages of the subscription's pub/sub channel. */
   readonly listener: Listener;
 
   /** Creates the subscription; it takes messages once started. */
@@ -172,7 +176,7 @@ export class PubSubSubscription {
     if (!this.#active) return;
     let decoded: DecodedEntry;
     try {
-      decoded = decodeEntry(fieldsFromJSON(text));
+      decoded = decodePubSubText(text);
     } catch (error) {
       this.#host.counters.dropped++;
       this.#host.options.logger.error(
@@ -194,27 +198,36 @@ export class PubSubSubscription {
   }
 
   #pump(): void {
-    while (this.#running < this.#concurrency && this.#head < this.#queue.length) {
-      const item = this.#queue[this.#head++];
-      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#head);
-        this.#head = 0;
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#running < this.#concurrency && this.#head < this.#queue.length) {
+        const item = this.#queue[this.#head++];
+        if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+          this.#queue = this.#queue.slice(this.#head);
+          this.#head = 0;
+        }
+        this.#running++;
+        this.#run(item.decoded);
       }
-      this.#running++;
-      this.#run(item.decoded).finally(() => {
-        this.#running--;
-        this.#pump();
-      });
+    } finally {
+      this.#pumping = false;
     }
     if (this.#running === 0 && this.queued === 0) this.#idle?.();
   }
 
-  async #run(decoded: DecodedEntry): Promise<void> {
+  #finish(): void {
+    this.#running--;
+    this.#pump();
+  }
+
+  /** Runs the handler; a synchronous handler costs no promise. */
+  #run(decoded: DecodedEntry): void {
     const described = describeMessage(decoded.message);
     const context: MessageContext = {
       channel: this.channel,
       subscription: this.name,
-      messageId: described.id ?? decoded.correlationId ?? crypto.randomUUID(),
+      messageId: described.id ?? decoded.correlationId ?? `${this.#idPrefix}${++this.#sequence}`,
       headers: decoded.headers,
       correlationId: decoded.correlationId,
       replyTo: decoded.replyTo,
@@ -223,31 +236,60 @@ export class PubSubSubscription {
     };
     let result: unknown;
     try {
-      result = await this.#handler(decoded.message, context);
+      result = this.#handler(decoded.message, context);
     } catch (error) {
-      this.#host.counters.errors++;
-      reportFailure(this.#host.options.logger, this.#host.options.onError, {
-        error,
-        channel: this.channel,
-        handler: this.name,
-        messageId: context.messageId,
-        eventType: described.type,
-        attempt: 1,
-      });
-      if (decoded.replyTo !== undefined) {
-        this.#host.replyFailure(decoded, error instanceof Error ? error.message : String(error));
-      }
+      this.#failed(decoded, context, described.type, error);
       return;
     }
-    this.#host.counters.consumed++;
-    if (decoded.replyTo !== undefined) {
-      try {
-        await this.#host.reply(decoded, result);
-      } catch (error) {
-        this.#host.options.logger.error(
-          `reply to ${decoded.replyTo} failed: ${error instanceof Error ? error.message : error}`,
-        );
-      }
+    if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
+      (result as Promise<unknown>).then(
+        (value) => this.#succeeded(decoded, value),
+        (error) => this.#failed(decoded, context, described.type, error),
+      );
+    } else {
+      this.#succeeded(decoded, result);
     }
+  }
+
+  #failed(
+    decoded: DecodedEntry,
+    context: MessageContext,
+    eventType: string | undefined,
+    error: unknown,
+  ): void {
+    this.#host.counters.errors++;
+    reportFailure(this.#host.options.logger, this.#host.options.onError, {
+      error,
+      channel: this.channel,
+      handler: this.name,
+      messageId: context.messageId,
+      eventType,
+      attempt: 1,
+    });
+    if (decoded.replyTo !== undefined) {
+      this.#host.replyFailure(decoded, error instanceof Error ? error.message : String(error));
+    }
+    this.#finish();
+  }
+
+  #succeeded(decoded: DecodedEntry, result: unknown): void {
+    this.#host.counters.consumed++;
+    if (decoded.replyTo === undefined) return this.#finish();
+    let replied: Promise<void> | void = undefined;
+    try {
+      replied = this.#host.reply(decoded, result);
+    } catch (error) {
+      this.#logReplyFailure(decoded, error);
+    }
+    if (!replied) return this.#finish();
+    replied.then(undefined, (error) => this.#logReplyFailure(decoded, error)).finally(() =>
+      this.#finish()
+    );
+  }
+
+  #logReplyFailure(decoded: DecodedEntry, error: unknown): void {
+    this.#host.options.logger.error(
+      `reply to ${decoded.replyTo} failed: ${error instanceof Error ? error.message : error}`,
+    );
   }
 }

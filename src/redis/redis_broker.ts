@@ -43,7 +43,7 @@ import {
   replayDeadLetters as moveDeadLetters,
 } from "./dead_letters.ts";
 import { DeadlineQueue } from "./deadline_queue.ts";
-import { type DecodedEntry, encodeEntry, entryBytes, fieldsToJSON } from "./entry_codec.ts";
+import { type DecodedEntry, encodeEntry, entryBytes, toPubSubText } from "./entry_codec.ts";
 import { deadLetterKey, groupName, pubsubKey, replyKey, streamKey } from "./keys.ts";
 import {
   type RedisBrokerOptions,
@@ -129,7 +129,7 @@ export class RedisBroker implements Broker {
   readonly #options: ResolvedRedisOptions;
   readonly #counters: RedisCounters = newCounters();
   readonly #subscriptions = new Set<SubscriptionRecord>();
-  readonly #deadlines: DeadlineQueue;
+  readonly #deadlines: DeadlineQueue<(error: Error) => void>;
   readonly #requests: RequestReply;
   readonly #replyPrefix: string;
   readonly #checkedChannels = new Set<string>();
@@ -145,7 +145,13 @@ export class RedisBroker implements Broker {
   /** Validates the options (throws `InvalidArgumentError`); connects on `start()`. */
   constructor(options: RedisBrokerOptions = {}) {
     this.#options = resolveRedisOptions(options);
-    this.#deadlines = new DeadlineQueue(this.#options.publishTimeout);
+    const { publishTimeout, maskedUrl } = this.#options;
+    this.#deadlines = new DeadlineQueue(publishTimeout, (reject, channel) =>
+      reject(
+        new BrokerError(
+          `publish to "${channel}" was not accepted by Redis at ${maskedUrl} within ${publishTimeout} ms`,
+        ),
+      ));
     this.#replyPrefix = replyKey(this.#options.keyPrefix, "");
     this.#requests = new RequestReply(
       replyKey(this.#options.keyPrefix, this.#options.consumer),
@@ -354,7 +360,7 @@ export class RedisBroker implements Broker {
       this.#consumerCommand && closeConnection(this.#consumerCommand),
       this.#command && closeConnection(this.#command),
     ]);
-    this.#deadlines.clear();
+    this.#deadlines.expireAll();
   }
 
   /**
@@ -461,7 +467,10 @@ export class RedisBroker implements Broker {
       if (options !== undefined) checkPublishOptions(options);
       fields = encodeEntry(message, options);
       const limit = this.#options.maxMessageBytes;
-      const bytes = entryBytes(fields, limit);
+      let chars = 0;
+      for (let i = 0; i < fields.length; i++) chars += fields[i].length;
+      // A UTF-16 unit is at most 3 UTF-8 bytes: most messages need no exact count.
+      const bytes = chars * 3 <= limit ? chars : entryBytes(fields, limit);
       if (bytes > limit) {
         throw new InvalidArgumentError(
           "message",
@@ -476,9 +485,9 @@ export class RedisBroker implements Broker {
     let sent: Promise<unknown>;
     if (channel.startsWith(this.#replyPrefix)) {
       // A reply sent by hand to a request's replyTo goes straight to the requester.
-      sent = command.publish(channel, fieldsToJSON(fields));
+      sent = command.publish(channel, toPubSubText(fields));
     } else if (options_.mode === "pubsub") {
-      sent = command.publish(pubsubKey(options_.keyPrefix, channel), fieldsToJSON(fields));
+      sent = command.publish(pubsubKey(options_.keyPrefix, channel), toPubSubText(fields));
     } else if (options_.maxLen > 0) {
       sent = command.xadd(
         streamKey(options_.keyPrefix, channel),
@@ -492,26 +501,13 @@ export class RedisBroker implements Broker {
       sent = command.xadd(streamKey(options_.keyPrefix, channel), "*", ...fields);
     }
     return new Promise<number | undefined>((resolve, reject) => {
-      let settled = false;
-      const done = this.#deadlines.add(() => {
-        if (settled) return;
-        settled = true;
-        reject(
-          new BrokerError(
-            `publish to "${channel}" was not accepted by Redis at ${options_.maskedUrl} within ${options_.publishTimeout} ms`,
-          ),
-        );
-      });
+      const ticket = this.#deadlines.add(reject, channel);
       sent.then((reply) => {
-        done();
-        if (settled) return;
-        settled = true;
+        if (!this.#deadlines.settle(ticket)) return;
         this.#counters.published++;
         resolve(count ? (typeof reply === "number" ? reply : 1) : undefined);
       }, (error) => {
-        done();
-        if (settled) return;
-        settled = true;
+        if (!this.#deadlines.settle(ticket)) return;
         const safe = safeError(error, options_.secrets);
         reject(new BrokerError(`publish to "${channel}" failed: ${safe.message}`, { cause: safe }));
       });
@@ -591,7 +587,14 @@ export class RedisBroker implements Broker {
         () => undefined,
       );
     }
-    if (result === undefined || this.#state !== "started") return;
+    if (result === undefined) return;
+    if (this.#state !== "started") {
+      this.#counters.dropped++;
+      this.#options.logger.warn(
+        `result for replyTo "${replyTo}" not published: the broker is ${this.#state}`,
+      );
+      return;
+    }
     return this.publish(result, replyTo, { correlationId: decoded.correlationId });
   }
 

@@ -3,18 +3,18 @@
  * channel (`${keyPrefix}reply:${consumer}`, pub/sub) from its first request
  * until it stops, so requests never add subscriptions; a request carries that channel and a correlation id; the first
  * reply with the id settles it. A reply is the result's entry fields plus
- * `correlationid`, as one JSON object; a failure reply has an `error` field.
+ * `correlationid`, in the pub/sub form; a failure reply has an `error` field.
  *
  * @module
  */
 
 import { BrokerError, InvalidArgumentError, RequestTimeoutError } from "../errors.ts";
 import {
-  decodeEntry,
+  decodePubSubMessage,
   encodeEntry,
-  type EntryFields,
-  fieldsFromJSON,
-  fieldsToJSON,
+  parsePubSubText,
+  type PubSubMessage,
+  toPubSubText,
 } from "./entry_codec.ts";
 import type { SubscriberConnection } from "./pubsub.ts";
 
@@ -28,12 +28,12 @@ interface Pending {
 
 /** The JSON text of a successful reply. */
 export function replyText(correlationId: string, result: unknown): string {
-  return fieldsToJSON(encodeEntry(result, { correlationId }));
+  return toPubSubText(encodeEntry(result, { correlationId }));
 }
 
 /** The JSON text of a failure reply. */
 export function failureReplyText(correlationId: string, error: string): string {
-  return fieldsToJSON(["correlationid", correlationId, "error", error]);
+  return toPubSubText(["correlationid", correlationId, "error", error]);
 }
 
 /** Requests of one broker instance waiting for replies on its reply channel. */
@@ -134,12 +134,13 @@ export class RequestReply {
   }
 
   #receive(text: string): void {
-    let fields: EntryFields;
+    let reply: PubSubMessage;
     try {
-      fields = fieldsFromJSON(text);
+      reply = parsePubSubText(text);
     } catch {
       return;
     }
+    const fields = reply.fields;
     let correlationId: string | undefined;
     let error: string | undefined;
     for (let i = 0; i < fields.length; i += 2) {
@@ -155,7 +156,7 @@ export class RequestReply {
       return;
     }
     try {
-      const value = decodeEntry(fields).message;
+      const value = decodePubSubMessage(reply).message;
       pending.cleanup();
       pending.resolve(value);
     } catch (decodeError) {

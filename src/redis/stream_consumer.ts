@@ -314,10 +314,9 @@ export class StreamConsumer {
       if (blocking.status !== "ready") {
         await Promise.race([waitReady(blocking), delay(this.#options.blockMs, signal)]);
         if (!this.#active) return;
-        if ((blocking.status as string) !== "ready") {
-          this.#replaceBlocking(blocking);
-          continue;
-        }
+        // ioredis reconnects on its own; only a connection it gave up on is replaced.
+        if ((blocking.status as string) === "end") this.#replaceBlocking(blocking);
+        if ((blocking.status as string) !== "ready") continue;
       }
       const count = Math.min(room, this.#options.batchSize);
       let reply: StreamReply | typeof READ_TIMED_OUT;

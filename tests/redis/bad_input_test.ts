@@ -120,6 +120,49 @@ Deno.test("bad input: nothing listening on the URL -> start() rejects with Broke
   await withDeadline(broker.stop(), 5_000, "stop() after a failed start");
 });
 
+Deno.test("bad input: a server that accepts but never answers -> start() rejects with BrokerError after connectTimeout", async () => {
+  // A TCP listener that takes connections and says nothing: only connectTimeout can end the wait.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) accepted.push(conn);
+    } catch {
+      // listener closed
+    }
+  })();
+  const { port } = listener.addr as Deno.NetAddr;
+  const broker = new RedisBroker({
+    url: `redis://127.0.0.1:${port}`,
+    connectTimeout: 300,
+    logger: silentLogger,
+  });
+  broker.subscribe(CHANNEL, function reader() {});
+  try {
+    const [outcome] = await withDeadline(
+      Promise.allSettled([broker.start()]),
+      10_000,
+      "start() against a silent server",
+    );
+    assert.equal(outcome.status, "rejected");
+    const error = (outcome as PromiseRejectedResult).reason;
+    assert.ok(error instanceof BrokerError, `expected BrokerError, got ${describe(error)}`);
+    assert.match(error.message, /300 ms|timed? ?out/i, "the error says the connection timed out");
+    assert.ok(accepted.length >= 1, "the broker did try the server");
+    await withDeadline(broker.stop(), 5_000, "stop() after a failed start");
+  } finally {
+    listener.close();
+    await accepting;
+    for (const conn of accepted) {
+      try {
+        conn.close();
+      } catch {
+        // closed by the client already
+      }
+    }
+  }
+});
+
 Deno.test("bad input: a wrong password -> clear error that never shows the password", async () => {
   const correct = "correct-Horse-battery-77";
   const wrong = "wr0ng-Pa55word-zebra";

@@ -127,7 +127,8 @@ Deno.test("broadcast: 3 instances each get every event, also one briefly disconn
       DEADLINE_MS,
       "the reconnected instance gets the events published while it was away",
     );
-    received.forEach((r, i) => assertEvery(r, BEFORE + DURING, `instance ${"abc"[i]}`, false));
+    // Only c, whose read was cut, may see an event twice (at-least-once).
+    received.forEach((r, i) => assertEvery(r, BEFORE + DURING, `instance ${"abc"[i]}`, i < 2));
 
     // A graceful stop destroys the instance's own broadcast group.
     await stopAll(instances, 5_000);

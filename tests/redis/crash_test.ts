@@ -1,8 +1,12 @@
 /**
  * Crash recovery: a consumer takes entries and dies before acknowledging
  * them; another instance of the same service (same group and subscription
- * name) claims them after `claimIdleMs` and handles every one. Runs on the
- * shared Redis under a unique key prefix, deleted afterwards.
+ * name) claims them after `claimIdleMs` and handles every one. Two ways to
+ * die: the consumer's process is killed (SIGKILL), or the consumer is cut off
+ * from Redis (its connections killed with CLIENT KILL, no way back). A third
+ * test kills a live consumer's blocked XREADGROUP connection, repeatedly, and
+ * checks it keeps reading. Runs on the shared Redis under unique key
+ * prefixes, deleted afterwards.
  */
 
 import assert from "node:assert/strict";
@@ -10,6 +14,7 @@ import { RedisBroker } from "../../redis.ts";
 import { type MessageContext, silentLogger } from "../../mod.ts";
 import {
   adminClient,
+  clientList,
   deferred,
   deleteKeys,
   stopAll,
@@ -231,9 +236,66 @@ Deno.test("crash: entries of a consumer cut off from Redis (connections killed, 
     await assertRecovered(admin, keyPrefix, handled);
 
     // A consumer that cannot reach Redis still stops, and promptly.
-    await withDeadline(doomed.stop({ timeout: 200 }), 15_000, "stop() of a consumer cut off from Redis");
+    await withDeadline(
+      doomed.stop({ timeout: 200 }),
+      15_000,
+      "stop() of a consumer cut off from Redis",
+    );
   } finally {
     await stopAll([doomed, broker], 200);
+    await deleteKeys(admin, keyPrefix);
+    admin.disconnect();
+  }
+});
+
+Deno.test("crash: a consumer whose blocked XREADGROUP connection is killed resumes reading", async () => {
+  const keyPrefix = uniquePrefix("crash-blocking");
+  const admin = await adminClient();
+  await using proxy = new TcpProxy(6379);
+  const seen = new Set<number>();
+  let wanted = ENTRIES;
+  let reached = deferred();
+  const consumer = new RedisBroker({
+    url: proxy.url,
+    keyPrefix,
+    group: GROUP,
+    consumer: "reader",
+    blockMs: 500,
+    logger: silentLogger,
+  });
+  consumer.subscribe(CHANNEL, (message: { n: number }) => {
+    seen.add(message.n);
+    if (seen.size === wanted) reached.resolve();
+  }, { name: NAME });
+  const publisher = new RedisBroker({ keyPrefix, group: "checkout", logger: silentLogger });
+  try {
+    await consumer.start();
+    await publisher.start();
+    for (let n = 0; n < ENTRIES; n++) await publisher.publish({ n }, CHANNEL);
+    await withDeadline(reached.promise, DEADLINE_MS, "the first entries are handled");
+
+    for (let kill = 1; kill <= 3; kill++) {
+      let blocked: Record<string, string> | undefined;
+      await waitUntil(
+        async () => {
+          const addrs = proxy.upstreamAddrs();
+          blocked = (await clientList(admin)).find((client) =>
+            addrs.has(client.addr) && client.cmd === "xreadgroup" && client.flags.includes("b")
+          );
+          return blocked !== undefined;
+        },
+        DEADLINE_MS,
+        `the consumer blocks in XREADGROUP (kill ${kill})`,
+      );
+      await admin.client("KILL", "ID", blocked!.id);
+      wanted = ENTRIES * (kill + 1);
+      reached = deferred();
+      for (let n = ENTRIES * kill; n < wanted; n++) await publisher.publish({ n }, CHANNEL);
+      await withDeadline(reached.promise, DEADLINE_MS, `entries after kill ${kill} are handled`);
+    }
+    assert.deepEqual([...seen].sort((a, b) => a - b), [...Array(ENTRIES * 4).keys()]);
+  } finally {
+    await stopAll([consumer, publisher]);
     await deleteKeys(admin, keyPrefix);
     admin.disconnect();
   }

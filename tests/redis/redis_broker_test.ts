@@ -39,6 +39,12 @@ import {
   withDeadline,
 } from "./_fault_util.ts";
 import { freePort } from "./_redis_server.ts";
+import {
+  decodePubSubMessage,
+  decodePubSubText,
+  parsePubSubText,
+  toPubSubText,
+} from "../../src/redis/entry_codec.ts";
 import { TcpProxy } from "./_tcp_proxy.ts";
 
 const DEADLINE = 20_000;
@@ -201,6 +207,52 @@ Deno.test("codec: binary data, events without data or time, and plain payloads",
   }
   assert.deepEqual(decodeEntry(encodeEntry(bytes)).message, bytes);
   assert.deepEqual(decodeEntry(encodeEntry("x")).headers, {});
+});
+
+Deno.test("codec: the pub/sub form embeds JSON payloads and round-trips every kind of message", () => {
+  const event = new CloudEvent({
+    type: "t",
+    source: "/s",
+    data: { a: [1, "x"] },
+    extensions: { tenant: "acme", n: 3 },
+  });
+  const textEvent = new CloudEvent({ type: "t", source: "/s", data: 'plain "text"' });
+  const binary = new CloudEvent({ type: "t", source: "/s", data: new Uint8Array([1, 2, 3]) });
+  const messages: unknown[] = [
+    { n: 1, nested: { ok: true } },
+    [1, 2],
+    "text",
+    "",
+    '{"looks":"like json"}',
+    0,
+    -1.5,
+    true,
+    null,
+    undefined,
+    new Uint8Array([9, 8]),
+  ];
+  for (const message of messages) {
+    const fields = encodeEntry(message, { headers: { h: "v" }, correlationId: "c" });
+    const text = toPubSubText(fields);
+    const decoded = decodePubSubMessage(parsePubSubText(text));
+    assert.deepEqual(decoded.message, message, text);
+    assert.deepEqual(decoded.headers, { h: "v" });
+    assert.equal(decoded.correlationId, "c");
+    // Without transport fields, the payload-only fast path decodes it.
+    assert.deepEqual(decodePubSubText(toPubSubText(encodeEntry(message))).message, message);
+    assert.deepEqual(decodePubSubText(fieldsToJSON(encodeEntry(message))).message, message);
+    // The all-strings form decodes the same.
+    assert.deepEqual(decodePubSubMessage(parsePubSubText(fieldsToJSON(fields))).message, message);
+  }
+  assert.equal(toPubSubText(encodeEntry({ n: 1 })), '{"payload":{"n":1}}');
+  for (const e of [event, textEvent, binary]) {
+    const decoded = decodePubSubMessage(parsePubSubText(toPubSubText(encodeEntry(e))));
+    assert.deepEqual((decoded.message as CloudEvent).toJSON(), e.toJSON());
+  }
+  assert.throws(() => parsePubSubText("{"), ValidationError);
+  assert.throws(() => decodePubSubText('{"payload":"{oops"}'), ValidationError);
+  assert.throws(() => decodePubSubText("[]"), ValidationError);
+  assert.throws(() => parsePubSubText('{"h:x":1}'), ValidationError);
 });
 
 Deno.test("codec: unencodable messages throw InvalidArgumentError, malformed entries ValidationError", () => {
@@ -573,5 +625,57 @@ Deno.test("request: reply, timeout, handler failure, no subscriber, no leaked su
     await client.stop();
     const [, after] = await admin.pubsub("NUMSUB", replyChannel) as [string, number];
     assert.equal(Number(after), 0, "no subscription left after stop");
+  });
+});
+
+// --- publish timeouts ------------------------------------------------------------------------------
+
+Deno.test("deadline queue: unsettled operations expire with their label, settled ones never do", async () => {
+  const { DeadlineQueue } = await import("../../src/redis/deadline_queue.ts");
+  const expired: string[] = [];
+  const allExpired = deferred();
+  const queue = new DeadlineQueue<number>(5, (value, label) => {
+    expired.push(`${label}:${value}`);
+    if (expired.length === 2) allExpired.resolve();
+  });
+  const a = queue.add(1, "a");
+  queue.add(2, "b");
+  const c = queue.add(3, "c");
+  queue.add(4, "d");
+  assert.equal(queue.size, 4);
+  assert.equal(queue.settle(a), true);
+  assert.equal(queue.settle(a), false, "settled twice");
+  assert.equal(queue.settle(c), true);
+  await wait(allExpired.promise, "b and d expire");
+  assert.deepEqual(expired, ["b:2", "d:4"]);
+  assert.equal(queue.size, 0);
+  const e = queue.add(5, "e");
+  queue.expireAll();
+  assert.deepEqual(expired, ["b:2", "d:4", "e:5"]);
+  assert.equal(queue.settle(e), false, "expired operations cannot settle");
+});
+
+Deno.test("publish: rejects with BrokerError (no hang) while Redis is unreachable, works again after", async () => {
+  await withRedis("publish-timeout", async ({ keyPrefix, brokers }) => {
+    await using proxy = new TcpProxy(6379);
+    const broker = new RedisBroker({ ...FAST, url: proxy.url, keyPrefix, publishTimeout: 300 });
+    brokers.push(broker);
+    await broker.start();
+    await broker.publish("before", "ledger");
+    await proxy.refuse();
+    await proxy.dropAll();
+    const error = await wait(
+      broker.publish("during", "ledger").then(() => undefined, (e: unknown) => e),
+      "publish during the outage settles",
+    );
+    assert.ok(error instanceof BrokerError, String(error));
+    assert.match(error.message, /not accepted by Redis .* within 300 ms|failed/);
+    proxy.accept();
+    await waitUntil(
+      () => broker.publish("after", "ledger").then(() => true, () => false),
+      DEADLINE,
+      "publish works once Redis is reachable again",
+    );
+    assert.equal(broker.stats().publishing, 0);
   });
 });

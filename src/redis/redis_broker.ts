@@ -132,7 +132,8 @@ export class RedisBroker implements Broker {
   readonly #deadlines: DeadlineQueue<(error: Error) => void>;
   readonly #requests: RequestReply;
   readonly #replyPrefix: string;
-  readonly #checkedChannels = new Set<string>();
+  /** Validated channels and the key each publishes to (bounded, so odd usage cannot grow it forever). */
+  readonly #channelKeys = new Map<string, string>();
   #state: BrokerState = "stopped";
   #command: Redis | undefined;
   /** Acks, claims and dead letters of stream consumers, apart from the publishing flood. */
@@ -459,10 +460,17 @@ export class RedisBroker implements Broker {
       return Promise.reject(new NotStartedError("RedisBroker", this.#state, "publish"));
     }
     let fields: string[];
+    let key: string | undefined;
     try {
-      if (!this.#checkedChannels.has(channel)) {
+      key = this.#channelKeys.get(channel);
+      if (key === undefined) {
         checkChannel(channel);
-        if (this.#checkedChannels.size < 10_000) this.#checkedChannels.add(channel);
+        key = channel.startsWith(this.#replyPrefix)
+          ? channel
+          : this.#options.mode === "pubsub"
+          ? pubsubKey(this.#options.keyPrefix, channel)
+          : streamKey(this.#options.keyPrefix, channel);
+        if (this.#channelKeys.size < 10_000) this.#channelKeys.set(channel, key);
       }
       if (options !== undefined) checkPublishOptions(options);
       fields = encodeEntry(message, options);
@@ -483,22 +491,13 @@ export class RedisBroker implements Broker {
     const command = this.#command!;
     const options_ = this.#options;
     let sent: Promise<unknown>;
-    if (channel.startsWith(this.#replyPrefix)) {
-      // A reply sent by hand to a request's replyTo goes straight to the requester.
-      sent = command.publish(channel, toPubSubText(fields));
-    } else if (options_.mode === "pubsub") {
-      sent = command.publish(pubsubKey(options_.keyPrefix, channel), toPubSubText(fields));
+    if (options_.mode === "pubsub" || key === channel) {
+      // Pub/sub mode, or a reply sent by hand to a request's replyTo: straight to the listener.
+      sent = command.publish(key, toPubSubText(fields));
     } else if (options_.maxLen > 0) {
-      sent = command.xadd(
-        streamKey(options_.keyPrefix, channel),
-        "MAXLEN",
-        "~",
-        options_.maxLen,
-        "*",
-        ...fields,
-      );
+      sent = command.xadd(key, "MAXLEN", "~", options_.maxLen, "*", ...fields);
     } else {
-      sent = command.xadd(streamKey(options_.keyPrefix, channel), "*", ...fields);
+      sent = command.xadd(key, "*", ...fields);
     }
     return new Promise<number | undefined>((resolve, reject) => {
       const ticket = this.#deadlines.add(reject, channel);

@@ -114,6 +114,7 @@ export class PubSubSubscription {
   #controller = new AbortController();
   #idle: (() => void) | undefined;
   #pumping = false;
+  #closed = false;
   #sequence = 0;
   readonly #idPrefix = `${crypto.randomUUID().slice(0, 8)}-`;
   /** Receives the raw messages of the subscription's pub/sub channel. */
@@ -140,15 +141,28 @@ export class PubSubSubscription {
     return this.#queue.length - this.#head;
   }
 
-  /** Starts taking messages. */
+  /** Marks the subscription closed for good (unsubscribed): it never starts again. */
+  close(): void {
+    this.#closed = true;
+    this.#active = false;
+  }
+
+  /** Starts taking messages (unless closed). */
   start(): void {
+    if (this.#closed) return;
     this.#active = true;
     this.#controller = new AbortController();
   }
 
   /** Stops taking messages, drains the queue until `deadline`, then counts the rest as dropped. */
-  async stop(deadline: number): Promise<void> {
+  /**
+   * Stops taking messages. With `drain` (a broker stop) the queue is handled
+   * until `deadline`; without (an unsubscribe) it is dropped at once and only
+   * the running calls are waited for. What is left is counted as dropped.
+   */
+  async stop(deadline: number, drain = true): Promise<void> {
     this.#active = false;
+    if (!drain) this.#dropQueued("its subscription was closed");
     if (this.#running > 0 || this.queued > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((resolve) => {
@@ -158,18 +172,20 @@ export class PubSubSubscription {
       clearTimeout(timer);
       this.#idle = undefined;
     }
+    if (this.#running > 0 || this.queued > 0) this.#controller.abort();
+    this.#dropQueued("the broker stopped");
+    if (!drain) this.#controller.abort();
+  }
+
+  #dropQueued(why: string): void {
     const left = this.queued;
-    if (left > 0 || this.#running > 0) {
-      this.#controller.abort();
-      this.#host.counters.dropped += left;
-      if (left > 0) {
-        this.#host.options.logger.warn(
-          `${left} pub/sub messages of "${this.name}" on "${this.channel}" dropped at stop`,
-        );
-      }
-    }
     this.#queue = [];
     this.#head = 0;
+    if (left === 0) return;
+    this.#host.counters.dropped += left;
+    this.#host.options.logger.warn(
+      `${left} pub/sub messages of "${this.name}" on "${this.channel}" dropped: ${why}`,
+    );
   }
 
   #receive(text: string): void {

@@ -129,6 +129,8 @@ export class RedisBroker implements Broker {
   readonly #options: ResolvedRedisOptions;
   readonly #counters: RedisCounters = newCounters();
   readonly #subscriptions = new Set<SubscriptionRecord>();
+  /** Unsubscribed subscriptions whose running calls are still finishing. */
+  readonly #closing = new Set<Promise<void>>();
   readonly #deadlines: DeadlineQueue<(error: Error) => void>;
   readonly #requests: RequestReply;
   readonly #replyPrefix: string;
@@ -298,19 +300,36 @@ export class RedisBroker implements Broker {
     return this.#consumerCommandReady;
   }
 
-  async #stopSubscription(record: SubscriptionRecord, deadline: number): Promise<void> {
+  /**
+   * Stops a subscription. Delivery stops synchronously; with `drain` (a
+   * broker stop) buffered messages are still handled until `deadline`,
+   * without (an unsubscribe) they are left: pending for other instances in
+   * stream mode, dropped in pub/sub mode.
+   */
+  async #stopSubscription(
+    record: SubscriptionRecord,
+    deadline: number,
+    drain: boolean,
+  ): Promise<void> {
+    if (!drain) {
+      record.stream?.close();
+      record.pubsub?.close();
+    }
+    const stopping: Promise<void>[] = [];
+    if (record.stream) stopping.push(record.stream.stop(deadline, drain));
+    if (record.pubsub) {
+      const pubsub = record.pubsub;
+      const unlisten = this.#subscriber?.unlisten(
+        pubsubKey(this.#options.keyPrefix, record.channel),
+        pubsub.listener,
+      );
+      stopping.push(pubsub.stop(deadline, drain), unlisten ?? Promise.resolve());
+    }
     await record.starting?.catch(() => {});
     record.starting = undefined;
-    if (record.pubsub) {
-      if (this.#subscriber) {
-        await this.#subscriber.unlisten(
-          pubsubKey(this.#options.keyPrefix, record.channel),
-          record.pubsub.listener,
-        );
-      }
-      await record.pubsub.stop(deadline);
-    }
-    if (record.stream) await record.stream.stop(deadline);
+    await Promise.all(stopping);
+    // A start that completed while this stop waited for it is stopped too.
+    if (record.stream) await record.stream.stop(deadline, drain);
   }
 
   /**
@@ -342,7 +361,7 @@ export class RedisBroker implements Broker {
   async #shutdown(deadline: number): Promise<void> {
     await Promise.all(
       [...this.#subscriptions].map((record) =>
-        this.#stopSubscription(record, deadline).catch((error) => {
+        this.#stopSubscription(record, deadline, true).catch((error) => {
           this.#options.logger.error(
             `stopping "${record.name}" on "${record.channel}" failed: ${
               safeError(error, this.#options.secrets).message
@@ -351,6 +370,14 @@ export class RedisBroker implements Broker {
         })
       ),
     );
+    if (this.#closing.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(this.#closing),
+        new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
+      ]);
+      clearTimeout(timer);
+    }
     this.#requests.close(new BrokerError("RedisBroker stopped before a reply came"));
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
@@ -368,7 +395,10 @@ export class RedisBroker implements Broker {
    * Registers a handler under a durable name (`options.name`, else the
    * function's name; an anonymous handler without a name throws
    * `InvalidArgumentError`). On a running broker its consumer group is created
-   * at once and starts from now.
+   * at once and starts from now. `unsubscribe()` stops delivery at once (so a
+   * handler may unsubscribe itself); running calls finish and are acknowledged
+   * in the background, entries read but not started stay pending for other
+   * instances, and `stop()` waits for those calls.
    */
   subscribe<T = unknown>(
     channel: string,
@@ -417,12 +447,21 @@ export class RedisBroker implements Broker {
       channel,
       name,
       unsubscribe: () => {
-        record.closing ??= (async () => {
-          if (!this.#subscriptions.delete(record)) return;
-          if (this.#state === "started" || this.#state === "stopping") {
-            await this.#stopSubscription(record, Date.now() + DEFAULT_STOP_TIMEOUT);
-          }
-        })();
+        if (record.closing !== undefined) return record.closing;
+        record.closing = Promise.resolve();
+        if (!this.#subscriptions.delete(record)) return record.closing;
+        // Delivery stops now; running calls finish (and are acknowledged) in the background,
+        // so a handler may unsubscribe itself. stop() still waits for them.
+        const finished = this.#stopSubscription(record, Date.now() + DEFAULT_STOP_TIMEOUT, false)
+          .catch((error) => {
+            this.#options.logger.error(
+              `unsubscribe of "${name}" on "${channel}" failed: ${
+                safeError(error, this.#options.secrets).message
+              }`,
+            );
+          });
+        this.#closing.add(finished);
+        finished.finally(() => this.#closing.delete(finished));
         return record.closing;
       },
     };

@@ -107,6 +107,8 @@ export class StreamConsumer {
   #idle: (() => void) | undefined;
   #acks: AckBatcher;
   #groupReady: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+  #closed = false;
   #readFailures = 0;
 
   /** Creates the consumer; nothing happens before {@linkcode StreamConsumer.start}. */
@@ -157,14 +159,23 @@ export class StreamConsumer {
     return created;
   }
 
+  /** Marks the consumer closed for good (unsubscribed): a start in progress does not begin reading. */
+  close(): void {
+    this.#closed = true;
+  }
+
   /** Waits for the group, connects the blocking connection and starts reading and claiming. */
   async start(): Promise<void> {
-    if (this.#active) return;
+    if (this.#active || this.#closed) return;
     this.#stopSignal = new AbortController();
     this.#handlerSignal = new AbortController();
     await (this.#groupReady ?? this.ensureGroup());
     const blocking = this.#newBlockingConnection();
     await connectWithin(blocking, this.#options, "blocking");
+    if (this.#closed) {
+      blocking.disconnect();
+      return;
+    }
     this.#blocking = blocking;
     this.#active = true;
     this.#acks = this.#newAckBatcher();
@@ -184,13 +195,25 @@ export class StreamConsumer {
   }
 
   /**
-   * Stops reading and claiming, lets the running and buffered entries finish
-   * until `deadline` (then aborts their signal), acknowledges what succeeded,
-   * and makes what is left claimable by other instances at once.
+   * Stops reading and claiming at once (synchronously), lets the running
+   * entries, and with `drain` the buffered ones, finish until `deadline`
+   * (then aborts their signal), acknowledges what succeeded, and makes what is
+   * left claimable by other instances at once. Without `drain` (an
+   * unsubscribe) buffered entries are not handled here and the signal fires
+   * once the running calls are done.
    */
-  async stop(deadline: number): Promise<void> {
-    if (!this.#active) return;
+  stop(deadline: number, drain = true): Promise<void> {
+    if (this.#stopping !== undefined) return this.#stopping;
+    if (!this.#active) return Promise.resolve();
+    this.#stopping = this.#stop(deadline, drain).finally(() => {
+      this.#stopping = undefined;
+    });
+    return this.#stopping;
+  }
+
+  async #stop(deadline: number, drain: boolean): Promise<void> {
     this.#active = false;
+    if (!drain) this.#buffer = [];
     this.#stopSignal.abort();
     clearTimeout(this.#claimTimer);
     clearInterval(this.#heartbeatTimer);
@@ -203,7 +226,7 @@ export class StreamConsumer {
     await this.#loop;
     this.#blocking = undefined;
     const drained = await this.#waitIdle(deadline);
-    if (!drained) this.#handlerSignal.abort();
+    if (!drained || !drain) this.#handlerSignal.abort();
     this.#buffer = [];
     // Redis may be unreachable: acks and cleanup get what is left of the timeout, plus a grace.
     const cleanup = (async () => {

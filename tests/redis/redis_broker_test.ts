@@ -679,3 +679,47 @@ Deno.test("publish: rejects with BrokerError (no hang) while Redis is unreachabl
     assert.equal(broker.stats().publishing, 0);
   });
 });
+
+Deno.test("stop: entries not handled when the timeout runs out stay pending and a restart handles them", async () => {
+  await withRedis("stop-pending", async ({ admin, keyPrefix, brokers }) => {
+    const release = deferred();
+    const startedA = deferred();
+    const calls: { m: string; attempt: number; aborted: boolean }[] = [];
+    const allAfterRestart = deferred();
+    let restarted = false;
+    const broker = new RedisBroker({ ...FAST, keyPrefix, group: "svc", consumer: "only" });
+    brokers.push(broker);
+    broker.subscribe("jobs", async function slow(m: string, ctx: MessageContext) {
+      calls.push({ m, attempt: ctx.attempt, aborted: false });
+      if (m === "a" && !restarted) {
+        startedA.resolve();
+        await release.promise;
+        calls.push({ m: "a-finished", attempt: ctx.attempt, aborted: ctx.signal.aborted });
+      }
+      const redelivered = new Set(calls.filter((c) => c.attempt > 1).map((c) => c.m));
+      if (restarted && redelivered.has("b") && redelivered.has("c")) allAfterRestart.resolve();
+    });
+    await broker.start();
+    for (const m of ["a", "b", "c"]) await broker.publish(m, "jobs");
+    await wait(startedA.promise, "the first handler call started");
+    await broker.stop({ timeout: 20 });
+    release.resolve();
+    const stream = `${keyPrefix}stream:jobs`;
+    assert.ok((await pendingCount(admin, stream, "svc:slow")) >= 2, "b and c are still pending");
+    restarted = true;
+    await broker.start();
+    await wait(allAfterRestart.promise, "b and c handled after the restart");
+    const redelivered = calls.filter((c) => c.attempt > 1).map((c) => c.m);
+    assert.ok(redelivered.includes("b") && redelivered.includes("c"), JSON.stringify(calls));
+    assert.deepEqual(
+      calls.find((c) => c.m === "a-finished")?.aborted,
+      true,
+      "the abandoned call saw its signal abort",
+    );
+    await waitUntil(
+      async () => (await pendingCount(admin, stream, "svc:slow")) === 0,
+      DEADLINE,
+      "all acked",
+    );
+  });
+});

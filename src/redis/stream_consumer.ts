@@ -186,11 +186,14 @@ export class StreamConsumer {
   }
 
   #newBlockingConnection(): Redis {
-    // A read cut by a reconnect must fail rather than be silently re-sent, or it may never settle.
+    // A read cut by a reconnect must fail at once rather than be silently
+    // re-sent or left unsettled (a known ioredis hang of blocking commands):
+    // with no retries per request, ioredis rejects it when the connection
+    // drops, and the read loop reads again once reconnected.
     return createConnection(this.#options, "blocking", {
       autoResendUnfulfilledCommands: false,
       enableAutoPipelining: false,
-      maxRetriesPerRequest: null,
+      maxRetriesPerRequest: 0,
     });
   }
 

@@ -376,7 +376,7 @@ Deno.test("bus: the handler context carries the channel and attempt", async () =
   assert.equal(context.headers["x-trace"], "t1");
 });
 
-Deno.test("bus: a type-string subscription refused by the second broker leaves nothing behind", async () => {
+Deno.test("bus: a type-string subscription refused by the second broker leaves nothing behind", () => {
   class Refusing extends MemoryBroker {
     override subscribe<T>(_c: string, _h: Handler<T>, _o?: SubscribeOptions): Subscription {
       throw new InvalidArgumentError("name", "refused");

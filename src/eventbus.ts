@@ -107,6 +107,7 @@ export class EventBus {
   #logger: Logger;
   #state: BusState = "stopped";
   readonly #lifecycle = new LifecycleQueue();
+  readonly #channels = new Map<string, string>();
   #registrations = new Set<Registration>();
   #publishHooks: NonNullable<Middleware["publish"]>[] = [];
   #handleHooks: NonNullable<Middleware["handle"]>[] = [];
@@ -142,9 +143,17 @@ export class EventBus {
     return this.#state;
   }
 
-  /** The broker channel events of `type` travel on. */
+  /**
+   * The broker channel events of `type` travel on. Channels are kept per type,
+   * so each publish hands the broker the same string and its lookups stay cheap.
+   */
   channelFor(type: string): string {
-    return this.channelPrefix + type;
+    let channel = this.#channels.get(type);
+    if (channel === undefined) {
+      channel = this.channelPrefix + type;
+      if (this.#channels.size < MAX_CACHED_CHANNELS) this.#channels.set(type, channel);
+    }
+    return channel;
   }
 
   /**
@@ -297,11 +306,12 @@ export class EventBus {
    * ```
    */
   publish(event: CloudEvent, options?: PublishOptions): Promise<void> {
-    const route = this.#route(event, "publish");
-    if (route instanceof Error) return Promise.reject(route);
-    const [broker, call] = route;
-    if (this.#publishHooks.length === 0) return broker.publish(event, call.channel, options);
-    return runChain(this.#publishHooks, call, () => broker.publish(event, call.channel, options));
+    const broker = this.#brokerFor(event, "publish");
+    if (broker instanceof Error) return Promise.reject(broker);
+    const channel = this.channelFor(event.type);
+    if (this.#publishHooks.length === 0) return broker.publish(event, channel, options);
+    const call: PublishCall = { event, scope: scopeOf(event), channel };
+    return runChain(this.#publishHooks, call, () => broker.publish(event, channel, options));
   }
 
   /**
@@ -320,19 +330,20 @@ export class EventBus {
    * ```
    */
   async request<R = unknown>(event: CloudEvent, options?: RequestOptions): Promise<R> {
-    const route = this.#route(event, "request");
-    if (route instanceof Error) throw route;
-    const [broker, call] = route;
-    if (this.#publishHooks.length === 0) return broker.request<R>(event, call.channel, options);
+    const broker = this.#brokerFor(event, "request");
+    if (broker instanceof Error) throw broker;
+    const channel = this.channelFor(event.type);
+    if (this.#publishHooks.length === 0) return broker.request<R>(event, channel, options);
     let reply: R | undefined;
+    const call: PublishCall = { event, scope: scopeOf(event), channel };
     await runChain(this.#publishHooks, call, async () => {
-      reply = await broker.request<R>(event, call.channel, options);
+      reply = await broker.request<R>(event, channel, options);
     });
     return reply as R;
   }
 
-  /** The broker and publish call of an event, or the error refusing it. */
-  #route(event: CloudEvent, action: string): [Broker, PublishCall] | Error {
+  /** The broker of an event's scope, or the error refusing the call. */
+  #brokerFor(event: CloudEvent, action: string): Broker | Error {
     if (this.#state !== "started") return new NotStartedError("EventBus", this.#state, action);
     if (!(event instanceof CloudEvent)) {
       return new InvalidArgumentError(
@@ -340,9 +351,7 @@ export class EventBus {
         `must be a CloudEvent (e.g. new OrderCreated({...})), got ${excerpt(event)}`,
       );
     }
-    const scope = event instanceof ScopedEvent ? event.scope : EventScope.APP;
-    const broker = scope === EventScope.PROCESS ? this.processBroker : this.appBroker;
-    return [broker, { event, scope, channel: this.channelPrefix + event.type }];
+    return scopeOf(event) === EventScope.PROCESS ? this.processBroker : this.appBroker;
   }
 
   /**
@@ -468,6 +477,14 @@ export class EventBus {
     }
     return this;
   }
+}
+
+/** Event types whose channel name is remembered; beyond it names are built per call. */
+const MAX_CACHED_CHANNELS = 10_000;
+
+/** An event's scope: its own for a ScopedEvent, APP for a plain CloudEvent. */
+function scopeOf(event: CloudEvent): EventScope {
+  return event instanceof ScopedEvent ? event.scope : EventScope.APP;
 }
 
 function parseForHandler(

@@ -11,6 +11,7 @@ import type {
   HandlerFailure,
   PublisherDecorator,
   PublishOptions,
+  RequestOptions,
   SubscribeOptions,
   SubscriberDecorator,
 } from "./broker.ts";
@@ -112,6 +113,27 @@ export function checkPublishOptions(options: PublishOptions | undefined): void {
     throw new InvalidArgumentError("correlationId", "must be a string");
   }
   if (options.replyTo !== undefined) checkChannel(options.replyTo, "replyTo");
+}
+
+/**
+ * Checks the options of `request()`: channel, timeout (default `fallback`),
+ * headers, correlation id and signal. Returns the timeout to use.
+ */
+export function checkRequestOptions(
+  channel: unknown,
+  options: RequestOptions | undefined,
+  fallback: number,
+): number {
+  checkChannel(channel);
+  if (options !== undefined && (options === null || typeof options !== "object")) {
+    throw new InvalidArgumentError("options", "must be an object");
+  }
+  const timeout = checkTimeout(options?.timeout, fallback);
+  checkPublishOptions({ headers: options?.headers, correlationId: options?.correlationId });
+  if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError("signal", "must be an AbortSignal");
+  }
+  return timeout;
 }
 
 /** The event id and type of a message that is a CloudEvent. */

@@ -37,6 +37,7 @@ import {
   checkHandler,
   checkLogger,
   checkPublishOptions,
+  checkRequestOptions,
   checkTimeout,
   describeMessage,
   publisherDecorator,
@@ -498,15 +499,7 @@ export class MemoryBroker implements Broker {
     }
     let timeout: number;
     try {
-      checkChannel(channel);
-      if (options !== undefined && (options === null || typeof options !== "object")) {
-        throw new InvalidArgumentError("options", "must be an object");
-      }
-      timeout = checkTimeout(options?.timeout, DEFAULT_REQUEST_TIMEOUT);
-      checkPublishOptions({ headers: options?.headers, correlationId: options?.correlationId });
-      if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-        throw new InvalidArgumentError("signal", "must be an AbortSignal");
-      }
+      timeout = checkRequestOptions(channel, options, DEFAULT_REQUEST_TIMEOUT);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -26,7 +26,7 @@ export function deferred<T = void>(): Deferred<T> {
  * Resolves with `promise`, or rejects once `ms` have passed: a deadline that
  * fails a test that would otherwise hang. The timer never outlives the call.
  */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`deadline of ${ms} ms passed: ${what}`)), ms);

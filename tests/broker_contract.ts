@@ -15,6 +15,7 @@
  */
 
 import assert from "node:assert/strict";
+import { type Deferred, deferred, withDeadline } from "./_deferred.ts";
 import {
   type Broker,
   type BrokerOptions,
@@ -41,36 +42,7 @@ export interface ContractTarget {
   deadline?: number;
 }
 
-/** A promise with its resolve and reject exposed. */
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-/** Creates a {@linkcode Deferred}. */
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Resolves with the promise's value, or rejects when `ms` pass first. */
-export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`deadline of ${ms} ms passed: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { type Deferred, deferred, withDeadline } from "./_deferred.ts";
 
 /** Collects messages and resolves `reached(n)` once `n` have arrived. */
 export class Collector<T = unknown> {

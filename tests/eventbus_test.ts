@@ -19,7 +19,7 @@ import {
   type Subscription,
   ValidationError,
 } from "../mod.ts";
-import { countdown, deferred, within } from "./_deferred.ts";
+import { countdown, deferred, withDeadline } from "./_deferred.ts";
 
 const DEADLINE = 5_000;
 
@@ -68,7 +68,7 @@ Deno.test("bus: a typed handler receives a typed event with the right field type
   await bus.publish(
     new OrderCreated({ data: { orderId: "ORD-1", amount: 99.99, items: ["a", "b"] } }),
   );
-  const e = await within(got.promise, DEADLINE, "handler call");
+  const e = await withDeadline(got.promise, DEADLINE, "handler call");
   assert.ok(e instanceof OrderCreated);
   assert.equal(typeof e.data.orderId, "string");
   assert.equal(e.data.amount, 99.99);
@@ -87,7 +87,7 @@ Deno.test("bus: several events to one handler arrive in publish order", async ()
   for (let i = 0; i < 50; i++) {
     await bus.publish(new OrderCreated({ data: { orderId: `O${i}`, amount: i, items: [] } }));
   }
-  await within(done.reached, DEADLINE, "50 events");
+  await withDeadline(done.reached, DEADLINE, "50 events");
   assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i));
 });
 
@@ -107,7 +107,7 @@ Deno.test("bus: two event types each reach only their own handler", async () => 
   await bus.start();
   await bus.publish(new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } }));
   await bus.publish(new UserJoined({ data: { userId: "u1" } }));
-  await within(done.reached, DEADLINE, "both handlers");
+  await withDeadline(done.reached, DEADLINE, "both handlers");
   assert.deepEqual(orders, ["test.order.created"]);
   assert.deepEqual(users, ["test.user.joined"]);
 });
@@ -128,7 +128,7 @@ Deno.test("bus: scope routing: PROCESS events only on the process broker, APP on
   await bus.start();
   await bus.publish(new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } }));
   await bus.publish(new UserJoined({ data: { userId: "u" } }));
-  await within(done.reached, DEADLINE, "routing");
+  await withDeadline(done.reached, DEADLINE, "routing");
   assert.deepEqual(processBroker.published, ["events.test.order.created"]);
   assert.deepEqual(appBroker.published, ["events.test.user.joined"]);
 });
@@ -147,7 +147,7 @@ Deno.test("bus: a plain CloudEvent routes as APP, and a type-string handler hear
   await bus.start();
   await bus.publish(new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } }));
   await bus.publish(new CloudEvent({ type: "test.order.created", source: "/raw" }));
-  await within(done.reached, DEADLINE, "both scopes");
+  await withDeadline(done.reached, DEADLINE, "both scopes");
   assert.deepEqual(processBroker.published, ["x.test.order.created"]);
   assert.deepEqual(appBroker.published, ["x.test.order.created"]);
   assert.equal(seen.length, 2);
@@ -164,7 +164,7 @@ Deno.test("bus: one broker as both scopes never delivers twice", async () => {
   });
   await bus.start();
   await bus.publish(new UserJoined({ data: { userId: "u" } }));
-  await within(first.promise, DEADLINE, "delivery");
+  await withDeadline(first.promise, DEADLINE, "delivery");
   // A second, later event proves the first was not queued twice: FIFO order means
   // that once the marker arrives, any duplicate of the first would have arrived too.
   const marker = deferred();
@@ -172,7 +172,7 @@ Deno.test("bus: one broker as both scopes never delivers twice", async () => {
     marker.resolve();
   });
   await bus.publish(new CloudEvent({ type: "test.marker", source: "/m" }));
-  await within(marker.promise, DEADLINE, "marker");
+  await withDeadline(marker.promise, DEADLINE, "marker");
   assert.equal(calls, 1);
   assert.equal(shared.subscribed.length, 2);
 });
@@ -195,7 +195,7 @@ Deno.test("bus: extension attributes and every core attribute reach the handler 
     data: { userId: "u-1" },
   });
   await bus.publish(sent);
-  const e = await within(got.promise, DEADLINE, "delivery");
+  const e = await withDeadline(got.promise, DEADLINE, "delivery");
   assert.deepEqual(e.toJSON(), sent.toJSON());
 });
 
@@ -217,7 +217,7 @@ Deno.test("bus: a payload failing the schema never reaches the handler and is re
   await bus.publish(
     new CloudEvent({ id: "bad-1", type: "test.user.joined", source: "/x", data: { userId: 42 } }),
   );
-  await within(reported.promise, DEADLINE, "failure report");
+  await withDeadline(reported.promise, DEADLINE, "failure report");
   assert.equal(called, false);
   assert.equal(failures.length, 1);
   assert.ok(failures[0].error instanceof ValidationError);
@@ -333,7 +333,7 @@ Deno.test("bus: middleware runs around publish and handler calls, first added ou
   await bus.start();
   await bus.publish(new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } }));
   await bus.publish(new CloudEvent({ type: "test.done", source: "/d" }));
-  await within(handled.promise, DEADLINE, "handlers");
+  await withDeadline(handled.promise, DEADLINE, "handlers");
   // Publish and handler chains may interleave (a broker may run the handler before
   // publish resolves), so each chain's order is checked on its own.
   assert.deepEqual(trace.filter((line) => line.includes("publish")), [
@@ -369,7 +369,7 @@ Deno.test("bus: the handler context carries the channel and attempt", async () =
   await bus.start();
   const e = new UserJoined({ data: { userId: "u" } });
   await bus.publish(e, { headers: { "x-trace": "t1" } });
-  const context = await within(got.promise, DEADLINE, "delivery");
+  const context = await withDeadline(got.promise, DEADLINE, "delivery");
   assert.equal(context.channel, "events.test.user.joined");
   assert.equal(context.messageId, e.id);
   assert.equal(context.attempt, 1);
@@ -405,7 +405,7 @@ Deno.test("bus: an anonymous handler gets the broker's generated name everywhere
   assert.deepEqual(bus.handlers()["test.user.joined"], [{ name: sub.name, scope: "app" }]);
   await bus.start();
   await bus.publish(new UserJoined({ data: { userId: "u" } }));
-  await within(reported.promise, DEADLINE, "failure");
+  await withDeadline(reported.promise, DEADLINE, "failure");
   assert.equal(failures[0].handler, sub.name);
 });
 

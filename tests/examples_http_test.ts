@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { within } from "./_deferred.ts";
+import { withDeadline } from "./_deferred.ts";
 import { runExample } from "./_run_example.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -87,7 +87,7 @@ Deno.test("example 15: SIGTERM stops the server and the bus, and the process exi
   const stderr = new Response(child.stderr).text();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let stdout = "";
-  const port = await within(
+  const port = await withDeadline(
     (async () => {
       while (true) {
         const { value, done } = await lines.read();

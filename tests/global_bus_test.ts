@@ -16,7 +16,7 @@ import {
   type Subscription,
   ValidationError,
 } from "../mod.ts";
-import { countdown, deferred, within } from "./_deferred.ts";
+import { countdown, deferred, withDeadline } from "./_deferred.ts";
 
 const DEADLINE = 5_000;
 
@@ -94,11 +94,11 @@ Deno.test("global: pending handlers are attached exactly once; a second init is 
   }]);
   arrived = countdown(1);
   await bus.publish(new Conversion({ data: { value: 42 } }));
-  await within(arrived.reached, DEADLINE, "delivery");
+  await withDeadline(arrived.reached, DEADLINE, "delivery");
   // FIFO on one channel: a second event arriving alone proves the first was not delivered twice.
   arrived = countdown(1);
   await bus.publish(new Conversion({ data: { value: 43 } }));
-  await within(arrived.reached, DEADLINE, "delivery");
+  await withDeadline(arrived.reached, DEADLINE, "delivery");
   assert.deepEqual(received.map((e) => e.data.value), [42, 43]);
   assert.ok(received[0] instanceof Conversion);
   await resetEventBus();
@@ -108,7 +108,7 @@ Deno.test("global: several events to one handler arrive in order", async () => {
   const bus = await freshBus();
   arrived = countdown(3);
   for (const value of [10, 20, 30]) await bus.publish(new Conversion({ data: { value } }));
-  await within(arrived.reached, DEADLINE, "three events");
+  await withDeadline(arrived.reached, DEADLINE, "three events");
   assert.deepEqual(received.map((e) => e.data.value), [10, 20, 30]);
   await resetEventBus();
 });
@@ -167,7 +167,7 @@ Deno.test("global: decorators on static and instance methods receive typed event
   await bus.publish(
     new Detailed({ data: { orderId: "ORD-123", amount: 99.99, items: ["x", "y"] } }),
   );
-  await within(methodCalls.reached, DEADLINE, "static + two instances");
+  await withDeadline(methodCalls.reached, DEADLINE, "static + two instances");
   assert.deepEqual(staticCalls, [99.99]);
   assert.deepEqual(instanceCalls.sort(), ["a:ORD-123", "b:ORD-123"]);
   const names = bus.handlers()["test.detailed.event"].map((h) => h.name).sort();
@@ -188,7 +188,7 @@ Deno.test("global: handlers declared after init attach at once", async () => {
     got.resolve();
   });
   await bus.publish(new Late({ data: {} }));
-  await within(got.promise, DEADLINE, "late handler");
+  await withDeadline(got.promise, DEADLINE, "late handler");
   await resetEventBus();
 });
 
@@ -212,7 +212,7 @@ Deno.test("global: an anonymous handler is named by the broker", async () => {
   assert.match(bus.handlers()["test.anon"][0].name, /^anonymous#\d+$/);
   await bus.start();
   await bus.publish(new Anon({ data: {} }));
-  await within(got.promise, DEADLINE, "anonymous handler");
+  await withDeadline(got.promise, DEADLINE, "anonymous handler");
   await resetEventBus();
 });
 

@@ -25,7 +25,7 @@ import {
   sendEvent,
   toHttpRequest,
 } from "../http.ts";
-import { deferred, within } from "./_deferred.ts";
+import { deferred, withDeadline } from "./_deferred.ts";
 
 const URL_ = "http://localhost/events";
 
@@ -257,8 +257,8 @@ Deno.test("a streamed body without Content-Length is counted and cut off at the 
     body,
   });
   assert.equal(request.headers.get("content-length"), null);
-  await problem(await within(handler(request), 5_000, "endless body answered"), 413);
-  await within(cancelled.promise, 5_000, "stream cancelled");
+  await problem(await withDeadline(handler(request), 5_000, "endless body answered"), 413);
+  await withDeadline(cancelled.promise, 5_000, "stream cancelled");
   assert.equal(bus.events.length, 0);
 });
 
@@ -590,7 +590,7 @@ Deno.test("httpSink forwards bus events to a webhook, behind a real Deno.serve h
     });
     assert.equal(response.status, 202);
     await response.body?.cancel();
-    const got = await within(received.promise, 5_000, "webhook called");
+    const got = await withDeadline(received.promise, 5_000, "webhook called");
     assert.equal(got.headers.get("content-type"), "application/cloudevents+json; charset=utf-8");
     const forwarded = OrderCreated.parse(got.body);
     assert.equal(forwarded.id, order.id);

@@ -16,39 +16,8 @@ export function uniquePrefix(label: string): string {
   return `test:${label}:${crypto.randomUUID().slice(0, 8)}:`;
 }
 
-/** A promise with its resolve and reject exposed. */
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
-/** Creates a {@linkcode Deferred}. */
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/**
- * Resolves with the promise's value, or rejects with a message naming `what`
- * when it has not settled within `ms`. The timer is always cleared.
- */
-export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { withDeadline } from "../_deferred.ts";
+export { type Deferred, deferred, withDeadline } from "../_deferred.ts";
 
 /**
  * Polls `condition` every `intervalMs` until it holds; fails with `what` (and

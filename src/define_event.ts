@@ -146,6 +146,11 @@ function shorten(text: string, max: number): string {
  * `data` must match a zod schema. The Python library's pydantic event classes
  * become these.
  *
+ * An event that crosses a serializing broker (Redis, HTTP) is parsed again
+ * from its JSON on the other side, so the schema must accept its own JSON
+ * output: use `z.coerce.date()` rather than `z.date()`, and avoid
+ * `.transform()` whose output the input schema refuses.
+ *
  * @example
  * ```ts
  * import { defineEvent, EventScope } from "@opensecflow/eventbus";

@@ -181,6 +181,12 @@ function nowTimestamp(): string {
 /**
  * A CloudEvents v1.0 event. Validated at construction, frozen afterwards.
  *
+ * Plain-object and array `data` is frozen in place, deeply (so pass a copy if
+ * you need to keep changing the original); a `Uint8Array` cannot be frozen
+ * and should be treated as read-only. A subclass that adds fields must freeze
+ * its instances itself: only `CloudEvent`, `ScopedEvent` and `defineEvent`
+ * classes are frozen here.
+ *
  * @example
  * ```ts
  * import { CloudEvent } from "@opensecflow/eventbus";

@@ -111,8 +111,11 @@ function converting<E extends EventDefinition, R>(
  * Declares a handler of a typed event on the module-level bus. Before
  * {@linkcode initEventBus} it waits in a pending list; `initEventBus` attaches
  * every declared handler exactly once. Works as a function wrapper and as a
- * TC39 decorator on static and instance methods (an instance method is
- * attached for each instance created).
+ * TC39 decorator on static and instance methods. An instance method is
+ * attached for each instance created, under the names `Class.method`,
+ * `Class.method#2`, ... in construction order, and stays attached (and the
+ * instance alive) for the life of the process: prefer static methods or one
+ * instance per class.
  *
  * @example
  * ```ts

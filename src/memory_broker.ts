@@ -13,7 +13,6 @@ import type {
   BrokerStats,
   Handler,
   HandlerFailure,
-  MessageContext,
   PublisherDecorator,
   PublishOptions,
   RequestOptions,
@@ -30,7 +29,6 @@ import {
   QueueFullError,
   RequestTimeoutError,
 } from "./errors.ts";
-import { CloudEvent } from "./event.ts";
 import {
   checkChannel,
   checkConcurrency,
@@ -47,6 +45,13 @@ import {
 } from "./handler_support.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
 import { LifecycleQueue } from "./lifecycle.ts";
+import {
+  ACCEPTED,
+  Delivery,
+  PendingRequest,
+  SubscriptionState,
+  WaitingPublish,
+} from "./memory_subscription.ts";
 import { RingQueue } from "./ring_queue.ts";
 
 /**
@@ -123,147 +128,6 @@ const DEFAULT_MAX_QUEUE_SIZE = 1000;
 const DEFAULT_STOP_TIMEOUT = 10_000;
 const DEFAULT_REQUEST_TIMEOUT = 5_000;
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-// One settled promise serves every publish that needed no waiting.
-const ACCEPTED: Promise<void> = Promise.resolve();
-
-/** A publish waiting for room in one or more full queues. */
-class WaitingPublish {
-  remaining = 0;
-  declare resolve: () => void;
-  declare reject: (error: unknown) => void;
-  readonly promise: Promise<void>;
-
-  constructor() {
-    this.promise = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
-
-  /** One queue took the message, or will never take it. */
-  settleOne(): void {
-    if (--this.remaining === 0) this.resolve();
-  }
-}
-
-/** A request waiting for its first reply. */
-class PendingRequest {
-  settled = false;
-  /** Deliveries whose handler has not finished yet. */
-  outstanding = 0;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  cleanup: () => void = noop;
-  declare resolve: (value: unknown) => void;
-  declare reject: (error: unknown) => void;
-
-  constructor(readonly inbox: string) {}
-
-  /** The first handler to finish wins. */
-  reply(value: unknown): void {
-    this.outstanding--;
-    if (this.settled) return;
-    this.settled = true;
-    this.cleanup();
-    this.resolve(value);
-  }
-
-  /** A handler failed: the request fails only when no handler is left to reply. */
-  failed(error: unknown): void {
-    if (--this.outstanding === 0) this.abort(error);
-  }
-
-  abort(error: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.cleanup();
-    this.reject(error);
-  }
-}
-
-function noop(): void {}
-
-/** The state of one subscription. */
-class SubscriptionState {
-  readonly queue: RingQueue<Delivery> = new RingQueue();
-  /** Deliveries whose publish waits for room, created on first need. */
-  blocked: RingQueue<Delivery> | null = null;
-  running = 0;
-  /** Bumped when a stop gives up on the handler calls in flight. */
-  generation = 0;
-  active = true;
-  controller: AbortController = new AbortController();
-  idleWaiters: (() => void)[] | null = null;
-  closing: Promise<void> | undefined;
-
-  constructor(
-    readonly channel: string,
-    readonly name: string,
-    readonly handler: Handler,
-    readonly concurrency: number,
-    readonly idPrefix: string,
-  ) {}
-
-  get waiting(): number {
-    return this.blocked === null ? 0 : this.blocked.length;
-  }
-
-  isIdle(): boolean {
-    return this.running === 0 && this.queue.length === 0 && this.waiting === 0;
-  }
-
-  whenIdle(): Promise<void> {
-    if (this.isIdle()) return ACCEPTED;
-    return new Promise<void>((resolve) => (this.idleWaiters ??= []).push(resolve));
-  }
-
-  notifyIdle(): void {
-    const waiters = this.idleWaiters;
-    if (waiters === null) return;
-    this.idleWaiters = null;
-    for (const resolve of waiters) resolve();
-  }
-}
-
-/**
- * One message on its way to one subscription; it is also the handler's
- * context, so a delivery costs a single allocation.
- */
-class Delivery implements MessageContext {
-  /** Set while the publish waits for room in this subscription's queue. */
-  waiting: WaitingPublish | undefined = undefined;
-  /** Taken at publish: a later restart gives the subscription a new controller. */
-  readonly signal: AbortSignal;
-
-  constructor(
-    readonly state: SubscriptionState,
-    readonly message: unknown,
-    readonly sequence: number,
-    readonly headers: Readonly<Record<string, string>>,
-    readonly correlationId: string | undefined,
-    readonly replyTo: string | undefined,
-    readonly request: PendingRequest | undefined,
-  ) {
-    this.signal = state.controller.signal;
-  }
-
-  get channel(): string {
-    return this.state.channel;
-  }
-
-  get subscription(): string {
-    return this.state.name;
-  }
-
-  get messageId(): string {
-    const message = this.message;
-    return message instanceof CloudEvent ? message.id : this.state.idPrefix + this.sequence;
-  }
-
-  get attempt(): number {
-    return 1;
-  }
-}
-
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === "object" || typeof value === "function") &&
     typeof (value as PromiseLike<unknown>).then === "function";

@@ -83,17 +83,25 @@ export async function connectWithin(
   }
 }
 
-/** Resolves when the connection is ready (or is closed for good). */
-export function waitReady(client: Redis): Promise<void> {
-  if (client.status === "ready" || client.status === "end") return Promise.resolve();
+/**
+ * Resolves when the connection is ready (or is closed for good), or when
+ * `signal` aborts; its listeners are removed either way, so waiting in a loop
+ * during an outage leaves none behind.
+ */
+export function waitReady(client: Redis, signal?: AbortSignal): Promise<void> {
+  if (client.status === "ready" || client.status === "end" || signal?.aborted) {
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     const done = () => {
       client.off("ready", done);
       client.off("end", done);
+      signal?.removeEventListener("abort", done);
       resolve();
     };
     client.on("ready", done);
     client.on("end", done);
+    signal?.addEventListener("abort", done, { once: true });
   });
 }
 

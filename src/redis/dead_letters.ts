@@ -150,8 +150,13 @@ export async function replayDeadLetters(
     }
     return moved;
   }
+  // Only the letters there now: a replayed entry that fails again lands after
+  // this mark and waits for the next replay instead of looping for ever.
+  const last = (await client.xrevrange(deadLetterStream, "+", "-", "COUNT", 1)) as RawEntry[];
+  if (last.length === 0) return moved;
+  const end = last[0][0];
   for (;;) {
-    const entries = (await client.xrange(deadLetterStream, "-", "+", "COUNT", 100)) as RawEntry[];
+    const entries = (await client.xrange(deadLetterStream, "-", end, "COUNT", 100)) as RawEntry[];
     if (entries.length === 0) return moved;
     await replay(entries);
   }

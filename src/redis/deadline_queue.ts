@@ -23,6 +23,7 @@ export class DeadlineQueue<T> {
   #base = 0;
   #head = 0;
   #live = 0;
+  #emptyWaiters: (() => void)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** `onExpire` receives the value and label of each operation still unsettled at its deadline. */
@@ -48,8 +49,21 @@ export class DeadlineQueue<T> {
     if (this.#values[index] === undefined) return false;
     this.#values[index] = undefined;
     this.#live--;
+    if (this.#live === 0) this.#notifyEmpty();
     if (index === this.#head) this.#advance();
     return true;
+  }
+
+  /** Resolves once no operation is tracked (at once when none is). */
+  whenEmpty(): Promise<void> {
+    if (this.#live === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#emptyWaiters.push(resolve));
+  }
+
+  #notifyEmpty(): void {
+    const waiters = this.#emptyWaiters;
+    this.#emptyWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Operations tracked and not yet settled or expired. */
@@ -69,6 +83,7 @@ export class DeadlineQueue<T> {
     this.#values = [];
     this.#head = 0;
     this.#live = 0;
+    this.#notifyEmpty();
     for (let i = 0; i < values.length; i++) {
       const value = values[i];
       if (value !== undefined) this.#onExpire(value, labels[i]);
@@ -114,6 +129,7 @@ export class DeadlineQueue<T> {
       if (value === undefined) continue;
       this.#values[head] = undefined;
       this.#live--;
+      if (this.#live === 0) this.#notifyEmpty();
       this.#onExpire(value, this.#labels[head]);
     }
     this.#advance();

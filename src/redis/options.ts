@@ -235,10 +235,17 @@ function text(value: unknown, name: string, fallback: string, allowEmpty = false
  * ```
  */
 export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_all, scheme, userinfo: string) => {
+  let out = url;
+  const schemeEnd = out.indexOf("://");
+  // The user-info ends at the last "@": a password may itself hold "@" or "/".
+  const at = out.lastIndexOf("@");
+  if (schemeEnd !== -1 && at > schemeEnd) {
+    const userinfo = out.slice(schemeEnd + 3, at);
     const colon = userinfo.indexOf(":");
-    return colon === -1 ? `${scheme}***@` : `${scheme}${userinfo.slice(0, colon)}:***@`;
-  });
+    const masked = colon === -1 ? "***" : `${userinfo.slice(0, colon)}:***`;
+    out = out.slice(0, schemeEnd + 3) + masked + out.slice(at);
+  }
+  return out.replace(/([?&](?:password|pass|pwd)=)[^&#]*/gi, "$1***");
 }
 
 /**
@@ -289,6 +296,17 @@ function secretsOf(url: URL, redis: RedisConnectionOptions): string[] {
     }
   }
   if (typeof redis.password === "string") secrets.add(redis.password);
+  // ioredis also reads a password from the query string.
+  const queryPassword = url.searchParams.get("password");
+  if (queryPassword) secrets.add(queryPassword);
+  // A password holding "@" (which ioredis accepts) makes URL see only its tail.
+  const schemeEnd = url.href.indexOf("://");
+  const at = url.href.lastIndexOf("@");
+  if (schemeEnd !== -1 && at > schemeEnd) {
+    const userinfo = url.href.slice(schemeEnd + 3, at);
+    const colon = userinfo.indexOf(":");
+    if (colon !== -1) secrets.add(userinfo.slice(colon + 1));
+  }
   return [...secrets].filter((secret) => secret.length >= 1);
 }
 

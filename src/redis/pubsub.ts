@@ -110,6 +110,8 @@ export class PubSubSubscription {
   #queue: Queued[] = [];
   #head = 0;
   #running = 0;
+  /** Bumped when a stop abandons running calls; their late results are ignored. */
+  #generation = 0;
   #active = false;
   #controller = new AbortController();
   #idle: (() => void) | undefined;
@@ -173,6 +175,15 @@ export class PubSubSubscription {
       this.#idle = undefined;
     }
     if (this.#running > 0 || this.queued > 0) this.#controller.abort();
+    if (this.#running > 0) {
+      // Given up on: counted as dropped, their late results ignored, their slots freed.
+      this.#host.counters.dropped += this.#running;
+      this.#host.options.logger.warn(
+        `${this.#running} running handler call(s) of "${this.name}" abandoned: the stop timed out`,
+      );
+      this.#running = 0;
+      this.#generation++;
+    }
     this.#dropQueued("the broker stopped");
     if (!drain) this.#controller.abort();
   }
@@ -258,9 +269,16 @@ export class PubSubSubscription {
       return;
     }
     if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
+      const generation = this.#generation;
       (result as Promise<unknown>).then(
-        (value) => this.#succeeded(decoded, value),
-        (error) => this.#failed(decoded, context, described.type, error),
+        (value) => {
+          if (generation === this.#generation) this.#succeeded(decoded, value);
+        },
+        (error) => {
+          if (generation === this.#generation) {
+            this.#failed(decoded, context, described.type, error);
+          }
+        },
       );
     } else {
       this.#succeeded(decoded, result);

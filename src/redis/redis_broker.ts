@@ -383,6 +383,16 @@ export class RedisBroker implements Broker {
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     await subscriber?.close();
+    // Publishes already accepted by the broker may still sit in ioredis's
+    // auto-pipelining batch, which QUIT would overtake: let them reach Redis first.
+    if (this.#deadlines.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#deadlines.whenEmpty(),
+        new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
+      ]);
+      clearTimeout(timer);
+    }
     // Closed connections stay referenced: a late ack of an abandoned handler fails cleanly on them.
     this.#consumerCommandReady = undefined;
     await Promise.all([

@@ -92,6 +92,8 @@ export class StreamConsumer {
   readonly #held = new Map<string, Delivery>();
   #buffer: Delivery[] = [];
   #running = 0;
+  /** Bumped when a stop abandons running calls; their late results are ignored. */
+  #generation = 0;
   #pumping = false;
   #active = false;
   #blocking: Redis | undefined;
@@ -144,13 +146,16 @@ export class StreamConsumer {
   }
 
   /**
-   * Creates the consumer group (from `$`, with MKSTREAM) unless it exists. The
-   * command is written at once, so a publish made on the same broker after this
-   * call is ordered after it and seen by the group.
+   * Creates the consumer group (with MKSTREAM) unless it exists. A new
+   * subscription starts from `$`, so it gets what is published from now on;
+   * the command is written at once, so a publish made on the same broker after
+   * this call is ordered after it and seen by the group. A group that vanished
+   * while reading (a Redis restarted without persistence) is created again
+   * from `0`: the entries written since then are delivered rather than lost.
    */
-  ensureGroup(): Promise<void> {
+  ensureGroup(from: "$" | "0" = "$"): Promise<void> {
     const created = this.#host.command()
-      .xgroup("CREATE", this.spec.stream, this.spec.group, "$", "MKSTREAM")
+      .xgroup("CREATE", this.spec.stream, this.spec.group, from, "MKSTREAM")
       .then(() => undefined, (error: unknown) => {
         if (errorMessage(error).includes("BUSYGROUP")) return;
         throw error;
@@ -230,6 +235,7 @@ export class StreamConsumer {
     this.#blocking = undefined;
     const drained = await this.#waitIdle(deadline);
     if (!drained || !drain) this.#handlerSignal.abort();
+    if (!drained) this.#abandonRunning();
     this.#buffer = [];
     // Redis may be unreachable: acks and cleanup get what is left of the timeout, plus a grace.
     const cleanup = (async () => {
@@ -269,6 +275,18 @@ export class StreamConsumer {
   }
 
   /** Entries not handled by stop time: idle them past claimIdleMs so a live instance takes them now. */
+  /**
+   * Gives up on handler calls still running when a stop ran out of time: their
+   * signal has fired, their entries are released with the rest (so another
+   * instance, or this one after a restart, runs them again), and whatever they
+   * do later is ignored, so they hold no capacity after a restart.
+   */
+  #abandonRunning(): void {
+    this.#generation++;
+    for (const delivery of this.#held.values()) delivery.running = false;
+    this.#running = 0;
+  }
+
   async #releaseLeftovers(): Promise<void> {
     const left = [...this.#held.values()].filter((d) => !d.running).map((d) => d.id);
     for (const id of left) this.#held.delete(id);
@@ -338,7 +356,12 @@ export class StreamConsumer {
       const blocking = this.#blocking;
       if (blocking === undefined) return;
       if (blocking.status !== "ready") {
-        await Promise.race([waitReady(blocking), delay(this.#options.blockMs, signal)]);
+        const waiting = new AbortController();
+        await Promise.race([
+          waitReady(blocking, waiting.signal),
+          delay(this.#options.blockMs, signal),
+        ]);
+        waiting.abort(); // drops waitReady's listeners when the delay won
         if (!this.#active) return;
         // ioredis reconnects on its own; only a connection it gave up on is replaced.
         if ((blocking.status as string) === "end") this.#replaceBlocking(blocking);
@@ -431,7 +454,7 @@ export class StreamConsumer {
       this.#options.logger.warn(
         `consumer group ${this.spec.group} on ${this.spec.stream} is gone; creating it again`,
       );
-      await this.ensureGroup().catch(() => {});
+      await this.ensureGroup("0").catch(() => {});
       return;
     }
     this.#readFailures++;
@@ -486,6 +509,8 @@ export class StreamConsumer {
     }
     if (live.length === 0) return;
     const counts = await this.#deliveryCounts(live[0][0], live[live.length - 1][0], live.length);
+    // Stopped or unsubscribed meanwhile: the entries stay pending and another instance claims them.
+    if (!this.#active) return;
     const now = Date.now();
     for (const [id, fields] of live) {
       if (this.#held.has(id)) continue;
@@ -557,6 +582,14 @@ export class StreamConsumer {
         room,
       ) as [string, [string, string[] | null][], string[]?];
       this.#claimCursor = reply[0];
+      const deleted = reply[2] ?? [];
+      if (deleted.length > 0) {
+        // Trimmed away while pending: XAUTOCLAIM has removed them; nothing is left to deliver.
+        this.#host.counters.dropped += deleted.length;
+        this.#options.logger.warn(
+          `${deleted.length} pending entries of ${this.spec.stream} were trimmed before being handled (raise maxLen)`,
+        );
+      }
       const entries = reply[1].filter(([id]) => !this.#held.has(id));
       if (!this.#active) return;
       if (entries.length > 0) {
@@ -570,7 +603,7 @@ export class StreamConsumer {
     } catch (error) {
       const message = errorMessage(error);
       if (message.includes("NOGROUP")) {
-        await this.ensureGroup().catch(() => {});
+        await this.ensureGroup("0").catch(() => {});
       } else if (this.#active) {
         this.#options.logger.debug(`XAUTOCLAIM on ${this.spec.stream}: ${message}`);
       }
@@ -646,6 +679,7 @@ export class StreamConsumer {
     };
     delivery.running = true;
     this.#running++;
+    const generation = this.#generation;
     let result: unknown;
     try {
       result = this.spec.handler(message, context);
@@ -655,8 +689,13 @@ export class StreamConsumer {
     }
     if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
       (result as Promise<unknown>).then(
-        (value) => this.#succeeded(delivery, decoded, value),
-        (error) => this.#failed(delivery, decoded, error),
+        (value) => {
+          if (generation === this.#generation) this.#succeeded(delivery, decoded, value);
+        },
+        (error) => {
+          if (generation === this.#generation) this.#failed(delivery, decoded, error);
+          else this.#options.logger.debug(`abandoned handler "${this.spec.name}" failed`, error);
+        },
       );
     } else {
       this.#succeeded(delivery, decoded, result);

@@ -723,3 +723,72 @@ Deno.test("stop: entries not handled when the timeout runs out stay pending and 
     );
   });
 });
+
+Deno.test("dead letters: replay of letters that fail again ends; they wait for the next replay", async () => {
+  await withRedis("dlq-replay-bound", async ({ keyPrefix, brokers }) => {
+    const broker = new RedisBroker({ ...FAST, keyPrefix });
+    brokers.push(broker);
+    broker.subscribe("orders", function strict() {
+      throw new ValidationError([{ path: "data", message: "never valid" }]);
+    });
+    await broker.start();
+    for (let i = 0; i < 20; i++) await broker.publish({ i }, "orders");
+    await waitUntil(() => broker.stats().deadLettered === 20, DEADLINE, "20 dead letters");
+    const moved = await wait(broker.replayDeadLetters("orders"), "replay ends");
+    assert.equal(moved, 20);
+    await waitUntil(() => broker.stats().deadLettered === 40, DEADLINE, "failed again");
+    assert.equal((await broker.deadLetters("orders", { count: 100 })).length, 20);
+  });
+});
+
+for (const mode of ["stream", "pubsub"] as const) {
+  Deno.test(`stop (${mode}): publishes accepted just before stop() still reach Redis`, async () => {
+    await withRedis(`stop-flush-${mode}`, async ({ admin, keyPrefix }) => {
+      const listener = mode === "pubsub" ? await adminClient() : undefined;
+      const heard = new Set<number>();
+      if (listener) {
+        await listener.subscribe(`${keyPrefix}pubsub:ch`);
+        listener.on("message", (_channel: string, text: string) => {
+          const fields = JSON.parse(text) as { payload?: { i: number } };
+          if (fields.payload) heard.add(fields.payload.i);
+        });
+      }
+      const broker = new RedisBroker({ ...FAST, keyPrefix, mode });
+      await broker.start();
+      const publishes = Array.from({ length: 500 }, (_, i) => broker.publish({ i }, "ch"));
+      await broker.stop();
+      const results = await Promise.allSettled(publishes);
+      assert.equal(results.filter((r) => r.status === "fulfilled").length, 500);
+      if (mode === "stream") assert.equal(await admin.xlen(`${keyPrefix}stream:ch`), 500);
+      else {
+        await waitUntil(() => heard.size === 500, DEADLINE, "every pub/sub message heard");
+        listener!.disconnect();
+      }
+    });
+  });
+
+  Deno.test(`stop (${mode}): a handler that never returns holds no slot after a restart`, async () => {
+    await withRedis(`stop-abandon-${mode}`, async ({ keyPrefix, brokers }) => {
+      const broker = new RedisBroker({ ...FAST, keyPrefix, mode });
+      brokers.push(broker);
+      const stuck = deferred();
+      const second = deferred();
+      let stuckOnce = false;
+      broker.subscribe("jobs", function work(m: string) {
+        if (m === "first" && !stuckOnce) {
+          stuckOnce = true;
+          stuck.resolve();
+          return new Promise(() => {}); // never settles
+        }
+        if (m === "second") second.resolve();
+      });
+      await broker.start();
+      await broker.publish("first", "jobs");
+      await wait(stuck.promise, "the stuck call started");
+      await broker.stop({ timeout: 50 });
+      await broker.start();
+      await broker.publish("second", "jobs");
+      await wait(second.promise, "the next message is handled after the restart");
+    });
+  });
+}

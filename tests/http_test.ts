@@ -601,3 +601,49 @@ Deno.test("httpSink forwards bus events to a webhook, behind a real Deno.serve h
     await webhook.shutdown();
   }
 });
+
+Deno.test("sendEvent never follows a redirect: the event would be lost in a GET", async () => {
+  const hits: string[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (request) => {
+    hits.push(`${request.method} ${new URL(request.url).pathname}`);
+    await request.body?.cancel();
+    return request.url.endsWith("/old")
+      ? new Response(null, { status: 301, headers: { location: "/new" } })
+      : new Response(null, { status: 200 });
+  });
+  try {
+    const event = new CloudEvent({ type: "t.redirect", source: "/s", data: { n: 1 } });
+    const error = await sendEvent(event, `http://127.0.0.1:${server.addr.port}/old`, {
+      retryDelay: 1,
+    })
+      .then(() => assert.fail("resolved"), (e) => e);
+    assert.ok(error instanceof HttpDeliveryError);
+    assert.equal(error.status, 301);
+    assert.deepEqual(hits, ["POST /old"]);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("an event the bus refuses for what it is answers 400, not a retryable 5xx", async () => {
+  const refusing: EventPublisher = {
+    publish: () =>
+      Promise.reject(new InvalidArgumentError("message", "is 2000 bytes; the limit is 1000")),
+  };
+  const body = await problem(
+    await createEventHandler({ bus: refusing, logger: silentLogger })(post(binaryHeaders)),
+    400,
+  );
+  assert.match(body.detail, /limit is 1000/);
+});
+
+Deno.test("an invalid sink URL is reported without its credentials", () => {
+  assert.throws(
+    () =>
+      toHttpRequest(
+        new CloudEvent({ type: "t", source: "/s" }),
+        "https://user:sekret@exa mple.com/hook",
+      ),
+    (error: unknown) => error instanceof InvalidArgumentError && !/sekret/.test(error.message),
+  );
+});

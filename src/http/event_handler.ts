@@ -292,6 +292,11 @@ function publishFailure(
   if (error instanceof ValidationError) {
     return problemResponse(400, error.message, { ...batch, issues: error.issues });
   }
+  // Refused for what the event is (too large for the broker, a type no channel
+  // can carry): permanent, so not a 5xx that senders would retry for ever.
+  if (error instanceof InvalidArgumentError) {
+    return problemResponse(400, `event ${event.id} was refused: ${error.message}`, batch);
+  }
   // An unknown failure may carry internals: log it whole, answer without it.
   logger.error(
     `CloudEvents HTTP handler: publishing event ${event.id} (${event.type}) failed`,

@@ -150,13 +150,14 @@ export async function sendEvent(
   toHttpRequest(event, target, options);
 
   let lastStatus: number | undefined;
+  let hinted: number | undefined;
   let lastError: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     options.signal?.throwIfAborted();
     const attemptSignal = options.signal
       ? AbortSignal.any([options.signal, AbortSignal.timeout(timeout)])
       : AbortSignal.timeout(timeout);
-    let wait = Math.min(maxRetryDelay, retryDelay * 2 ** (attempt - 1));
+    const wait = Math.min(maxRetryDelay, retryDelay * 2 ** (attempt - 1));
     try {
       const response = await doFetch(
         toHttpRequest(event, target, { ...options, signal: attemptSignal }),
@@ -173,8 +174,7 @@ export async function sendEvent(
             ` for event ${event.id} (${event.type}); not retried`,
         );
       }
-      const hinted = retryAfter(response);
-      if (hinted !== undefined) wait = Math.min(maxRetryDelay, hinted);
+      hinted = retryAfter(response);
     } catch (error) {
       if (error instanceof HttpDeliveryError) throw error;
       if (options.signal?.aborted) throw options.signal.reason;
@@ -187,8 +187,14 @@ export async function sendEvent(
         lastStatus ?? describe(lastError)
       }); retrying event ${event.id}`,
     );
-    // Jitter in [wait/2, wait] keeps many senders from retrying in lockstep.
-    await delay(wait / 2 + Math.random() * wait / 2, options.signal);
+    // Jitter in [wait/2, wait] keeps many senders from retrying in lockstep;
+    // a Retry-After of the server is a minimum, never shortened.
+    const jittered = wait / 2 + Math.random() * wait / 2;
+    await delay(
+      hinted === undefined ? jittered : Math.min(maxRetryDelay, Math.max(hinted, jittered)),
+      options.signal,
+    );
+    hinted = undefined;
   }
   throw new HttpDeliveryError(
     { url: where, status: lastStatus, attempts, retryable: true },

@@ -44,7 +44,12 @@ export function checkSinkUrl(url: unknown): URL {
   try {
     parsed = url instanceof URL ? url : new URL(String(url));
   } catch {
-    throw new InvalidArgumentError("url", `must be an absolute http(s) URL, got ${excerpt(url)}`);
+    throw new InvalidArgumentError(
+      "url",
+      `must be an absolute http(s) URL, got ${
+        excerpt(String(url).replace(/\/\/[^/]*@/, "//***@"))
+      }`,
+    );
   }
   if (typeof url !== "string" && !(url instanceof URL)) {
     throw new InvalidArgumentError("url", `must be a string or URL, got ${typeof url}`);
@@ -104,5 +109,12 @@ export function toHttpRequest(
     const data = binaryBody(event);
     body = data instanceof Uint8Array ? new Uint8Array(data) : data;
   }
-  return new Request(target, { method: "POST", headers, body, signal: options.signal });
+  // A redirect would turn the POST into a GET without the event: never follow one.
+  return new Request(target, {
+    method: "POST",
+    headers,
+    body,
+    signal: options.signal,
+    redirect: "manual",
+  });
 }

@@ -593,7 +593,9 @@ export class RedisBroker implements Broker {
       if (this.#options.mode === "pubsub") {
         const receivers = await this.#publish(message, channel, publishOptions, true);
         if (receivers === 0) throw new NoSubscribersError(channel);
-        return receivers ?? 1;
+        // PUBLISH counts connections, not handlers (an instance may hold
+        // several): failures never settle the request early; the timeout does.
+        return Number.POSITIVE_INFINITY;
       }
       const groups = await this.#groupCount(channel);
       if (groups === 0) throw new NoSubscribersError(channel);

@@ -792,3 +792,19 @@ for (const mode of ["stream", "pubsub"] as const) {
     });
   });
 }
+
+Deno.test("pubsub mode: a request answered by one of two handlers resolves though the other fails", async () => {
+  await withRedis("pubsub-two-handlers", async ({ keyPrefix, brokers }) => {
+    const broker = new RedisBroker({ ...FAST, keyPrefix, mode: "pubsub" });
+    brokers.push(broker);
+    broker.subscribe("rpc", function broken() {
+      throw new Error("nope");
+    });
+    broker.subscribe("rpc", async function double(n: number) {
+      await Promise.resolve();
+      return n * 2;
+    });
+    await broker.start();
+    assert.equal(await wait(broker.request(21, "rpc", { timeout: 5_000 }), "the reply"), 42);
+  });
+});

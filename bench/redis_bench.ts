@@ -167,16 +167,8 @@ async function handStream(events: number): Promise<Round> {
 }
 
 /** The same through RedisBroker in stream mode. */
-async function brokerStream(events: number): Promise<Round> {
-  const keyPrefix = prefix();
-  const broker = new RedisBroker({
-    url: URL,
-    keyPrefix,
-    group: "bench",
-    batchSize: BATCH,
-    blockMs: BLOCK_MS,
-    logger: silentLogger,
-  });
+/** Publishes `events` through a broker to one handler and times it end to end. */
+async function timeBroker(broker: RedisBroker, events: number): Promise<Round> {
   const handled = counter(events);
   let sink = 0;
   broker.subscribe("orders", (payload: { n: number }) => {
@@ -191,11 +183,25 @@ async function brokerStream(events: number): Promise<Round> {
   const ms = performance.now() - start;
   const cpu = cpuUsage(cpuStart);
   await broker.stop();
+  if (sink < 0) console.log(sink);
+  return round(events, handled.count(), ms, cpu);
+}
+
+async function brokerStream(events: number): Promise<Round> {
+  const keyPrefix = prefix();
+  const broker = new RedisBroker({
+    url: URL,
+    keyPrefix,
+    group: "bench",
+    batchSize: BATCH,
+    blockMs: BLOCK_MS,
+    logger: silentLogger,
+  });
+  const result = await timeBroker(broker, events);
   const admin = new Redis(URL);
   await deleteKeys(admin, keyPrefix);
   admin.disconnect();
-  if (sink < 0) console.log(sink);
-  return round(events, handled.count(), ms, cpu);
+  return result;
 }
 
 /** Hand-written pub/sub loop: PUBLISH / SUBSCRIBE. */
@@ -223,7 +229,7 @@ async function handPubsub(events: number): Promise<Round> {
 }
 
 /** The same through RedisBroker in pub/sub mode. */
-async function brokerPubsub(events: number): Promise<Round> {
+function brokerPubsub(events: number): Promise<Round> {
   const broker = new RedisBroker({
     url: URL,
     keyPrefix: prefix(),
@@ -231,22 +237,7 @@ async function brokerPubsub(events: number): Promise<Round> {
     maxQueueSize: events,
     logger: silentLogger,
   });
-  const handled = counter(events);
-  let sink = 0;
-  broker.subscribe("orders", (payload: { n: number }) => {
-    sink += payload.n;
-    handled.tick();
-  }, { name: "bench" });
-  await broker.start();
-  const start = performance.now();
-  const cpuStart = cpuUsage();
-  await publishWindowed(events, (n) => broker.publish(message(n), "orders"));
-  await handled.done;
-  const ms = performance.now() - start;
-  const cpu = cpuUsage(cpuStart);
-  await broker.stop();
-  if (sink < 0) console.log(sink);
-  return round(events, handled.count(), ms, cpu);
+  return timeBroker(broker, events);
 }
 
 function perSecond(r: Round): number {

@@ -58,6 +58,35 @@ export function subscriptionName(handler: Handler, options?: SubscribeOptions): 
     : undefined;
 }
 
+/**
+ * Checks the arguments of `subscribe()`: channel, handler and options.
+ * Returns the subscription name (`undefined` for an anonymous handler without
+ * `name`, which each broker names or refuses) and the concurrency.
+ */
+export function checkSubscribeArgs(
+  channel: unknown,
+  handler: unknown,
+  options: SubscribeOptions | undefined,
+): { name: string | undefined; concurrency: number } {
+  checkChannel(channel);
+  checkHandler(handler);
+  if (options !== undefined && (options === null || typeof options !== "object")) {
+    throw new InvalidArgumentError("options", "must be an object");
+  }
+  return {
+    name: subscriptionName(handler, options),
+    concurrency: checkConcurrency(options?.concurrency),
+  };
+}
+
+/** The error for a second subscription of one name on one channel. */
+export function duplicateNameError(channel: string, name: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    "name",
+    `channel "${channel}" already has a subscription named "${name}": pass a different { name }`,
+  );
+}
+
 /** Checks `concurrency`: a whole number from 1. */
 export function checkConcurrency(value: unknown): number {
   if (value === undefined) return 1;
@@ -117,7 +146,8 @@ export function checkPublishOptions(options: PublishOptions | undefined): void {
 
 /**
  * Checks the options of `request()`: channel, timeout (default `fallback`),
- * headers, correlation id and signal. Returns the timeout to use.
+ * headers, correlation id and signal (an aborted one throws its reason).
+ * Returns the timeout to use.
  */
 export function checkRequestOptions(
   channel: unknown,
@@ -133,6 +163,7 @@ export function checkRequestOptions(
   if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new InvalidArgumentError("signal", "must be an AbortSignal");
   }
+  if (options?.signal?.aborted) throw options.signal.reason;
   return timeout;
 }
 

@@ -31,17 +31,16 @@ import {
 } from "./errors.ts";
 import {
   checkChannel,
-  checkConcurrency,
-  checkHandler,
   checkLogger,
   checkPublishOptions,
   checkRequestOptions,
+  checkSubscribeArgs,
   checkTimeout,
   describeMessage,
+  duplicateNameError,
   publisherDecorator,
   reportFailure,
   subscriberDecorator,
-  subscriptionName,
 } from "./handler_support.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
 import { LifecycleQueue } from "./lifecycle.ts";
@@ -278,18 +277,11 @@ export class MemoryBroker implements Broker {
     handler: Handler<T>,
     options?: SubscribeOptions,
   ): Subscription {
-    checkChannel(channel);
-    checkHandler(handler);
-    if (options !== undefined && (options === null || typeof options !== "object")) {
-      throw new InvalidArgumentError("options", "must be an object");
-    }
-    const name = subscriptionName(handler, options) ?? `anonymous#${++this.#anonymous}`;
-    const concurrency = checkConcurrency(options?.concurrency);
+    const checked = checkSubscribeArgs(channel, handler, options);
+    const name = checked.name ?? `anonymous#${++this.#anonymous}`;
+    const concurrency = checked.concurrency;
     if (this.#channels.get(channel)?.some((other) => other.name === name)) {
-      throw new InvalidArgumentError(
-        "name",
-        `channel "${channel}" already has a subscription named "${name}": pass a different { name }`,
-      );
+      throw duplicateNameError(channel, name);
     }
     const state = new SubscriptionState(channel, name, handler, concurrency, this.#idPrefix);
     const states = this.#channels.get(channel);
@@ -368,7 +360,6 @@ export class MemoryBroker implements Broker {
       return Promise.reject(error);
     }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
     const states = this.#channels.get(channel);
     if (states === undefined) return Promise.reject(new NoSubscribersError(channel));
 

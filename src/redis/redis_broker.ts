@@ -28,14 +28,13 @@ import {
 } from "../errors.ts";
 import {
   checkChannel,
-  checkConcurrency,
-  checkHandler,
   checkPublishOptions,
   checkRequestOptions,
+  checkSubscribeArgs,
   checkTimeout,
+  duplicateNameError,
   publisherDecorator,
   subscriberDecorator,
-  subscriptionName,
 } from "../handler_support.ts";
 import { closeConnection, connectWithin, createConnection } from "./connection.ts";
 import {
@@ -416,25 +415,16 @@ export class RedisBroker implements Broker {
     handler: Handler<T>,
     options?: SubscribeOptions,
   ): Subscription {
-    checkChannel(channel);
-    checkHandler(handler);
-    if (options !== undefined && (options === null || typeof options !== "object")) {
-      throw new InvalidArgumentError("options", "must be an object");
-    }
-    const name = subscriptionName(handler, options);
+    const { name, concurrency } = checkSubscribeArgs(channel, handler, options);
     if (name === undefined) {
       throw new InvalidArgumentError(
         "name",
         'an anonymous handler needs a durable name: pass { name: "..." } or use a named function',
       );
     }
-    const concurrency = checkConcurrency(options?.concurrency);
     for (const other of this.#subscriptions) {
       if (other.channel === channel && other.name === name) {
-        throw new InvalidArgumentError(
-          "name",
-          `channel "${channel}" already has a subscription named "${name}"; give each handler its own name`,
-        );
+        throw duplicateNameError(channel, name);
       }
     }
     const record: SubscriptionRecord = {
@@ -582,7 +572,6 @@ export class RedisBroker implements Broker {
       return Promise.reject(error);
     }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
     const correlationId = options?.correlationId ?? crypto.randomUUID();
     const publishOptions: PublishOptions = {
       headers: options?.headers,

@@ -808,3 +808,16 @@ Deno.test("pubsub mode: a request answered by one of two handlers resolves thoug
     assert.equal(await wait(broker.request(21, "rpc", { timeout: 5_000 }), "the reply"), 42);
   });
 });
+
+Deno.test("credentials: passwords holding @ or /, and query-string passwords, are masked", () => {
+  assert.equal(maskUrl("redis://app:s3cr/et@host"), "redis://app:***@host");
+  assert.equal(maskUrl("redis://:p@ss@host:6379"), "redis://:***@host:6379");
+  assert.equal(maskUrl("redis://host:6379?password=querysecret"), "redis://host:6379?password=***");
+  assert.throws(
+    () => resolveRedisOptions({ url: "redis://app:s3cr/et@host" }),
+    (error: unknown) => error instanceof InvalidArgumentError && !/s3cr/.test(error.message),
+  );
+  const resolved = resolveRedisOptions({ url: "redis://:p@ss@host:6379" });
+  assert.ok(!resolved.maskedUrl.includes("ss@"));
+  assert.equal(redact("auth p@ss failed", resolved.secrets), "auth *** failed");
+});

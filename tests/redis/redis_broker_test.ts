@@ -821,3 +821,22 @@ Deno.test("credentials: passwords holding @ or /, and query-string passwords, ar
   assert.ok(!resolved.maskedUrl.includes("ss@"));
   assert.equal(redact("auth p@ss failed", resolved.secrets), "auth *** failed");
 });
+
+Deno.test("claim: pending entries trimmed away before anyone handled them are counted as dropped", async () => {
+  await withRedis("claim-trimmed", async ({ admin, keyPrefix, brokers }) => {
+    const stream = `${keyPrefix}stream:jobs`;
+    const group = "svc:work";
+    await admin.xgroup("CREATE", stream, group, "$", "MKSTREAM");
+    for (let i = 0; i < 5; i++) await admin.xadd(stream, "*", "payload", JSON.stringify(i));
+    // A consumer that died holding all five, then the stream trimmed under them.
+    await admin.xreadgroup("GROUP", group, "dead", "COUNT", 10, "STREAMS", stream, ">");
+    await admin.xtrim(stream, "MAXLEN", 0);
+    const logger = recordingLogger();
+    const broker = new RedisBroker({ ...FAST, logger, keyPrefix, group: "svc", claimIdleMs: 20 });
+    brokers.push(broker);
+    broker.subscribe("jobs", function work() {});
+    await broker.start();
+    await waitUntil(() => broker.stats().dropped === 5, DEADLINE, "five trimmed entries counted");
+    assert.ok(logger.lines.some((line) => /5 pending entries .* trimmed/.test(line)));
+  });
+});

@@ -90,3 +90,28 @@ export async function stopAll(brokers: Stoppable[], timeout = 1_000, ms = 20_000
   const failed = results.find((result) => result.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }
+
+/**
+ * Waits until one of `addrs()`'s connections blocks in XREADGROUP, then kills
+ * it from Redis' side (CLIENT KILL ID), as a dropped network path would.
+ */
+export async function killBlockedRead(
+  admin: Redis,
+  addrs: () => Set<string>,
+  ms: number,
+  what: string,
+): Promise<void> {
+  let blocked: Record<string, string> | undefined;
+  await waitUntil(
+    async () => {
+      const mine = addrs();
+      blocked = (await clientList(admin)).find((client) =>
+        mine.has(client.addr) && client.cmd === "xreadgroup" && client.flags.includes("b")
+      );
+      return blocked !== undefined;
+    },
+    ms,
+    what,
+  );
+  await admin.client("KILL", "ID", blocked!.id);
+}

@@ -11,9 +11,9 @@ import { RedisBroker } from "../../redis.ts";
 import { silentLogger } from "../../mod.ts";
 import {
   adminClient,
-  clientList,
   deferred,
   deleteKeys,
+  killBlockedRead,
   stopAll,
   uniquePrefix,
   waitUntil,
@@ -101,19 +101,12 @@ Deno.test("broadcast: 3 instances each get every event, also one briefly disconn
 
     // Cut instance c off: no reconnect possible, then kill its blocked XREADGROUP.
     await proxy.refuse();
-    let blocking: Record<string, string> | undefined;
-    await waitUntil(
-      async () => {
-        const addrs = proxy.upstreamAddrs();
-        blocking = (await clientList(admin)).find((client) =>
-          addrs.has(client.addr) && client.cmd === "xreadgroup" && client.flags.includes("b")
-        );
-        return blocking !== undefined;
-      },
+    await killBlockedRead(
+      admin,
+      () => proxy.upstreamAddrs(),
       DEADLINE_MS,
       "instance c blocks in XREADGROUP",
     );
-    await admin.client("KILL", "ID", blocking!.id);
 
     await publishRange(publisher, BEFORE, BEFORE + DURING);
     await withDeadline(

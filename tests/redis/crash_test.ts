@@ -14,9 +14,9 @@ import { RedisBroker } from "../../redis.ts";
 import { type MessageContext, silentLogger } from "../../mod.ts";
 import {
   adminClient,
-  clientList,
   deferred,
   deleteKeys,
+  killBlockedRead,
   stopAll,
   uniquePrefix,
   waitUntil,
@@ -275,19 +275,12 @@ Deno.test("crash: a consumer whose blocked XREADGROUP connection is killed resum
     await withDeadline(reached.promise, DEADLINE_MS, "the first entries are handled");
 
     for (let kill = 1; kill <= 3; kill++) {
-      let blocked: Record<string, string> | undefined;
-      await waitUntil(
-        async () => {
-          const addrs = proxy.upstreamAddrs();
-          blocked = (await clientList(admin)).find((client) =>
-            addrs.has(client.addr) && client.cmd === "xreadgroup" && client.flags.includes("b")
-          );
-          return blocked !== undefined;
-        },
+      await killBlockedRead(
+        admin,
+        () => proxy.upstreamAddrs(),
         DEADLINE_MS,
         `the consumer blocks in XREADGROUP (kill ${kill})`,
       );
-      await admin.client("KILL", "ID", blocked!.id);
       wanted = ENTRIES * (kill + 1);
       reached = deferred();
       for (let n = ENTRIES * kill; n < wanted; n++) await publisher.publish({ n }, CHANNEL);

@@ -16,7 +16,6 @@ import {
   killBlockedRead,
   stopAll,
   uniquePrefix,
-  waitUntil,
   withDeadline,
 } from "./_fault_util.ts";
 import { TcpProxy } from "./_tcp_proxy.ts";

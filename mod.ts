@@ -50,6 +50,7 @@ export {
 export type * from "./src/broker.ts";
 export {
   type BusState,
+  type DefinitionInfo,
   EventBus,
   type EventBusOptions,
   type EventHandler,

@@ -11,7 +11,7 @@ console.log("=== Statistics ===");
 const broker = new MemoryBroker({
   logger: silentLogger,
   onError: (failure) =>
-    console.log(`  (handler ${failure.handler} failed: ${String(failure.error)})`),
+    console.log(`  (handler ${failure.subscription} failed: ${String(failure.error)})`),
 });
 
 broker.subscriber("metrics")(function recordMetric(data: { value: number }) {

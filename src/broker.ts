@@ -194,8 +194,8 @@ export interface HandlerFailure {
   readonly error: unknown;
   /** Channel of the message. */
   readonly channel: string;
-  /** Subscription (handler) name. */
-  readonly handler: string;
+  /** Name of the subscription whose handler failed. */
+  readonly subscription: string;
   /** CloudEvent id or broker message id. */
   readonly messageId: string;
   /** CloudEvent type, when the message is an event. */
@@ -210,7 +210,7 @@ export interface HandlerFailure {
  * @example
  * ```ts
  * import { MemoryBroker, silentLogger } from "@opensecflow/eventbus";
- * const broker = new MemoryBroker({ logger: silentLogger, onError: (f) => console.log(f.handler) });
+ * const broker = new MemoryBroker({ logger: silentLogger, onError: (f) => console.log(f.subscription) });
  * ```
  */
 export interface BrokerOptions {

@@ -66,8 +66,39 @@ export interface HandlerInfo {
   readonly scope: EventScope;
 }
 
+/**
+ * An event definition the bus knows, as {@linkcode EventBus.definitions} lists
+ * it: what this service receives (a typed subscription) and sends (declared
+ * with {@linkcode EventBus.declare}, or published as a typed event).
+ *
+ * @example
+ * ```ts
+ * import { defineEvent, EventBus } from "@opensecflow/eventbus";
+ * import { z } from "zod";
+ * const Ping = defineEvent({ type: "ping", source: "/p", data: z.object({}) });
+ * const bus = new EventBus().declare(Ping);
+ * const [info] = bus.definitions();
+ * console.log(info.definition.type, info.sends, info.receives); // ping true false
+ * ```
+ */
+export interface DefinitionInfo {
+  /** The definition. */
+  readonly definition: EventDefinition;
+  /** A typed handler of this bus subscribes to it. */
+  readonly receives: boolean;
+  /** This bus publishes it: declared, or published as a typed event. */
+  readonly sends: boolean;
+}
+
 /** Lifecycle state of an {@linkcode EventBus}. */
 export type BusState = "stopped" | "starting" | "started" | "stopping";
+
+interface KnownDefinition {
+  readonly definition: EventDefinition;
+  /** Live typed subscriptions. */
+  receives: number;
+  sends: boolean;
+}
 
 interface Registration {
   readonly type: string;
@@ -109,6 +140,10 @@ export class EventBus {
   readonly #lifecycle = new LifecycleQueue();
   readonly #channels = new Map<string, string>();
   #registrations = new Set<Registration>();
+  readonly #definitions = new Map<
+    string,
+    { definition: EventDefinition; receives: number; sends: boolean }
+  >();
   #publishHooks: NonNullable<Middleware["publish"]>[] = [];
   #handleHooks: NonNullable<Middleware["handle"]>[] = [];
 
@@ -205,7 +240,7 @@ export class EventBus {
       routes = [[this.processBroker, EventScope.PROCESS], [this.appBroker, EventScope.APP]];
       convert = (message) => message instanceof CloudEvent ? message : CloudEvent.fromJSON(message);
     } else {
-      if (typeof target !== "function" || typeof target.parse !== "function" || !target.type) {
+      if (!isDefinition(target)) {
         throw new InvalidArgumentError(
           "definition",
           `must be an event class from defineEvent() or an event type string, got ${
@@ -215,6 +250,7 @@ export class EventBus {
       }
       const definition = target;
       type = definition.type;
+      this.#checkDefinitionType(definition);
       routes = [[
         definition.scope === EventScope.PROCESS ? this.processBroker : this.appBroker,
         definition.scope,
@@ -242,7 +278,80 @@ export class EventBus {
       }
       throw error;
     }
-    return this.#combine(type, subs, registrations);
+    const known = typeof target === "string" ? undefined : this.#know(target);
+    if (known !== undefined) known.receives++;
+    return this.#combine(type, subs, registrations, known);
+  }
+
+  /** The entry of a definition, created on first sight. */
+  #know(definition: EventDefinition): KnownDefinition {
+    let known = this.#definitions.get(definition.type);
+    if (known === undefined) {
+      known = { definition, receives: 0, sends: false };
+      this.#definitions.set(definition.type, known);
+    }
+    return known;
+  }
+
+  /** One definition per event type: two schemas for one type would make the contract ambiguous. */
+  #checkDefinitionType(definition: EventDefinition): void {
+    const known = this.#definitions.get(definition.type);
+    if (known !== undefined && known.definition !== definition) {
+      throw new InvalidArgumentError(
+        "definition",
+        `another definition of type "${definition.type}" is already on this bus`,
+      );
+    }
+  }
+
+  /**
+   * Declares definitions of the events this service sends, for contract
+   * documents such as AsyncAPI. Publishing a typed event declares its
+   * definition too. Returns the bus for chaining.
+   *
+   * @example
+   * ```ts
+   * import { defineEvent, EventBus } from "@opensecflow/eventbus";
+   * import { z } from "zod";
+   * const OrderShipped = defineEvent({ type: "order.shipped", source: "/s", data: z.object({ id: z.string() }) });
+   * const bus = new EventBus().declare(OrderShipped);
+   * ```
+   */
+  declare(...definitions: EventDefinition[]): this {
+    for (const definition of definitions) {
+      if (!isDefinition(definition)) {
+        throw new InvalidArgumentError(
+          "definition",
+          `must be an event class from defineEvent(), got ${excerpt(definition)}`,
+        );
+      }
+      this.#checkDefinitionType(definition);
+    }
+    for (const definition of definitions) this.#know(definition).sends = true;
+    return this;
+  }
+
+  /**
+   * The definitions this bus receives (typed subscriptions) or sends
+   * (declared or published), in the order it first saw them.
+   *
+   * @example
+   * ```ts
+   * import { defineEvent, EventBus } from "@opensecflow/eventbus";
+   * import { z } from "zod";
+   * const Ping = defineEvent({ type: "ping", source: "/p", data: z.object({}) });
+   * const bus = new EventBus();
+   * bus.subscribe(Ping, function pong() {});
+   * console.log(bus.definitions().map((d) => [d.definition.type, d.receives])); // [["ping", true]]
+   * ```
+   */
+  definitions(): DefinitionInfo[] {
+    const out: DefinitionInfo[] = [];
+    for (const known of this.#definitions.values()) {
+      if (known.receives === 0 && !known.sends) continue;
+      out.push({ definition: known.definition, receives: known.receives > 0, sends: known.sends });
+    }
+    return out;
   }
 
   #attach(
@@ -260,7 +369,7 @@ export class EventBus {
     const deliver = (message: unknown, context: MessageContext): unknown => {
       const event = convert(message);
       if (hooks.length === 0) return handler(event, context);
-      const call: HandleCall = { event, scope, channel, handler: subscription, context };
+      const call: HandleCall = { event, scope, channel, subscription, context };
       return runChain(hooks, call, async () => await handler(event, context));
     };
     // The broker names anonymous handlers (or refuses them, when names must be
@@ -277,7 +386,12 @@ export class EventBus {
     return registration;
   }
 
-  #combine(type: string, subs: Subscription[], registrations: Registration[]): Subscription {
+  #combine(
+    type: string,
+    subs: Subscription[],
+    registrations: Registration[],
+    known: KnownDefinition | undefined,
+  ): Subscription {
     const registry = this.#registrations;
     let closing: Promise<void> | undefined;
     return {
@@ -285,6 +399,7 @@ export class EventBus {
       name: subs[0].name,
       unsubscribe(): Promise<void> {
         closing ??= (async () => {
+          if (known !== undefined) known.receives--;
           for (const registration of registrations) registry.delete(registration);
           await Promise.all(subs.map((sub) => sub.unsubscribe()));
         })();
@@ -481,6 +596,12 @@ export class EventBus {
 
 /** Event types whose channel name is remembered; beyond it names are built per call. */
 const MAX_CACHED_CHANNELS = 10_000;
+
+function isDefinition(value: unknown): value is EventDefinition {
+  return typeof value === "function" &&
+    typeof (value as EventDefinition).parse === "function" &&
+    typeof (value as EventDefinition).type === "string" && (value as EventDefinition).type !== "";
+}
 
 /** An event's scope: its own for a ScopedEvent, APP for a plain CloudEvent. */
 function scopeOf(event: CloudEvent): EventScope {

@@ -183,7 +183,7 @@ export function reportFailure(
 ): void {
   const type = failure.eventType ? ` (type ${failure.eventType})` : "";
   logger.error(
-    `handler "${failure.handler}" failed on channel "${failure.channel}" for message ${failure.messageId}${type}, attempt ${failure.attempt}: ${
+    `handler "${failure.subscription}" failed on channel "${failure.channel}" for message ${failure.messageId}${type}, attempt ${failure.attempt}: ${
       failure.error instanceof Error ? failure.error.message : String(failure.error)
     }`,
     failure.error,

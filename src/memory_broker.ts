@@ -530,7 +530,7 @@ export class MemoryBroker implements Broker {
       reportFailure(this.#logger, this.#onError, {
         error,
         channel: state.channel,
-        handler: state.name,
+        subscription: state.name,
         messageId: delivery.messageId,
         eventType: describeMessage(delivery.message).type,
         attempt: 1,

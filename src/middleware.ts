@@ -32,8 +32,8 @@ export interface HandleCall {
   readonly scope: EventScope;
   /** Broker channel it arrived on. */
   readonly channel: string;
-  /** Name of the handler. */
-  readonly handler: string;
+  /** Name of the subscription running the handler. */
+  readonly subscription: string;
   /** The broker's delivery context. */
   readonly context: MessageContext;
 }
@@ -51,7 +51,7 @@ export interface HandleCall {
  *     try {
  *       return await next();
  *     } finally {
- *       console.log(call.handler, call.event.type, performance.now() - started, "ms");
+ *       console.log(call.subscription, call.event.type, performance.now() - started, "ms");
  *     }
  *   },
  * };

@@ -361,7 +361,7 @@ export function brokerContractSuite(target: ContractTarget): void {
     assert.ok(failures.length >= 1);
     const failure = failures[0] as Record<string, unknown>;
     assert.equal(failure.channel, channel);
-    assert.equal(failure.handler, "throwing");
+    assert.equal(failure.subscription, "throwing");
     assert.equal(failure.messageId, boom.id);
     assert.equal(failure.eventType, "test.boom");
     assert.equal((failure.error as Error).message, "handler exploded");

@@ -222,7 +222,7 @@ Deno.test("bus: a payload failing the schema never reaches the handler and is re
   assert.equal(failures.length, 1);
   assert.ok(failures[0].error instanceof ValidationError);
   assert.equal(failures[0].messageId, "bad-1");
-  assert.equal(failures[0].handler, "strict");
+  assert.equal(failures[0].subscription, "strict");
   assert.match(String((failures[0].error as Error).message), /bad-1.*data\.userId/s);
 });
 
@@ -315,10 +315,10 @@ Deno.test("bus: middleware runs around publish and handler calls, first added ou
       trace.push("outer publish done");
     },
     async handle(call, next) {
-      trace.push(`outer handle ${call.handler}`);
+      trace.push(`outer handle ${call.subscription}`);
       const result = await next();
       trace.push("outer handle returned");
-      if (call.handler === "work") handled.resolve();
+      if (call.subscription === "work") handled.resolve();
       return result;
     },
   }).use({
@@ -406,7 +406,7 @@ Deno.test("bus: an anonymous handler gets the broker's generated name everywhere
   await bus.start();
   await bus.publish(new UserJoined({ data: { userId: "u" } }));
   await withDeadline(reported.promise, DEADLINE, "failure");
-  assert.equal(failures[0].handler, sub.name);
+  assert.equal(failures[0].subscription, sub.name);
 });
 
 Deno.test("bus: start/stop calls are serialized and the last one decides the state", async () => {

@@ -433,7 +433,7 @@ Deno.test("MemoryBroker: an onError hook that throws does not stop consumption",
   await broker.publish(2, "h");
   await wait(got.reached(1), "the next message");
   assert.equal(failures.length, 1);
-  assert.equal(failures[0].handler, "h");
+  assert.equal(failures[0].subscription, "h");
   assert.equal(failures[0].attempt, 1);
   assert.match(failures[0].messageId, /^mem-/);
   assert.equal(broker.stats().errors, 1);

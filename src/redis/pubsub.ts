@@ -295,7 +295,7 @@ export class PubSubSubscription {
     reportFailure(this.#host.options.logger, this.#host.options.onError, {
       error,
       channel: this.channel,
-      handler: this.name,
+      subscription: this.name,
       messageId: context.messageId,
       eventType,
       attempt: 1,

@@ -739,7 +739,7 @@ export class StreamConsumer {
     reportFailure(this.#options.logger, this.#options.onError, {
       error,
       channel: this.spec.channel,
-      handler: this.spec.name,
+      subscription: this.spec.name,
       messageId: described.id ?? delivery.id,
       eventType: described.type,
       attempt: delivery.attempt,

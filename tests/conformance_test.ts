@@ -1,5 +1,5 @@
 // Runs every case of the official CloudEvents JSON-format conformance data in
-// ../shared/conformance/cloudevents-json/ (see its README.md). A missing folder
+// tests/fixtures/cloudevents-conformance/ (see its README.md for provenance). A missing folder
 // or file fails the suite: the data is the specification's test, not optional.
 
 import assert from "node:assert/strict";
@@ -7,7 +7,7 @@ import type { AttributeType } from "../src/attributes.ts";
 import { ValidationError } from "../src/errors.ts";
 import { CloudEvent } from "../src/event.ts";
 
-const FOLDER = new URL("../../shared/conformance/cloudevents-json/", import.meta.url);
+const FOLDER = new URL("./fixtures/cloudevents-conformance/", import.meta.url);
 const FILES = [
   "valid-events.json",
   "invalid-events.json",
@@ -266,7 +266,7 @@ async function readCases(file: string): Promise<ConformanceFile> {
     text = await Deno.readTextFile(url);
   } catch (error) {
     throw new Error(
-      `conformance data missing: ${url.pathname} (the shared/ folder must sit next to the repository)`,
+      `conformance data missing: ${url.pathname} (the fixtures are part of the repository)`,
       { cause: error },
     );
   }

@@ -26,8 +26,22 @@
  * @module
  */
 
-export * from "./src/errors.ts";
-export * from "./src/logger.ts";
+export {
+  BrokerError,
+  EventBusError,
+  EventBusStateError,
+  InvalidArgumentError,
+  NoSubscribersError,
+  NotStartedError,
+  QueueFullError,
+  RequestFailedError,
+  RequestTimeoutError,
+  ValidationError,
+  type ValidationIssue,
+} from "./src/errors.ts";
+export { defaultLogger, type Logger, silentLogger } from "./src/logger.ts";
+export { AckMessage, NackMessage, type NackOptions, RejectMessage } from "./src/outcomes.ts";
+export { DropEvent, HandlerErrorEvent, StateChangeEvent } from "./src/broker_events.ts";
 export {
   CloudEvent,
   type CloudEventInit,
@@ -47,9 +61,25 @@ export {
   type TypedEvent,
   type TypedEventInit,
 } from "./src/define_event.ts";
-export type * from "./src/broker.ts";
+export type {
+  Broker,
+  BrokerOptions,
+  BrokerState,
+  BrokerStats,
+  ConsumeOptions,
+  Handler,
+  HandlerFailure,
+  MessageContext,
+  PublisherDecorator,
+  PublishOptions,
+  RequestOptions,
+  RetryBackoff,
+  StopOptions,
+  SubscribeOptions,
+  SubscriberDecorator,
+  Subscription,
+} from "./src/broker.ts";
 export {
-  type BusState,
   type DefinitionInfo,
   EventBus,
   type EventBusOptions,

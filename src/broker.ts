@@ -72,6 +72,8 @@ export interface SubscribeOptions {
   name?: string;
   /** Handler calls in flight at once for this subscription; default 1 (keeps order). */
   concurrency?: number;
+  /** Unsubscribes when it aborts. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -85,7 +87,7 @@ export interface SubscribeOptions {
  * await sub.unsubscribe();
  * ```
  */
-export interface Subscription {
+export interface Subscription extends AsyncDisposable {
   /** Channel subscribed to. */
   readonly channel: string;
   /** Durable name of the subscription. */
@@ -93,9 +95,27 @@ export interface Subscription {
   /**
    * Stops delivery to this handler at once. Calls already running are not
    * awaited, so a handler may unsubscribe itself; they finish on their own,
-   * and `stop()` still waits for them. Idempotent.
+   * and `stop()` still waits for them. Idempotent. `await using` calls it too.
    */
   unsubscribe(): Promise<void>;
+}
+
+/**
+ * Options of `consume`.
+ *
+ * @example
+ * ```ts
+ * import type { ConsumeOptions } from "@opensecflow/eventbus";
+ * const options: ConsumeOptions = { name: "audit", concurrency: 1 };
+ * ```
+ */
+export interface ConsumeOptions {
+  /** Durable name of the subscription behind the stream (required). */
+  name: string;
+  /** Messages handed out before the reader asks for more; default 1 (keeps order). */
+  concurrency?: number;
+  /** Cancels the stream when it aborts. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -205,6 +225,24 @@ export interface HandlerFailure {
 }
 
 /**
+ * Exponential backoff between deliveries of a failed message.
+ *
+ * @example
+ * ```ts
+ * import type { RetryBackoff } from "@opensecflow/eventbus";
+ * const backoff: RetryBackoff = { initial: 50, max: 5_000, factor: 3 };
+ * ```
+ */
+export interface RetryBackoff {
+  /** Delay before the second attempt; default 100. */
+  initial?: number;
+  /** Longest delay; default 30000. */
+  max?: number;
+  /** Growth per attempt; default 2. */
+  factor?: number;
+}
+
+/**
  * Options every broker accepts.
  *
  * @example
@@ -218,6 +256,14 @@ export interface BrokerOptions {
   logger?: Logger;
   /** Called for every failed handler call, after it is logged. */
   onError?: (failure: HandlerFailure) => void;
+  /**
+   * Deliveries of a message before it is given up on (dead-lettered on
+   * durable brokers, dropped and counted in memory). A failure or a
+   * `NackMessage` uses one. Default: 1 in memory (no retry), 5 on Redis.
+   */
+  maxDeliveries?: number;
+  /** Wait between deliveries of a failed message; default 100 ms doubling up to 30 s. */
+  retryBackoff?: RetryBackoff;
 }
 
 /**
@@ -253,7 +299,7 @@ export type PublisherDecorator = <A extends unknown[], R>(
  * await broker.stop();
  * ```
  */
-export interface Broker {
+export interface Broker extends EventTarget {
   /** Current lifecycle state. */
   readonly state: BrokerState;
   /** Starts consuming; idempotent; a stopped broker can start again. */
@@ -266,6 +312,13 @@ export interface Broker {
     handler: Handler<T>,
     options?: SubscribeOptions,
   ): Subscription;
+  /**
+   * The messages of a channel as a `ReadableStream` (async-iterable): a
+   * message is acknowledged when the reader asks for the next one; cancelling
+   * the stream or leaving the loop unsubscribes, and the message in hand is
+   * not acknowledged (durable brokers deliver it again).
+   */
+  consume<T = unknown>(channel: string, options: ConsumeOptions): ReadableStream<T>;
   /** Decorator form of `subscribe`. */
   subscriber(channel: string, options?: SubscribeOptions): SubscriberDecorator;
   /** Decorator publishing the wrapped function's non-undefined result to `channel`. */

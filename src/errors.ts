@@ -214,18 +214,82 @@ export class NoSubscribersError extends EventBusError {
 export class QueueFullError extends EventBusError {
   /** Channel whose subscriber is full. */
   readonly channel: string;
-  /** Name of the full subscriber. */
-  readonly subscriber: string;
+  /** Name of the full subscription. */
+  readonly subscription: string;
 
-  /** Creates the error for a channel and subscriber. */
-  constructor(channel: string, subscriber: string, size: number) {
+  /** Creates the error for a channel and subscription. */
+  constructor(channel: string, subscription: string, size: number) {
     super(
       "QUEUE_FULL",
-      `queue of subscriber "${subscriber}" on channel "${channel}" is full (${size} messages)`,
+      `queue of subscription "${subscription}" on channel "${channel}" is full (${size} messages)`,
     );
     this.channel = channel;
-    this.subscriber = subscriber;
+    this.subscription = subscription;
   }
+}
+
+/**
+ * Every handler of a request failed, so no reply will come. The message
+ * carries the handler's error name and message on every broker; in-process
+ * brokers also keep the original error as `cause`.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker, RequestFailedError, silentLogger } from "@opensecflow/eventbus";
+ * await using broker = new MemoryBroker({ logger: silentLogger });
+ * broker.subscribe("prices", function price() {
+ *   throw new TypeError("no such sku");
+ * });
+ * await broker.start();
+ * try {
+ *   await broker.request("X", "prices");
+ * } catch (error) {
+ *   console.assert(error instanceof RequestFailedError && error.subscription === "price");
+ * }
+ * ```
+ */
+export class RequestFailedError extends EventBusError {
+  /** Channel the request went to. */
+  readonly channel: string;
+  /** Name of the subscription whose handler failed last. */
+  readonly subscription: string;
+  /** Name of the handler's error, e.g. `"TypeError"`. */
+  readonly errorName: string;
+
+  /** Creates the error from the failed handler's error name and message. */
+  constructor(
+    channel: string,
+    subscription: string,
+    errorName: string,
+    errorMessage: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      "REQUEST_FAILED",
+      `request to "${channel}" failed: handler "${subscription}" threw ${errorName}: ${errorMessage}`,
+      options,
+    );
+    this.channel = channel;
+    this.subscription = subscription;
+    this.errorName = errorName;
+  }
+
+  /** The error for a handler failure seen in this process; `cause` is the original error. */
+  static from(channel: string, subscription: string, error: unknown): RequestFailedError {
+    const { name, message } = describeError(error);
+    return new RequestFailedError(channel, subscription, name, message, { cause: error });
+  }
+}
+
+/**
+ * The name and message of anything thrown, bounded in length so a huge
+ * message cannot travel on.
+ */
+export function describeError(error: unknown): { name: string; message: string } {
+  const limit = 1_000;
+  const cut = (text: string) => text.length > limit ? `${text.slice(0, limit)}…` : text;
+  if (error instanceof Error) return { name: error.name || "Error", message: cut(error.message) };
+  return { name: typeof error, message: excerpt(error) };
 }
 
 /**

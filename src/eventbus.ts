@@ -8,6 +8,8 @@
 
 import type {
   Broker,
+  BrokerState,
+  ConsumeOptions,
   HandlerFailure,
   MessageContext,
   PublishOptions,
@@ -16,11 +18,19 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./broker.ts";
+import { DropEvent, HandlerErrorEvent } from "./broker_events.ts";
 import type { EventDefinition, EventOf } from "./define_event.ts";
 import { excerpt, InvalidArgumentError, NotStartedError, ValidationError } from "./errors.ts";
 import { CloudEvent, EventScope, ScopedEvent } from "./event.ts";
-import { checkHandler, checkLogger, checkTimeout, subscriptionName } from "./handler_support.ts";
-import { LifecycleQueue } from "./lifecycle.ts";
+import {
+  checkHandler,
+  checkLogger,
+  checkStopOptions,
+  subscriptionName,
+} from "./handler_support.ts";
+import { Lifecycle } from "./lifecycle.ts";
+import { RejectMessage } from "./outcomes.ts";
+import { checkSignal, consumeStream, subscriptionHandle } from "./subscription.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
 import { MemoryBroker } from "./memory_broker.ts";
 import { type HandleCall, type Middleware, type PublishCall, runChain } from "./middleware.ts";
@@ -90,8 +100,13 @@ export interface DefinitionInfo {
   readonly sends: boolean;
 }
 
-/** Lifecycle state of an {@linkcode EventBus}. */
-export type BusState = "stopped" | "starting" | "started" | "stopping";
+interface Route {
+  readonly channel: string;
+  /** The definition of this type a typed subscription of this bus uses. */
+  known: KnownDefinition | undefined;
+  /** An event of this type was published: its definition is noted as sent. */
+  sent: boolean;
+}
 
 interface KnownDefinition {
   readonly definition: EventDefinition;
@@ -128,7 +143,7 @@ interface Registration {
  * await bus.publish(new UserSignedUp({ data: { email: "ada@example.com" } }));
  * ```
  */
-export class EventBus {
+export class EventBus extends EventTarget {
   /** Broker of PROCESS-scope events. */
   readonly processBroker: Broker;
   /** Broker of APP-scope events (may be the same object as `processBroker`). */
@@ -136,9 +151,9 @@ export class EventBus {
   /** Prefix of broker channels. */
   readonly channelPrefix: string;
   #logger: Logger;
-  #state: BusState = "stopped";
-  readonly #lifecycle = new LifecycleQueue();
-  readonly #channels = new Map<string, string>();
+  readonly #lifecycle: Lifecycle = new Lifecycle(this);
+  /** Per event type: its channel and the definition subscribed to it, if any. */
+  readonly #routes = new Map<string, Route>();
   #registrations = new Set<Registration>();
   readonly #definitions = new Map<
     string,
@@ -166,16 +181,36 @@ export class EventBus {
       }
     }
     if (options.logger !== undefined) checkLogger(options.logger);
+    super();
     this.#logger = options.logger ?? defaultLogger;
     const brokerOptions = { logger: this.#logger, onError: options.onError };
     this.processBroker = options.process ?? new MemoryBroker(brokerOptions);
     this.appBroker = options.app ?? new MemoryBroker(brokerOptions);
     this.channelPrefix = prefix;
+    this.#forwardEvents(this.processBroker);
+    if (this.appBroker !== this.processBroker) this.#forwardEvents(this.appBroker);
+  }
+
+  /** Re-dispatches the brokers' `error` and `drop` events on the bus. */
+  #forwardEvents(broker: Broker): void {
+    if (typeof broker.addEventListener !== "function") return;
+    broker.addEventListener("error", (event) => {
+      if (event instanceof HandlerErrorEvent) {
+        this.dispatchEvent(new HandlerErrorEvent(event.failure));
+      }
+    });
+    broker.addEventListener("drop", (event) => {
+      if (event instanceof DropEvent) {
+        this.dispatchEvent(
+          new DropEvent(event.channel, event.subscription, event.count, event.reason),
+        );
+      }
+    });
   }
 
   /** `"stopped"`, `"starting"`, `"started"` or `"stopping"`. */
-  get state(): BusState {
-    return this.#state;
+  get state(): BrokerState {
+    return this.#lifecycle.state;
   }
 
   /**
@@ -183,12 +218,17 @@ export class EventBus {
    * so each publish hands the broker the same string and its lookups stay cheap.
    */
   channelFor(type: string): string {
-    let channel = this.#channels.get(type);
-    if (channel === undefined) {
-      channel = this.channelPrefix + type;
-      if (this.#channels.size < MAX_CACHED_CHANNELS) this.#channels.set(type, channel);
+    return this.#route(type).channel;
+  }
+
+  #route(type: string): Route {
+    let route = this.#routes.get(type);
+    if (route === undefined) {
+      route = { channel: this.channelPrefix + type, known: undefined, sent: false };
+      // Beyond the bound, odd usage builds routes per call rather than growing forever.
+      if (this.#routes.size < MAX_CACHED_CHANNELS) this.#routes.set(type, route);
     }
-    return channel;
+    return route;
   }
 
   /**
@@ -229,6 +269,8 @@ export class EventBus {
   ): Subscription {
     checkHandler(handler);
     const name = subscriptionName(handler, options);
+    const signal = checkSignal(options?.signal);
+    if (signal !== undefined) options = { ...options, signal: undefined };
     let type: string;
     let routes: [Broker, EventScope][];
     let convert: (message: unknown) => CloudEvent;
@@ -280,7 +322,47 @@ export class EventBus {
     }
     const known = typeof target === "string" ? undefined : this.#know(target);
     if (known !== undefined) known.receives++;
-    return this.#combine(type, subs, registrations, known);
+    return this.#combine(type, subs, registrations, known, signal);
+  }
+
+  /**
+   * The events of a definition (typed) or of a type string (plain
+   * `CloudEvent`s, from both scopes) as a `ReadableStream`; `for await`
+   * works on it. An event is acknowledged when the loop asks for the next
+   * one; leaving the loop unsubscribes, and the event in hand is not
+   * acknowledged (a durable broker delivers it again).
+   *
+   * @example
+   * ```ts
+   * import { defineEvent, EventBus, EventScope } from "@opensecflow/eventbus";
+   * import { z } from "zod";
+   * const OrderCreated = defineEvent({
+   *   type: "order.created", scope: EventScope.PROCESS, source: "/orders",
+   *   data: z.object({ orderId: z.string() }),
+   * });
+   * await using bus = new EventBus();
+   * const orders = bus.consume(OrderCreated, { name: "audit" });
+   * await bus.start();
+   * await bus.publish(new OrderCreated({ data: { orderId: "A1" } }));
+   * for await (const order of orders) {
+   *   console.log(order.data.orderId); // "A1"
+   *   break;
+   * }
+   * ```
+   */
+  consume<E extends EventDefinition>(
+    target: E,
+    options: ConsumeOptions,
+  ): ReadableStream<EventOf<E>>;
+  /** The events of a type string, from both scopes, as plain `CloudEvent`s. */
+  consume(target: string, options: ConsumeOptions): ReadableStream<CloudEvent>;
+  /** The events of a definition or a type string as a stream. */
+  consume(target: EventDefinition | string, options: ConsumeOptions): ReadableStream<CloudEvent> {
+    return consumeStream<CloudEvent>(
+      (handler, subscribe) =>
+        this.subscribe(target as string, handler as EventHandler<CloudEvent>, subscribe),
+      options,
+    );
   }
 
   /** The entry of a definition, created on first sight. */
@@ -289,6 +371,7 @@ export class EventBus {
     if (known === undefined) {
       known = { definition, receives: 0, sends: false };
       this.#definitions.set(definition.type, known);
+      this.#route(definition.type).known = known;
     }
     return known;
   }
@@ -370,7 +453,7 @@ export class EventBus {
       const event = convert(message);
       if (hooks.length === 0) return handler(event, context);
       const call: HandleCall = { event, scope, channel, subscription, context };
-      return runChain(hooks, call, async () => await handler(event, context));
+      return runChain(hooks, call, async () => await handler(event, context), true);
     };
     // The broker names anonymous handlers (or refuses them, when names must be
     // durable): it must not mistake the wrapper's own name for the user's.
@@ -391,21 +474,14 @@ export class EventBus {
     subs: Subscription[],
     registrations: Registration[],
     known: KnownDefinition | undefined,
+    signal: AbortSignal | undefined,
   ): Subscription {
     const registry = this.#registrations;
-    let closing: Promise<void> | undefined;
-    return {
-      channel: this.channelFor(type),
-      name: subs[0].name,
-      unsubscribe(): Promise<void> {
-        closing ??= (async () => {
-          if (known !== undefined) known.receives--;
-          for (const registration of registrations) registry.delete(registration);
-          await Promise.all(subs.map((sub) => sub.unsubscribe()));
-        })();
-        return closing;
-      },
-    };
+    return subscriptionHandle(this.channelFor(type), subs[0].name, async () => {
+      if (known !== undefined) known.receives--;
+      for (const registration of registrations) registry.delete(registration);
+      await Promise.all(subs.map((sub) => sub.unsubscribe()));
+    }, signal);
   }
 
   /**
@@ -423,7 +499,12 @@ export class EventBus {
   publish(event: CloudEvent, options?: PublishOptions): Promise<void> {
     const broker = this.#brokerFor(event, "publish");
     if (broker instanceof Error) return Promise.reject(broker);
-    const channel = this.channelFor(event.type);
+    const route = this.#route(event.type);
+    if (!route.sent || route.known !== undefined) {
+      const refused = this.#checkOutgoing(event, route);
+      if (refused !== undefined) return Promise.reject(refused);
+    }
+    const channel = route.channel;
     if (this.#publishHooks.length === 0) return broker.publish(event, channel, options);
     const call: PublishCall = { event, scope: scopeOf(event), channel };
     return runChain(this.#publishHooks, call, () => broker.publish(event, channel, options));
@@ -447,7 +528,10 @@ export class EventBus {
   async request<R = unknown>(event: CloudEvent, options?: RequestOptions): Promise<R> {
     const broker = this.#brokerFor(event, "request");
     if (broker instanceof Error) throw broker;
-    const channel = this.channelFor(event.type);
+    const route = this.#route(event.type);
+    const refused = this.#checkOutgoing(event, route);
+    if (refused !== undefined) throw refused;
+    const channel = route.channel;
     if (this.#publishHooks.length === 0) return broker.request<R>(event, channel, options);
     let reply: R | undefined;
     const call: PublishCall = { event, scope: scopeOf(event), channel };
@@ -457,9 +541,42 @@ export class EventBus {
     return reply as R;
   }
 
+  /**
+   * Notes a typed event's definition as sent, and checks a plain event whose
+   * type a definition on this bus receives against that definition, so a
+   * payload its handlers would refuse is refused here, at the caller.
+   */
+  #checkOutgoing(event: CloudEvent, route: Route): ValidationError | undefined {
+    if (!route.sent) {
+      route.sent = true;
+      const definition = event.constructor;
+      if (definition !== CloudEvent && isDefinition(definition)) {
+        try {
+          this.#checkDefinitionType(definition);
+          this.#know(definition).sends = true;
+        } catch {
+          // A second definition of the type: the receiving one stays the contract.
+        }
+      }
+    }
+    const known = route.known;
+    if (known === undefined || known.receives === 0 || event instanceof known.definition) return;
+    try {
+      known.definition.parse(event);
+    } catch (error) {
+      if (error instanceof ValidationError) {
+        return new ValidationError(error.issues, {
+          context: `event ${event.id} does not match the definition of "${event.type}"`,
+        });
+      }
+      throw error;
+    }
+  }
+
   /** The broker of an event's scope, or the error refusing the call. */
   #brokerFor(event: CloudEvent, action: string): Broker | Error {
-    if (this.#state !== "started") return new NotStartedError("EventBus", this.#state, action);
+    const state = this.#lifecycle.state;
+    if (state !== "started") return new NotStartedError("EventBus", state, action);
     if (!(event instanceof CloudEvent)) {
       return new InvalidArgumentError(
         "event",
@@ -475,15 +592,8 @@ export class EventBus {
    * Calls are serialized with `stop()`: the last call decides the final state.
    */
   start(): Promise<void> {
-    return this.#lifecycle.run("start", async () => {
-      if (this.#state === "started") return;
-      this.#state = "starting";
-      try {
-        await this.processBroker.start();
-      } catch (error) {
-        this.#state = "stopped";
-        throw error;
-      }
+    return this.#lifecycle.start(async () => {
+      await this.processBroker.start();
       if (this.appBroker !== this.processBroker) {
         try {
           await this.appBroker.start();
@@ -494,11 +604,9 @@ export class EventBus {
               stopError,
             )
           );
-          this.#state = "stopped";
           throw error;
         }
       }
-      this.#state = "started";
       this.#logger.info("event bus started");
     });
   }
@@ -509,22 +617,15 @@ export class EventBus {
    */
   stop(options?: StopOptions): Promise<void> {
     try {
-      if (options !== undefined && (options === null || typeof options !== "object")) {
-        throw new InvalidArgumentError("options", "must be an object");
-      }
-      checkTimeout(options?.timeout, 0);
+      checkStopOptions(options, 0);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#state === "started") this.#state = "stopping";
-    return this.#lifecycle.run("stop", async () => {
-      if (this.#state === "stopped") return;
-      this.#state = "stopping";
+    return this.#lifecycle.stop(async () => {
       const brokers = this.appBroker === this.processBroker
         ? [this.processBroker]
         : [this.processBroker, this.appBroker];
       const results = await Promise.allSettled(brokers.map((broker) => broker.stop(options)));
-      this.#state = "stopped";
       const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
       if (failures.length > 0) {
         throw new AggregateError(
@@ -618,11 +719,12 @@ function parseForHandler(
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     const id = message instanceof CloudEvent ? message.id : "(unknown id)";
-    throw new ValidationError(error.issues, {
-      context: `event ${id} rejected before handler "${
+    // The bus's own schema check refuses the payload for good: no retry can fix it.
+    throw new RejectMessage(
+      `event ${id} does not match "${definition.type}" of handler "${
         name ?? "anonymous"
-      }" of "${definition.type}"`,
-      cause: error,
-    });
+      }": ${error.message}`,
+      { cause: error },
+    );
   }
 }

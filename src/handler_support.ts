@@ -12,12 +12,14 @@ import type {
   PublisherDecorator,
   PublishOptions,
   RequestOptions,
+  StopOptions,
   SubscribeOptions,
   SubscriberDecorator,
 } from "./broker.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import { CloudEvent } from "./event.ts";
 import type { Logger } from "./logger.ts";
+import { checkSignal } from "./subscription.ts";
 
 /**
  * Checks a channel name: a non-empty string without whitespace or control
@@ -67,7 +69,7 @@ export function checkSubscribeArgs(
   channel: unknown,
   handler: unknown,
   options: SubscribeOptions | undefined,
-): { name: string | undefined; concurrency: number } {
+): { name: string | undefined; concurrency: number; signal: AbortSignal | undefined } {
   checkChannel(channel);
   checkHandler(handler);
   if (options !== undefined && (options === null || typeof options !== "object")) {
@@ -76,7 +78,16 @@ export function checkSubscribeArgs(
   return {
     name: subscriptionName(handler, options),
     concurrency: checkConcurrency(options?.concurrency),
+    signal: checkSignal(options?.signal),
   };
+}
+
+/** Checks the options of `stop()` and returns the timeout to use. */
+export function checkStopOptions(options: StopOptions | undefined, fallback: number): number {
+  if (options !== undefined && (options === null || typeof options !== "object")) {
+    throw new InvalidArgumentError("options", "must be an object");
+  }
+  return checkTimeout(options?.timeout, fallback);
 }
 
 /** The error for a second subscription of one name on one channel. */

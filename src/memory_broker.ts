@@ -11,8 +11,8 @@ import type {
   BrokerOptions,
   BrokerState,
   BrokerStats,
+  ConsumeOptions,
   Handler,
-  HandlerFailure,
   PublisherDecorator,
   PublishOptions,
   RequestOptions,
@@ -34,16 +34,15 @@ import {
   checkLogger,
   checkPublishOptions,
   checkRequestOptions,
+  checkStopOptions,
   checkSubscribeArgs,
-  checkTimeout,
-  describeMessage,
   duplicateNameError,
   publisherDecorator,
-  reportFailure,
   subscriberDecorator,
 } from "./handler_support.ts";
-import { defaultLogger, type Logger } from "./logger.ts";
-import { LifecycleQueue } from "./lifecycle.ts";
+import { HandlerRunner, type RunnerHost, type Unsettled } from "./handler_runner.ts";
+import { defaultLogger } from "./logger.ts";
+import { Lifecycle } from "./lifecycle.ts";
 import {
   ACCEPTED,
   Delivery,
@@ -51,7 +50,15 @@ import {
   SubscriptionState,
   WaitingPublish,
 } from "./memory_subscription.ts";
+import { Reporter } from "./reporter.ts";
+import {
+  backoffDelay,
+  resolveBackoff,
+  type ResolvedBackoff,
+  resolveMaxDeliveries,
+} from "./retry.ts";
 import { RingQueue } from "./ring_queue.ts";
+import { consumeStream, subscriptionHandle } from "./subscription.ts";
 
 /**
  * Options of {@linkcode MemoryBroker}.
@@ -117,6 +124,8 @@ export interface MemoryBrokerStats extends BrokerStats {
   running: number;
   /** Publishes waiting for room in a full queue. */
   waiting: number;
+  /** Messages waiting for a retry. */
+  retrying: number;
   /** Requests waiting for a reply. */
   pendingRequests: number;
   /** One entry per subscription. */
@@ -127,13 +136,16 @@ const DEFAULT_MAX_QUEUE_SIZE = 1000;
 const DEFAULT_STOP_TIMEOUT = 10_000;
 const DEFAULT_REQUEST_TIMEOUT = 5_000;
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === "object" || typeof value === "function") &&
-    typeof (value as PromiseLike<unknown>).then === "function";
+
+interface CheckedOptions {
+  readonly maxQueueSize: number;
+  readonly reject: boolean;
+  readonly maxDeliveries: number;
+  readonly backoff: ResolvedBackoff;
 }
 
-function validateOptions(options: MemoryBrokerOptions | undefined): MemoryBrokerOptions {
-  if (options === undefined) return {};
+function checkOptions(options: MemoryBrokerOptions | undefined): CheckedOptions {
+  if (options === undefined) options = {};
   if (options === null || typeof options !== "object") {
     throw new InvalidArgumentError("options", "must be an object");
   }
@@ -157,7 +169,12 @@ function validateOptions(options: MemoryBrokerOptions | undefined): MemoryBroker
   if (onError !== undefined && typeof onError !== "function") {
     throw new InvalidArgumentError("onError", `must be a function, got ${typeof onError}`);
   }
-  return options;
+  return {
+    maxQueueSize: maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
+    reject: overflow === "reject",
+    maxDeliveries: resolveMaxDeliveries(options.maxDeliveries, 1),
+    backoff: resolveBackoff(options.retryBackoff),
+  };
 }
 
 /**
@@ -168,10 +185,16 @@ function validateOptions(options: MemoryBrokerOptions | undefined): MemoryBroker
  * `QueueFullError` under `overflow: "reject"`). A message published to a
  * channel nobody subscribes to reaches nobody, as in any pub/sub system.
  *
- * `stop()` stops accepting publishes, lets queued and running handler calls
- * finish within the timeout, then fires the handlers' `context.signal` and
- * counts what it gave up on in `stats().dropped`. `start()` after `stop()`
- * consumes again.
+ * A failed handler call is reported (logger, `onError`, an `error` event) and,
+ * with `maxDeliveries` above 1, delivered again after `retryBackoff`.
+ * `NackMessage` asks for another delivery within that budget; `RejectMessage`
+ * and a budget used up drop the message, counted in `stats().dropped` and
+ * dispatched as a `drop` event.
+ *
+ * `stop()` stops accepting publishes, lets queued, waiting-for-retry and
+ * running handler calls finish within the timeout, then fires the handlers'
+ * `context.signal` and counts what it gave up on in `stats().dropped`.
+ * `start()` after `stop()` consumes again.
  *
  * @example
  * ```ts
@@ -189,18 +212,19 @@ function validateOptions(options: MemoryBrokerOptions | undefined): MemoryBroker
  * console.log(await broker.request("A1", "prices", { timeout: 500 })); // 12.5
  * ```
  */
-export class MemoryBroker implements Broker {
-  readonly #logger: Logger;
-  readonly #onError: ((failure: HandlerFailure) => void) | undefined;
+export class MemoryBroker extends EventTarget implements Broker {
+  readonly #reporter: Reporter;
   readonly #maxQueueSize: number;
   readonly #reject: boolean;
+  readonly #maxDeliveries: number;
+  readonly #backoff: ResolvedBackoff;
   readonly #idPrefix = `mem-${crypto.randomUUID().slice(0, 8)}-`;
   readonly #channels = new Map<string, SubscriptionState[]>();
   readonly #requests = new Map<string, PendingRequest>();
-  #state: BrokerState = "stopped";
-  readonly #lifecycle = new LifecycleQueue();
+  readonly #lifecycle: Lifecycle = new Lifecycle(this);
   /** Unsubscribed, with handler calls still in flight: `stop()` waits for them too. */
   readonly #closing = new Set<SubscriptionState>();
+  readonly #host: RunnerHost<Delivery>;
   #sequence = 0;
   #anonymous = 0;
   #subscribers = 0;
@@ -211,55 +235,49 @@ export class MemoryBroker implements Broker {
 
   /** Creates a stopped broker; throws `InvalidArgumentError` on a bad option. */
   constructor(options?: MemoryBrokerOptions) {
-    const checked = validateOptions(options);
-    this.#logger = checked.logger ?? defaultLogger;
-    this.#onError = checked.onError;
-    this.#maxQueueSize = checked.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE;
-    this.#reject = checked.overflow === "reject";
+    super();
+    const checked = checkOptions(options);
+    this.#reporter = new Reporter(options?.logger ?? defaultLogger, options?.onError, this);
+    this.#maxQueueSize = checked.maxQueueSize;
+    this.#reject = checked.reject;
+    this.#maxDeliveries = checked.maxDeliveries;
+    this.#backoff = checked.backoff;
+    this.#host = {
+      taken: (delivery) => this.#admitWaiting(delivery.state),
+      succeeded: (delivery, result) => this.#succeeded(delivery, result),
+      unsettled: (delivery, outcome) => this.#unsettled(delivery, outcome),
+    };
   }
 
   /** Current lifecycle state. */
   get state(): BrokerState {
-    return this.#state;
+    return this.#lifecycle.state;
   }
 
   /** Starts consuming; idempotent; waits for a stop in progress, then starts again. */
   start(): Promise<void> {
-    return this.#lifecycle.run("start", () => {
-      if (this.#state === "started") return ACCEPTED;
+    return this.#lifecycle.start(() => {
       for (const states of this.#channels.values()) {
-        for (const state of states) {
-          if (state.controller.signal.aborted) state.controller = new AbortController();
-        }
+        for (const state of states) state.runner.renew();
       }
-      this.#state = "started";
-      this.#logger.info("MemoryBroker started");
-      return ACCEPTED;
+      this.#reporter.log("info", "MemoryBroker started");
     });
   }
 
   /**
-   * Stops accepting publishes and lets queued and running handler calls
-   * finish within `timeout` ms (default 10000). What is still queued or
-   * running then is dropped: counted in `stats().dropped`, logged, and the
+   * Stops accepting publishes and lets queued, retrying and running handler
+   * calls finish within `timeout` ms (default 10000). What is still queued or
+   * running then is dropped: counted in `stats().dropped`, reported, and the
    * running calls' `context.signal` fires. Pending requests reject.
    */
   stop(options?: StopOptions): Promise<void> {
     let timeout: number;
     try {
-      if (options !== undefined && (options === null || typeof options !== "object")) {
-        throw new InvalidArgumentError("options", "must be an object");
-      }
-      timeout = checkTimeout(options?.timeout, DEFAULT_STOP_TIMEOUT);
+      timeout = checkStopOptions(options, DEFAULT_STOP_TIMEOUT);
     } catch (error) {
       return Promise.reject(error);
     }
-    // Refuse publishes from this call on, not from when the queued stop runs.
-    if (this.#state === "started") this.#state = "stopping";
-    return this.#lifecycle.run("stop", () => {
-      if (this.#state === "stopped") return ACCEPTED;
-      return this.#drainAndStop(timeout);
-    });
+    return this.#lifecycle.stop(() => this.#drainAndStop(timeout));
   }
 
   /** Stops the broker at the end of an `await using` scope. */
@@ -270,7 +288,7 @@ export class MemoryBroker implements Broker {
   /**
    * Registers a handler on a channel, before or after `start()`. A handler
    * without a name (no `options.name`, anonymous function) is named
-   * `anonymous#N`.
+   * `anonymous#N`. `options.signal` unsubscribes when it aborts.
    */
   subscribe<T = unknown>(
     channel: string,
@@ -279,20 +297,48 @@ export class MemoryBroker implements Broker {
   ): Subscription {
     const checked = checkSubscribeArgs(channel, handler, options);
     const name = checked.name ?? `anonymous#${++this.#anonymous}`;
-    const concurrency = checked.concurrency;
     if (this.#channels.get(channel)?.some((other) => other.name === name)) {
       throw duplicateNameError(channel, name);
     }
-    const state = new SubscriptionState(channel, name, handler, concurrency, this.#idPrefix);
+    const runner = new HandlerRunner<Delivery>({
+      channel,
+      subscription: name,
+      handler: handler as Handler,
+      concurrency: checked.concurrency,
+      reporter: this.#reporter,
+      host: this.#host,
+    });
+    const state = new SubscriptionState(runner, this.#idPrefix);
     const states = this.#channels.get(channel);
     // Copy on write: a publish iterating the old list is never disturbed.
     this.#channels.set(channel, states === undefined ? [state] : [...states, state]);
     this.#subscribers++;
-    return {
-      channel,
-      name,
-      unsubscribe: (): Promise<void> => (state.closing ??= this.#unsubscribe(state)),
-    };
+    return subscriptionHandle(channel, name, () => this.#unsubscribe(state), checked.signal);
+  }
+
+  /**
+   * The messages of `channel` as a `ReadableStream`, acknowledged when the
+   * reader asks for the next one. Leaving the loop unsubscribes.
+   *
+   * @example
+   * ```ts
+   * import { MemoryBroker } from "@opensecflow/eventbus";
+   * await using broker = new MemoryBroker();
+   * const jobs = broker.consume<string>("jobs", { name: "worker" });
+   * await broker.start();
+   * await broker.publish("first", "jobs");
+   * for await (const job of jobs) {
+   *   console.log(job); // "first"
+   *   break;
+   * }
+   * ```
+   */
+  consume<T = unknown>(channel: string, options: ConsumeOptions): ReadableStream<T> {
+    checkChannel(channel);
+    return consumeStream<T>(
+      (handler, subscribe) => this.subscribe(channel, handler, subscribe),
+      options,
+    );
   }
 
   /** Decorator form of {@linkcode MemoryBroker.subscribe}. */
@@ -311,8 +357,8 @@ export class MemoryBroker implements Broker {
    * `QueueFullError` under `overflow: "reject"` when a queue is full.
    */
   publish(message: unknown, channel: string, options?: PublishOptions): Promise<void> {
-    if (this.#state !== "started") {
-      return Promise.reject(new NotStartedError("MemoryBroker", this.#state, "publish"));
+    if (this.#lifecycle.state !== "started") {
+      return Promise.reject(this.#notStarted("publish"));
     }
     const states = this.#channels.get(channel);
     if (states === undefined || options !== undefined) {
@@ -346,12 +392,12 @@ export class MemoryBroker implements Broker {
    * Publishes a request and resolves with the first handler's return value.
    * Rejects at once with `NoSubscribersError` when nobody subscribes to the
    * channel, with `RequestTimeoutError` after `timeout` ms (default 5000),
-   * with the handler's error when every handler failed, and with the
-   * signal's reason when `signal` aborts.
+   * with `RequestFailedError` (its `cause` the handler's error) when every
+   * handler failed, and with the signal's reason when `signal` aborts.
    */
   request<R = unknown>(message: unknown, channel: string, options?: RequestOptions): Promise<R> {
-    if (this.#state !== "started") {
-      return Promise.reject(new NotStartedError("MemoryBroker", this.#state, "request"));
+    if (this.#lifecycle.state !== "started") {
+      return Promise.reject(this.#notStarted("request"));
     }
     let timeout: number;
     try {
@@ -363,7 +409,7 @@ export class MemoryBroker implements Broker {
     const states = this.#channels.get(channel);
     if (states === undefined) return Promise.reject(new NoSubscribersError(channel));
 
-    const request = new PendingRequest(`${this.#idPrefix}reply-${++this.#sequence}`);
+    const request = new PendingRequest(`${this.#idPrefix}reply-${++this.#sequence}`, channel);
     request.outstanding = states.length;
     const promise = new Promise<R>((resolve, reject) => {
       request.resolve = resolve as (value: unknown) => void;
@@ -400,19 +446,22 @@ export class MemoryBroker implements Broker {
     let queued = 0;
     let running = 0;
     let waiting = 0;
+    let retrying = 0;
     const subscriptions: MemorySubscriptionStats[] = [];
     for (const states of this.#channels.values()) {
       for (const state of states) {
-        queued += state.queue.length;
-        running += state.running;
+        const runner = state.runner;
+        queued += runner.queued;
+        running += runner.running;
         waiting += state.waiting;
+        retrying += state.retries?.size ?? 0;
         subscriptions.push({
           channel: state.channel,
           name: state.name,
-          queued: state.queue.length,
+          queued: runner.queued,
           waiting: state.waiting,
-          running: state.running,
-          concurrency: state.concurrency,
+          running: runner.running,
+          concurrency: runner.concurrency,
         });
       }
     }
@@ -426,9 +475,14 @@ export class MemoryBroker implements Broker {
       queued,
       running,
       waiting,
+      retrying,
       pendingRequests: this.#requests.size,
       subscriptions,
     };
+  }
+
+  #notStarted(action: string): NotStartedError {
+    return new NotStartedError("MemoryBroker", this.#lifecycle.state, action);
   }
 
   #deliver(
@@ -444,7 +498,7 @@ export class MemoryBroker implements Broker {
       // All or nothing: no subscription gets the message unless all have room.
       for (let i = 0; i < states.length; i++) {
         const state = states[i];
-        if (state.queue.length >= max) {
+        if (state.runner.queued >= max) {
           return Promise.reject(new QueueFullError(state.channel, state.name, max));
         }
       }
@@ -463,12 +517,8 @@ export class MemoryBroker implements Broker {
         replyTo,
         request,
       );
-      if (state.queue.length < max && (state.blocked === null || state.blocked.length === 0)) {
-        state.queue.push(delivery);
-        if (state.running < state.concurrency) {
-          state.running++;
-          this.#work(state, state.generation);
-        }
+      if (state.runner.queued < max && (state.blocked === null || state.blocked.length === 0)) {
+        state.runner.push(delivery);
       } else {
         // Behind earlier waiting publishes, so publish order is kept.
         waiting ??= new WaitingPublish();
@@ -480,72 +530,92 @@ export class MemoryBroker implements Broker {
     return waiting === undefined ? ACCEPTED : waiting.promise;
   }
 
-  /** A worker: runs queued deliveries of one subscription until its queue is empty. */
-  async #work(state: SubscriptionState, generation: number): Promise<void> {
-    // Handlers never run inside `publish`.
-    await undefined;
-    const queue = state.queue;
-    while (state.generation === generation) {
-      const delivery = queue.shift();
-      if (delivery === undefined) break;
-      if (state.blocked !== null && state.blocked.length > 0) {
-        const admitted = state.blocked.shift()!;
-        queue.push(admitted);
-        admitted.waiting!.settleOne();
-        admitted.waiting = undefined;
-        // Publishes that waited for room never started a worker of their own.
-        if (state.running < state.concurrency) {
-          state.running++;
-          this.#work(state, generation);
-        }
-      }
-      let result: unknown;
-      try {
-        result = state.handler(delivery.message, delivery);
-        if (isThenable(result)) result = await result;
-      } catch (error) {
-        if (state.generation !== generation) {
-          this.#logger.debug(`abandoned handler "${state.name}" failed after stop`, error);
-          return;
-        }
-        this.#errors++;
-        this.#fail(delivery, error);
-        continue;
-      }
-      // A stop that timed out gave up on this call and counted it as dropped.
-      if (state.generation !== generation) return;
-      this.#consumed++;
-      if (delivery.request !== undefined) delivery.request.reply(result);
-      else if (delivery.replyTo !== undefined && result !== undefined) {
-        this.#sendReply(delivery, result);
-      }
-    }
-    if (state.generation !== generation) return;
-    if (--state.running === 0 && queue.length === 0) state.notifyIdle();
+  /** A worker took a delivery: the oldest publish waiting for room gets its place. */
+  #admitWaiting(state: SubscriptionState): void {
+    const blocked = state.blocked;
+    if (blocked === null || blocked.length === 0) return;
+    const admitted = blocked.shift()!;
+    admitted.waiting!.settleOne();
+    admitted.waiting = undefined;
+    state.runner.push(admitted);
   }
 
-  #fail(delivery: Delivery, error: unknown): void {
-    const state = delivery.state;
-    try {
-      reportFailure(this.#logger, this.#onError, {
-        error,
-        channel: state.channel,
-        subscription: state.name,
-        messageId: delivery.messageId,
-        eventType: describeMessage(delivery.message).type,
-        attempt: 1,
-      });
-    } catch {
-      // A logger that throws must not kill the worker.
+  #succeeded(delivery: Delivery, result: unknown): void {
+    this.#consumed++;
+    if (delivery.request !== undefined) delivery.request.reply(result);
+    else if (delivery.replyTo !== undefined && result !== undefined) {
+      this.#sendReply(delivery, result);
     }
-    delivery.request?.failed(error);
+  }
+
+  #unsettled(delivery: Delivery, outcome: Unsettled): void {
+    const state = delivery.state;
+    switch (outcome.kind) {
+      case "error":
+        this.#errors++;
+        if (delivery.attempt < this.#maxDeliveries && state.active) {
+          return this.#retry(delivery, backoffDelay(this.#backoff, delivery.attempt));
+        }
+        delivery.request?.failed(state.name, outcome.error);
+        return;
+      case "nack":
+        if (delivery.attempt < this.#maxDeliveries && state.active) {
+          return this.#retry(
+            delivery,
+            outcome.delay ?? backoffDelay(this.#backoff, delivery.attempt),
+          );
+        }
+        return this.#drop(
+          delivery,
+          outcome.error,
+          `refused (NackMessage) on each of its ${delivery.attempt} deliveries`,
+        );
+      case "reject":
+        return this.#drop(delivery, outcome.error, `rejected: ${outcome.reason}`);
+      case "release":
+        return this.#drop(delivery, outcome.error, outcome.error.message);
+    }
+  }
+
+  #drop(delivery: Delivery, error: Error, reason: string): void {
+    this.#dropped++;
+    this.#reporter.drop(delivery.channel, delivery.subscription, 1, reason);
+    delivery.request?.failed(delivery.subscription, error);
+  }
+
+  /** Delivers again after `wait` ms; while stopping, at once, so the drain includes it. */
+  #retry(delivery: Delivery, wait: number): void {
+    delivery.attempt++;
+    const state = delivery.state;
+    if (this.#lifecycle.state !== "started" || wait <= 0) {
+      state.runner.pushFront(delivery);
+      return;
+    }
+    const retries = state.retries ??= new Map();
+    const timer = setTimeout(() => {
+      retries.delete(timer);
+      state.runner.pushFront(delivery);
+    }, wait);
+    retries.set(timer, delivery);
+  }
+
+  /** Puts every message waiting for a retry back in its queue now. */
+  #flushRetries(state: SubscriptionState): void {
+    const retries = state.retries;
+    if (retries === null || retries.size === 0) return;
+    for (const [timer, delivery] of retries) {
+      clearTimeout(timer);
+      state.runner.pushFront(delivery);
+    }
+    retries.clear();
   }
 
   #sendReply(delivery: Delivery, result: unknown): void {
     this.publish(result, delivery.replyTo!, { correlationId: delivery.correlationId }).catch(
       (error) =>
-        this.#logger.error(
-          `reply of handler "${delivery.state.name}" to "${delivery.replyTo}" failed`,
+        this.#reporter.log(
+          "error",
+          `reply of handler "${delivery.subscription}" to "${delivery.replyTo}" failed`,
           error,
         ),
     );
@@ -565,44 +635,47 @@ export class MemoryBroker implements Broker {
       else this.#channels.set(state.channel, rest);
     }
     this.#subscribers--;
-    const dropped = this.#dropQueued(state, "its subscription was closed");
-    if (dropped > 0) {
-      this.#logger.warn(
-        `unsubscribe of "${state.name}" on "${state.channel}" dropped ${dropped} queued message(s)`,
-      );
-    }
+    this.#dropQueued(state, "its subscription was closed");
     this.#closing.add(state);
-    state.whenIdle().then(() => {
-      this.#closing.delete(state);
-      state.controller.abort(new DOMException("subscription closed", "AbortError"));
-    });
+    state.runner.whenIdle().then(() => this.#closing.delete(state));
+    state.runner.abortWhenIdle("subscription closed");
     return ACCEPTED;
   }
 
-  /** Empties a subscription's queue and waiting publishes; returns how many it dropped. */
+  /** Empties a subscription's queue, retries and waiting publishes, and reports them. */
   #dropQueued(state: SubscriptionState, why: string): number {
-    const queued = state.queue.drain();
-    const blocked = state.blocked === null ? [] : state.blocked.drain();
-    for (const delivery of queued) {
-      delivery.request?.failed(new BrokerError(`request dropped: ${why}`));
+    const dropped = state.runner.clear();
+    if (state.blocked !== null) {
+      for (const delivery of state.blocked.drain()) {
+        // The other subscriptions may have taken it: the publish completes.
+        delivery.waiting!.settleOne();
+        delivery.waiting = undefined;
+        dropped.push(delivery);
+      }
     }
-    for (const delivery of blocked) {
-      // The other subscriptions may have taken it: the publish completes.
-      delivery.waiting!.settleOne();
-      delivery.waiting = undefined;
-      delivery.request?.failed(new BrokerError(`request dropped: ${why}`));
+    if (state.retries !== null) {
+      for (const [timer, delivery] of state.retries) {
+        clearTimeout(timer);
+        dropped.push(delivery);
+      }
+      state.retries.clear();
     }
-    const count = queued.length + blocked.length;
-    this.#dropped += count;
-    return count;
+    for (const delivery of dropped) {
+      delivery.request?.failed(state.name, new BrokerError(`request dropped: ${why}`));
+    }
+    if (dropped.length > 0) {
+      this.#dropped += dropped.length;
+      this.#reporter.drop(state.channel, state.name, dropped.length, why);
+    }
+    return dropped.length;
   }
 
   async #drainAndStop(timeout: number): Promise<void> {
-    this.#state = "stopping";
     const states = [...this.#channels.values()].flat().concat([...this.#closing]);
+    for (const state of states) this.#flushRetries(state);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = await Promise.race([
-      Promise.all(states.map((state) => state.whenIdle())).then(() => false),
+      Promise.all(states.map((state) => state.runner.whenIdle())).then(() => false),
       new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeout, true))),
     ]);
     clearTimeout(timer);
@@ -612,22 +685,19 @@ export class MemoryBroker implements Broker {
       for (const state of states) {
         if (state.isIdle()) continue;
         dropped += this.#dropQueued(state, "the broker stopped");
-        aborted += state.running;
-        this.#dropped += state.running;
-        state.running = 0;
-        state.generation++;
-        state.controller.abort(new DOMException("broker stop timed out", "AbortError"));
-        state.notifyIdle();
+        const running = state.runner.abandon("broker stop timed out");
+        aborted += running;
+        this.#dropped += running;
       }
-      this.#logger.warn(
+      this.#reporter.log(
+        "warn",
         `MemoryBroker stop timed out after ${timeout} ms: dropped ${dropped} queued message(s) and ${aborted} running handler call(s), whose signal was aborted`,
       );
     }
     for (const request of [...this.#requests.values()]) {
       request.abort(new BrokerError("MemoryBroker stopped before a reply came"));
     }
-    this.#state = "stopped";
-    this.#logger.info("MemoryBroker stopped");
+    this.#reporter.log("info", "MemoryBroker stopped");
   }
 }
 

@@ -1,14 +1,16 @@
 /**
- * The per-subscription side of the in-memory broker: a subscription's queue
- * and workers' state, one message on its way to one subscription (which is
- * also the handler's context), a publish waiting for room, and a request
- * waiting for its first reply.
+ * The per-subscription side of the in-memory broker: a subscription's runner
+ * and the publishes waiting for room in its queue, one message on its way to
+ * one subscription (which is also the handler's context), a publish waiting
+ * for room, and a request waiting for its first reply.
  *
  * @module
  */
 
-import type { Handler, MessageContext } from "./broker.ts";
+import type { MessageContext } from "./broker.ts";
+import { RequestFailedError } from "./errors.ts";
 import { CloudEvent } from "./event.ts";
+import type { HandlerRunner, RunnerDelivery } from "./handler_runner.ts";
 import { RingQueue } from "./ring_queue.ts";
 
 // One settled promise serves every publish that needed no waiting.
@@ -44,7 +46,7 @@ export class PendingRequest {
   declare resolve: (value: unknown) => void;
   declare reject: (error: unknown) => void;
 
-  constructor(readonly inbox: string) {}
+  constructor(readonly inbox: string, readonly channel: string) {}
 
   /** The first handler to finish wins. */
   reply(value: unknown): void {
@@ -55,9 +57,11 @@ export class PendingRequest {
     this.resolve(value);
   }
 
-  /** A handler failed: the request fails only when no handler is left to reply. */
-  failed(error: unknown): void {
-    if (--this.outstanding === 0) this.abort(error);
+  /** A handler gave up: the request fails only when no handler is left to reply. */
+  failed(subscription: string, error: unknown): void {
+    if (--this.outstanding === 0) {
+      this.abort(RequestFailedError.from(this.channel, subscription, error));
+    }
   }
 
   abort(error: unknown): void {
@@ -72,43 +76,32 @@ function noop(): void {}
 
 /** The state of one subscription. */
 export class SubscriptionState {
-  readonly queue: RingQueue<Delivery> = new RingQueue();
   /** Deliveries whose publish waits for room, created on first need. */
   blocked: RingQueue<Delivery> | null = null;
-  running = 0;
-  /** Bumped when a stop gives up on the handler calls in flight. */
-  generation = 0;
+  /** Deliveries waiting for a retry, by timer. */
+  retries: Map<ReturnType<typeof setTimeout>, Delivery> | null = null;
   active = true;
-  controller: AbortController = new AbortController();
-  idleWaiters: (() => void)[] | null = null;
-  closing: Promise<void> | undefined;
 
   constructor(
-    readonly channel: string,
-    readonly name: string,
-    readonly handler: Handler,
-    readonly concurrency: number,
+    readonly runner: HandlerRunner<Delivery>,
     readonly idPrefix: string,
   ) {}
+
+  get channel(): string {
+    return this.runner.channel;
+  }
+
+  get name(): string {
+    return this.runner.subscription;
+  }
 
   get waiting(): number {
     return this.blocked === null ? 0 : this.blocked.length;
   }
 
   isIdle(): boolean {
-    return this.running === 0 && this.queue.length === 0 && this.waiting === 0;
-  }
-
-  whenIdle(): Promise<void> {
-    if (this.isIdle()) return ACCEPTED;
-    return new Promise<void>((resolve) => (this.idleWaiters ??= []).push(resolve));
-  }
-
-  notifyIdle(): void {
-    const waiters = this.idleWaiters;
-    if (waiters === null) return;
-    this.idleWaiters = null;
-    for (const resolve of waiters) resolve();
+    return this.runner.isIdle() && this.waiting === 0 &&
+      (this.retries === null || this.retries.size === 0);
   }
 }
 
@@ -116,11 +109,12 @@ export class SubscriptionState {
  * One message on its way to one subscription; it is also the handler's
  * context, so a delivery costs a single allocation.
  */
-export class Delivery implements MessageContext {
+export class Delivery implements MessageContext, RunnerDelivery {
   /** Set while the publish waits for room in this subscription's queue. */
   waiting: WaitingPublish | undefined = undefined;
-  /** Taken at publish: a later restart gives the subscription a new controller. */
+  /** Taken at publish: a later restart gives the subscription a new signal. */
   readonly signal: AbortSignal;
+  attempt = 1;
 
   constructor(
     readonly state: SubscriptionState,
@@ -131,7 +125,11 @@ export class Delivery implements MessageContext {
     readonly replyTo: string | undefined,
     readonly request: PendingRequest | undefined,
   ) {
-    this.signal = state.controller.signal;
+    this.signal = state.runner.signal;
+  }
+
+  get context(): MessageContext {
+    return this;
   }
 
   get channel(): string {
@@ -145,9 +143,5 @@ export class Delivery implements MessageContext {
   get messageId(): string {
     const message = this.message;
     return message instanceof CloudEvent ? message.id : this.state.idPrefix + this.sequence;
-  }
-
-  get attempt(): number {
-    return 1;
   }
 }

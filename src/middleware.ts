@@ -39,8 +39,12 @@ export interface HandleCall {
 }
 
 /**
- * Middleware around publishes and handler calls. Either hook is optional; each
- * must call `next()` once to continue (or throw to stop).
+ * Middleware around publishes and handler calls. Either hook is optional.
+ * A `publish` hook must call `next()` once (or throw to stop). A `handle`
+ * hook may also return without calling `next()`: the handler is skipped and
+ * the message acknowledged, which is what a de-duplication or feature-flag
+ * middleware needs; it may throw `AckMessage`, `NackMessage` or
+ * `RejectMessage` like a handler. Calling `next()` twice is an error.
  *
  * @example
  * ```ts
@@ -68,15 +72,16 @@ export interface Middleware {
 type Hook<C, R> = (call: C, next: () => Promise<R>) => Promise<R>;
 
 /**
- * Runs `hooks` as an onion around `last`, the first hook outermost. Every
- * hook must call `next()` exactly once (or throw): a hook that returns
- * without calling it would silently swallow the publish or the handler call,
- * so that is an error too.
+ * Runs `hooks` as an onion around `last`, the first hook outermost. A hook
+ * may call `next()` once. With `mayShortCircuit` (handler calls) a hook that
+ * returns without calling it skips the rest and its result stands; without
+ * (publishes, which must never be swallowed silently) that is an error.
  */
 export async function runChain<C, R>(
   hooks: readonly Hook<C, R>[],
   call: C,
   last: () => Promise<R>,
+  mayShortCircuit = false,
 ): Promise<R> {
   const step = async (index: number): Promise<R> => {
     if (index === hooks.length) return await last();
@@ -90,7 +95,7 @@ export async function runChain<C, R>(
       called = true;
       return step(index + 1);
     });
-    if (!called) {
+    if (!called && !mayShortCircuit) {
       throw new EventBusError(
         "MIDDLEWARE",
         `middleware #${index + 1} returned without calling next(); throw to stop a call instead`,

@@ -37,6 +37,14 @@ export class RingQueue<T> {
     this.#length++;
   }
 
+  /** Puts an item at the head, before every waiting one. */
+  unshift(item: T): void {
+    if (this.#length === this.#items.length) this.#grow();
+    this.#head = (this.#head - 1) & this.#mask;
+    this.#items[this.#head] = item;
+    this.#length++;
+  }
+
   /** Removes and returns the head item, or `undefined` when empty. */
   shift(): T | undefined {
     if (this.#length === 0) return undefined;

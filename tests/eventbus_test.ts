@@ -4,6 +4,7 @@ import {
   type Broker,
   CloudEvent,
   defineEvent,
+  type DropEvent,
   EventBus,
   EventBusError,
   EventScope,
@@ -20,6 +21,7 @@ import {
   ValidationError,
 } from "../mod.ts";
 import { countdown, deferred, withDeadline } from "./_deferred.ts";
+import { recordingLogger } from "./_logger.ts";
 
 const DEADLINE = 5_000;
 
@@ -199,31 +201,58 @@ Deno.test("bus: extension attributes and every core attribute reach the handler 
   assert.deepEqual(e.toJSON(), sent.toJSON());
 });
 
-Deno.test("bus: a payload failing the schema never reaches the handler and is reported", async () => {
-  const failures: HandlerFailure[] = [];
-  const reported = deferred();
-  await using bus = quietBus({
-    onError: (failure) => {
-      failures.push(failure);
-      reported.resolve();
-    },
+Deno.test("bus: a plain event whose data fails the subscribed definition is refused at publish", async () => {
+  await using bus = quietBus();
+  let called = false;
+  bus.subscribe(UserJoined, function strict() {
+    called = true;
+  });
+  await bus.start();
+  await assert.rejects(
+    bus.publish(
+      new CloudEvent({ id: "bad-1", type: "test.user.joined", source: "/x", data: { userId: 42 } }),
+    ),
+    (error: unknown) =>
+      error instanceof ValidationError && /bad-1.*data\.userId/s.test(error.message),
+  );
+  // A plain event that matches is accepted and reaches the typed handler.
+  const handled = deferred();
+  bus.subscribe(UserJoined, () => handled.resolve(), { name: "second" });
+  await bus.publish(
+    new CloudEvent({ id: "ok-1", type: "test.user.joined", source: "/x", data: { userId: "u" } }),
+  );
+  await withDeadline(handled.promise, DEADLINE, "typed handler");
+  assert.equal(called, true);
+});
+
+Deno.test("bus: an incoming payload failing the schema never reaches the handler; it is dropped once and reported", async () => {
+  const logger = recordingLogger();
+  await using bus = new EventBus({ logger });
+  const drops: DropEvent[] = [];
+  const dropped = deferred();
+  bus.addEventListener("drop", (event) => {
+    drops.push(event as DropEvent);
+    dropped.resolve();
   });
   let called = false;
   bus.subscribe(UserJoined, function strict() {
     called = true;
   });
   await bus.start();
-  // A raw CloudEvent of the same type with the wrong payload, as it could arrive from another service.
-  await bus.publish(
+  // As it could arrive from another service: straight onto the broker channel.
+  await bus.appBroker.publish(
     new CloudEvent({ id: "bad-1", type: "test.user.joined", source: "/x", data: { userId: 42 } }),
+    bus.channelFor("test.user.joined"),
   );
-  await withDeadline(reported.promise, DEADLINE, "failure report");
+  await withDeadline(dropped.promise, DEADLINE, "drop report");
   assert.equal(called, false);
-  assert.equal(failures.length, 1);
-  assert.ok(failures[0].error instanceof ValidationError);
-  assert.equal(failures[0].messageId, "bad-1");
-  assert.equal(failures[0].subscription, "strict");
-  assert.match(String((failures[0].error as Error).message), /bad-1.*data\.userId/s);
+  assert.equal(drops.length, 1);
+  assert.equal(drops[0].subscription, "strict");
+  assert.match(drops[0].reason, /bad-1.*data\.userId/s);
+  assert.equal(bus.appBroker.stats().dropped, 1);
+  assert.equal(bus.appBroker.stats().errors, 0);
+  // Reported once: one log line, not one per layer.
+  assert.equal(logger.lines.filter((line) => line.includes("bad-1")).length, 1);
 });
 
 Deno.test("bus: publish before start and after stop rejects with NotStartedError", async () => {

@@ -17,6 +17,7 @@ import {
   silentLogger,
 } from "../mod.ts";
 import { brokerContractSuite, Collector, deferred, withDeadline } from "./broker_contract.ts";
+import { recordingLogger } from "./_logger.ts";
 
 brokerContractSuite({ name: "MemoryBroker", create: (options) => new MemoryBroker(options) });
 
@@ -36,18 +37,6 @@ function collectGarbage(): void {
 /** Lets every pending microtask and timer callback of this turn run. */
 function nextMacrotask(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const record = (level: string) => (message: string) => lines.push(`${level} ${message}`);
-  return {
-    lines,
-    debug: record("debug"),
-    info: record("info"),
-    warn: record("warn"),
-    error: record("error"),
-  };
 }
 
 /** A subscription whose handler blocks on a gate; `started` resolves per call. */
@@ -117,7 +106,7 @@ Deno.test("MemoryBroker: overflow reject throws QueueFullError and delivers to n
     await assert.rejects(broker.publish(3, "full"), (error: unknown) => {
       assert.ok(error instanceof QueueFullError);
       assert.equal(error.channel, "full");
-      assert.equal(error.subscriber, "gated");
+      assert.equal(error.subscription, "gated");
       return true;
     });
     assert.equal(broker.stats().published, 2);
@@ -351,7 +340,7 @@ Deno.test("MemoryBroker: unsubscribe drops and counts queued messages, then abor
   assert.equal(broker.stats().channels, 0);
   assert.equal(broker.stats().dropped, 2);
   assert.equal(signal!.aborted, false, "aborted before the call in flight finished");
-  assert.ok(logger.lines.some((line) => line.startsWith("warn") && line.includes("2 queued")));
+  assert.ok(logger.lines.some((line) => line.startsWith("warn") && line.includes("2 message(s)")));
   // stop() waits for the call still in flight of the closed subscription.
   const stopping = broker.stop();
   gated.release();

@@ -11,6 +11,7 @@ import type { Redis } from "ioredis";
 import type {
   Broker,
   BrokerState,
+  ConsumeOptions,
   Handler,
   PublisherDecorator,
   PublishOptions,
@@ -36,6 +37,7 @@ import {
   publisherDecorator,
   subscriberDecorator,
 } from "../handler_support.ts";
+import { consumeStream, subscriptionHandle } from "../subscription.ts";
 import { closeConnection, connectWithin, createConnection } from "./connection.ts";
 import {
   type DeadLetter,
@@ -125,7 +127,7 @@ export interface ReplayOptions {
  * );
  * ```
  */
-export class RedisBroker implements Broker {
+export class RedisBroker extends EventTarget implements Broker {
   readonly #options: ResolvedRedisOptions;
   readonly #counters: RedisCounters = newCounters();
   readonly #subscriptions = new Set<SubscriptionRecord>();
@@ -147,6 +149,7 @@ export class RedisBroker implements Broker {
 
   /** Validates the options (throws `InvalidArgumentError`); connects on `start()`. */
   constructor(options: RedisBrokerOptions = {}) {
+    super();
     this.#options = resolveRedisOptions(options);
     const { publishTimeout, maskedUrl } = this.#options;
     this.#deadlines = new DeadlineQueue(publishTimeout, (reject, channel) =>
@@ -415,7 +418,7 @@ export class RedisBroker implements Broker {
     handler: Handler<T>,
     options?: SubscribeOptions,
   ): Subscription {
-    const { name, concurrency } = checkSubscribeArgs(channel, handler, options);
+    const { name, concurrency, signal } = checkSubscribeArgs(channel, handler, options);
     if (name === undefined) {
       throw new InvalidArgumentError(
         "name",
@@ -444,28 +447,50 @@ export class RedisBroker implements Broker {
         }
       }).catch((error) => this.#logStartFailure(record, error));
     }
-    return {
-      channel,
-      name,
-      unsubscribe: () => {
-        if (record.closing !== undefined) return record.closing;
-        record.closing = Promise.resolve();
-        if (!this.#subscriptions.delete(record)) return record.closing;
-        // Delivery stops now; running calls finish (and are acknowledged) in the background,
-        // so a handler may unsubscribe itself. stop() still waits for them.
-        const finished = this.#stopSubscription(record, Date.now() + DEFAULT_STOP_TIMEOUT, false)
-          .catch((error) => {
-            this.#options.logger.error(
-              `unsubscribe of "${name}" on "${channel}" failed: ${
-                safeError(error, this.#options.secrets).message
-              }`,
-            );
-          });
-        this.#closing.add(finished);
-        finished.finally(() => this.#closing.delete(finished));
-        return record.closing;
-      },
-    };
+    return subscriptionHandle(channel, name, () => {
+      if (record.closing !== undefined) return record.closing;
+      record.closing = Promise.resolve();
+      if (!this.#subscriptions.delete(record)) return record.closing;
+      // Delivery stops now; running calls finish (and are acknowledged) in the background,
+      // so a handler may unsubscribe itself. stop() still waits for them.
+      const finished = this.#stopSubscription(record, Date.now() + DEFAULT_STOP_TIMEOUT, false)
+        .catch((error) => {
+          this.#options.logger.error(
+            `unsubscribe of "${name}" on "${channel}" failed: ${
+              safeError(error, this.#options.secrets).message
+            }`,
+          );
+        });
+      this.#closing.add(finished);
+      finished.finally(() => this.#closing.delete(finished));
+      return record.closing;
+    }, signal);
+  }
+
+  /**
+   * The messages of `channel` as a `ReadableStream`, acknowledged when the
+   * reader asks for the next one; leaving the loop unsubscribes and leaves
+   * the message in hand unacknowledged, so it is delivered again.
+   *
+   * @example
+   * ```ts
+   * import { RedisBroker } from "@opensecflow/eventbus/redis";
+   * await using broker = new RedisBroker({ url: "redis://127.0.0.1:6379", keyPrefix: "doc:" });
+   * const jobs = broker.consume<string>("jobs", { name: "worker" });
+   * await broker.start();
+   * await broker.publish("first", "jobs");
+   * for await (const job of jobs) {
+   *   console.log(job); // "first"
+   *   break;
+   * }
+   * ```
+   */
+  consume<T = unknown>(channel: string, options: ConsumeOptions): ReadableStream<T> {
+    checkChannel(channel);
+    return consumeStream<T>(
+      (handler, subscribe) => this.subscribe(channel, handler, subscribe),
+      options,
+    );
   }
 
   /** Decorator form of `subscribe`: `broker.subscriber("orders")(function handle(e) {})`. */

@@ -11,7 +11,7 @@ import type { MessageContext } from "./broker.ts";
 import { RequestFailedError } from "./errors.ts";
 import { CloudEvent } from "./event.ts";
 import type { HandlerRunner, RunnerDelivery } from "./handler_runner.ts";
-import { RingQueue } from "./ring_queue.ts";
+import type { RingQueue } from "./ring_queue.ts";
 
 // One settled promise serves every publish that needed no waiting.
 export const ACCEPTED: Promise<void> = Promise.resolve();

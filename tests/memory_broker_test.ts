@@ -7,7 +7,6 @@ import {
   CloudEvent,
   type HandlerFailure,
   InvalidArgumentError,
-  type Logger,
   MemoryBroker,
   type MessageContext,
   NoSubscribersError,

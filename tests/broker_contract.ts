@@ -17,20 +17,50 @@
 import assert from "node:assert/strict";
 import { type Deferred, deferred, withDeadline } from "./_deferred.ts";
 import {
+  AckMessage,
   type Broker,
   type BrokerOptions,
+  type BrokerState,
   CloudEvent,
+  type DropEvent,
+  EventBus,
+  type HandlerErrorEvent,
   InvalidArgumentError,
+  type Logger,
   type MessageContext,
+  NackMessage,
   NotStartedError,
+  RejectMessage,
+  RequestFailedError,
   RequestTimeoutError,
   silentLogger,
+  type StateChangeEvent,
+  ValidationError,
 } from "../mod.ts";
+
+/**
+ * What a broker guarantees, as Watermill's `Features`: the suite checks
+ * exactly these, so a broker never passes by a case it cannot fail.
+ */
+export interface ContractFeatures {
+  /** Failed messages are delivered again, up to `maxDeliveries`. */
+  retries: boolean;
+  /** Messages given up on go to dead letters rather than being dropped. */
+  deadLetters: boolean;
+  /** A message not acknowledged (e.g. in hand when a consumer stream closes) is delivered again. */
+  redeliversUnacknowledged: boolean;
+  /** Handlers run in this process: a failed request keeps the original error as `cause`. */
+  inProcess: boolean;
+}
 
 /** A broker implementation under test. */
 export interface ContractTarget {
   /** Prefix of every test name, e.g. "MemoryBroker". */
   name: string;
+  /** What the broker guarantees. */
+  features: ContractFeatures;
+  /** How many dead letters the broker holds for `channel` (brokers with `deadLetters`). */
+  deadLetters?(broker: Broker, channel: string): Promise<number>;
   /**
    * Creates a fresh, stopped broker. `options` carries the logger and the
    * `onError` hook a test needs; pass them through.
@@ -89,6 +119,20 @@ export async function waitFor(
   }
 }
 
+/** {@linkcode waitFor} for state read asynchronously (e.g. from a server). */
+export async function waitForAsync(
+  predicate: () => Promise<boolean>,
+  options: { deadline: number; what: string },
+): Promise<void> {
+  const end = Date.now() + options.deadline;
+  while (!(await predicate())) {
+    if (Date.now() > end) {
+      throw new Error(`deadline of ${options.deadline} ms passed: ${options.what}`);
+    }
+    await tick(10);
+  }
+}
+
 function uniqueChannel(label: string): string {
   return `contract.${label}.${crypto.randomUUID()}`;
 }
@@ -109,6 +153,8 @@ export function brokerContractSuite(target: ContractTarget): void {
     withDeadline(promise, deadline, what);
 
   /** Runs a case with a fresh broker, always stopped (and cleaned up) afterwards. */
+  const features = target.features;
+
   function contract(
     name: string,
     body: (broker: Broker, hooks: { failures: unknown[] }) => Promise<void>,
@@ -224,8 +270,17 @@ export function brokerContractSuite(target: ContractTarget): void {
     await broker.publish("after-1", channel);
     await broker.publish("after-2", channel);
     await wait(staying.reached(3), "the remaining subscriber got the later messages");
+    // A subscription made after the later messages, whose first message is a
+    // sentinel published last: once it arrived, "after-*" had every chance.
+    const sentinel = new Collector<string>();
+    broker.subscribe(channel, function sentinelHandler(m: string) {
+      sentinel.add(m);
+    });
+    await broker.publish("sentinel", channel);
+    await wait(sentinel.reached(1), "the sentinel");
+    await wait(staying.reached(4), "the remaining subscriber got the sentinel");
     assert.deepEqual(leaving.items, ["before"]);
-    assert.deepEqual(staying.items, ["before", "after-1", "after-2"]);
+    assert.deepEqual(staying.items, ["before", "after-1", "after-2", "sentinel"]);
   });
 
   contract("a second subscription with the same name on a channel is refused", (broker) => {
@@ -245,10 +300,16 @@ export function brokerContractSuite(target: ContractTarget): void {
       await sub.unsubscribe();
       done.resolve();
     });
+    const witness = new Collector<string>();
+    broker.subscribe(channel, function witnessHandler(m: string) {
+      witness.add(m);
+    });
     await broker.start();
     await broker.publish("first", channel);
     await wait(done.promise, "the handler's own unsubscribe resolved");
     await broker.publish("second", channel);
+    await broker.publish("sentinel", channel);
+    await wait(witness.reached(3), "the witness got everything, sentinel last");
     assert.deepEqual(calls.items, ["first"]);
   });
 
@@ -529,5 +590,296 @@ export function brokerContractSuite(target: ContractTarget): void {
     assert.equal(after.published - before.published, 5);
     assert.ok(after.channels >= 1);
     assert.ok(after.subscribers >= 1);
+  });
+
+  contract("start/stop calls are serialized: the last call decides the state", async (broker) => {
+    const states: BrokerState[] = [];
+    broker.addEventListener("statechange", (event) => {
+      states.push((event as StateChangeEvent).state);
+    });
+    const calls = [broker.start(), broker.stop(), broker.start()];
+    await wait(Promise.all(calls), "start, stop, start");
+    assert.equal(broker.state, "started");
+    const more = [broker.stop(), broker.start(), broker.stop()];
+    await wait(Promise.all(more), "stop, start, stop");
+    assert.equal(broker.state, "stopped");
+    assert.equal(states.at(-1), "stopped");
+    assert.ok(states.includes("starting") && states.includes("started"));
+    assert.ok(states.includes("stopping"));
+  });
+
+  contract("a request whose handler throws rejects with RequestFailedError", async (broker) => {
+    const channel = uniqueChannel("rpc-failed");
+    const original = new TypeError("no such sku");
+    broker.subscribe(channel, function price() {
+      throw original;
+    });
+    await broker.start();
+    await assert.rejects(
+      wait(broker.request("X", channel, { timeout: deadline }), "the failed request"),
+      (error: unknown) => {
+        assert.ok(error instanceof RequestFailedError, String(error));
+        assert.equal(error.code, "REQUEST_FAILED");
+        assert.equal(error.subscription, "price");
+        assert.equal(error.errorName, "TypeError");
+        assert.match(error.message, /TypeError: no such sku/);
+        if (features.inProcess) assert.equal(error.cause, original);
+        return true;
+      },
+    );
+  }, { maxDeliveries: 1 });
+
+  {
+    const thrower = (): never => {
+      throw new Error("the logger is broken");
+    };
+    const brokenLogger: Logger = { debug: thrower, info: thrower, warn: thrower, error: thrower };
+    contract("a logger and an onError hook that throw never stop consumption", async (broker) => {
+      const channel = uniqueChannel("broken-logger");
+      const got = new Collector<string>();
+      const errors: HandlerErrorEvent[] = [];
+      broker.addEventListener("error", (event) => errors.push(event as HandlerErrorEvent));
+      broker.subscribe(channel, function fragile(m: string) {
+        if (m === "boom") throw new Error("handler failed");
+        got.add(m);
+      });
+      await broker.start();
+      await broker.publish("boom", channel);
+      await broker.publish("ok-1", channel);
+      await broker.publish("ok-2", channel);
+      await wait(got.reached(2), "messages after the failure were handled");
+      await waitFor(() => errors.length >= 1, { deadline, what: "the error event" });
+      assert.equal(errors[0].failure.subscription, "fragile");
+      assert.deepEqual(got.items, ["ok-1", "ok-2"]);
+    }, {
+      logger: brokenLogger,
+      onError: () => {
+        throw new Error("the hook is broken");
+      },
+      maxDeliveries: 1,
+    });
+  }
+
+  contract(
+    "AckMessage acknowledges at once: no failure, no redelivery",
+    async (broker, { failures }) => {
+      const channel = uniqueChannel("ack");
+      const calls = new Collector<string>();
+      broker.subscribe(channel, function acking(m: string) {
+        calls.add(m);
+        if (m === "skip") throw new AckMessage();
+      });
+      await broker.start();
+      const before = broker.stats();
+      await broker.publish("skip", channel);
+      await broker.publish("sentinel", channel);
+      await wait(calls.reached(2), "both messages");
+      await waitFor(() => broker.stats().consumed >= before.consumed + 2, {
+        deadline,
+        what: "both counted as consumed",
+      });
+      assert.deepEqual(calls.items, ["skip", "sentinel"]);
+      assert.equal(failures.length, 0);
+      assert.equal(broker.stats().errors, before.errors);
+    },
+    { maxDeliveries: 3 },
+  );
+
+  contract(
+    "NackMessage asks for another delivery within maxDeliveries",
+    async (broker, { failures }) => {
+      const channel = uniqueChannel("nack");
+      const attempts = new Collector<number>();
+      broker.subscribe(channel, function nacking(m: string, ctx: MessageContext) {
+        attempts.add(ctx.attempt);
+        if (m === "again") throw new NackMessage({ delay: 1 });
+      });
+      await broker.start();
+      await broker.publish("again", channel);
+      if (features.retries) {
+        await wait(attempts.reached(3), "three deliveries");
+        await broker.publish("sentinel", channel);
+        await wait(attempts.reached(4), "the sentinel");
+        assert.deepEqual(attempts.items, [1, 2, 3, 1]);
+      } else {
+        await broker.publish("sentinel", channel);
+        await wait(attempts.reached(2), "the sentinel");
+        assert.deepEqual(attempts.items, [1, 1]);
+      }
+      assert.equal(failures.length, 0, "a nack is not a failure");
+      if (features.deadLetters) {
+        await waitFor(() => false, { deadline: 0, what: "" }).catch(() => {});
+        assert.equal(await target.deadLetters!(broker, channel), 1);
+      } else {
+        await waitFor(() => broker.stats().dropped >= 1, { deadline, what: "the drop is counted" });
+      }
+    },
+    { maxDeliveries: 3, retryBackoff: { initial: 1, max: 5 } },
+  );
+
+  contract(
+    "RejectMessage refuses for good: no retry, not a failure, dropped or dead-lettered",
+    async (broker, { failures }) => {
+      const channel = uniqueChannel("reject");
+      const calls = new Collector<string>();
+      const drops: DropEvent[] = [];
+      broker.addEventListener("drop", (event) => drops.push(event as DropEvent));
+      broker.subscribe(channel, function refusing(m: string) {
+        calls.add(m);
+        if (m === "poison") throw new RejectMessage("cannot ever succeed");
+      });
+      await broker.start();
+      await broker.publish("poison", channel);
+      await broker.publish("sentinel", channel);
+      await wait(calls.reached(2), "both messages");
+      assert.deepEqual(calls.items, ["poison", "sentinel"]);
+      assert.equal(failures.length, 0);
+      if (features.deadLetters) {
+        await waitFor(() => false, { deadline: 0, what: "" }).catch(() => {});
+        assert.equal(await target.deadLetters!(broker, channel), 1);
+      } else {
+        await waitFor(() => drops.length === 1, { deadline, what: "the drop event" });
+        assert.match(drops[0].reason, /cannot ever succeed/);
+        assert.equal(drops[0].subscription, "refusing");
+        assert.ok(broker.stats().dropped >= 1);
+      }
+    },
+    { maxDeliveries: 3, retryBackoff: { initial: 1, max: 5 } },
+  );
+
+  contract(
+    "a ValidationError thrown by a handler is an ordinary failure",
+    async (broker, { failures }) => {
+      const channel = uniqueChannel("user-validation");
+      const attempts = new Collector<number>();
+      broker.subscribe(channel, function validating(_m: string, ctx: MessageContext) {
+        attempts.add(ctx.attempt);
+        if (ctx.attempt === 1) throw new ValidationError([{ path: "x", message: "bad" }]);
+      });
+      await broker.start();
+      await broker.publish("m", channel);
+      if (features.retries) {
+        await wait(attempts.reached(2), "the retry");
+        assert.deepEqual(attempts.items, [1, 2]);
+      } else {
+        await broker.publish("sentinel", channel);
+        await wait(attempts.reached(2), "the sentinel");
+      }
+      await waitFor(() => failures.length >= 1, { deadline, what: "the failure report" });
+      assert.ok((failures[0] as { error: unknown }).error instanceof ValidationError);
+      if (features.deadLetters) assert.equal(await target.deadLetters!(broker, channel), 0);
+    },
+    { maxDeliveries: 2, retryBackoff: { initial: 1, max: 5 } },
+  );
+
+  contract(
+    "bus middleware may skip the handler; the message is acknowledged",
+    async (broker, { failures }) => {
+      const bus = new EventBus({ process: broker, app: broker, logger: silentLogger });
+      const handled = new Collector<string>();
+      const skipped = new Collector<string>();
+      bus.use({
+        handle(call, next) {
+          if (call.event.subject === "skip") {
+            skipped.add(call.event.id);
+            return Promise.resolve(undefined);
+          }
+          return next();
+        },
+      });
+      bus.subscribe("contract.skip", function kept(e: CloudEvent) {
+        handled.add(e.subject!);
+      });
+      await bus.start();
+      try {
+        const before = broker.stats();
+        await bus.publish(new CloudEvent({ type: "contract.skip", source: "/c", subject: "skip" }));
+        await bus.publish(new CloudEvent({ type: "contract.skip", source: "/c", subject: "run" }));
+        await wait(handled.reached(1), "the second event reached the handler");
+        assert.deepEqual(handled.items, ["run"]);
+        assert.equal(skipped.items.length, 1);
+        assert.equal(failures.length, 0);
+        await waitFor(() => broker.stats().consumed >= before.consumed + 2, {
+          deadline,
+          what: "the skipped event counted as consumed",
+        });
+      } finally {
+        await bus.stop();
+      }
+    },
+    { maxDeliveries: 3 },
+  );
+
+  contract(
+    "consume: a stream of messages, acknowledged as the loop asks for the next",
+    async (broker) => {
+      const channel = uniqueChannel("consume");
+      const stream = broker.consume<number>(channel, { name: "reader" });
+      await broker.start();
+      for (let i = 1; i <= 3; i++) await broker.publish(i, channel);
+      const got: number[] = [];
+      for await (const n of stream) {
+        got.push(n);
+        if (got.length === 2) break; // leaves 2 in hand, unacknowledged; unsubscribes
+      }
+      assert.deepEqual(got, [1, 2]);
+      assert.equal(broker.stats().subscribers, 0, "leaving the loop unsubscribed");
+      const again = broker.consume<number>(channel, { name: "reader" });
+      await broker.publish(4, channel);
+      const reader = again.getReader();
+      const next = await wait(reader.read(), "the next message");
+      if (features.redeliversUnacknowledged) {
+        assert.equal(next.value, 2, "the message in hand was delivered again");
+      } else {
+        assert.equal(next.value, 4);
+        assert.ok(broker.stats().dropped >= 1, "messages given back are counted as dropped");
+      }
+      await reader.cancel();
+    },
+  );
+
+  contract("consume: pipeThrough and a signal that ends the stream", async (broker) => {
+    const channel = uniqueChannel("consume-signal");
+    const controller = new AbortController();
+    const doubled = broker.consume<number>(channel, { name: "piped", signal: controller.signal })
+      .pipeThrough(new TransformStream<number, number>({ transform: (n, c) => c.enqueue(n * 2) }));
+    await broker.start();
+    await broker.publish(1, channel);
+    await broker.publish(2, channel);
+    const got: number[] = [];
+    for await (const n of doubled) {
+      got.push(n);
+      if (got.length === 2) controller.abort();
+    }
+    assert.deepEqual(got, [2, 4]);
+    await waitFor(() => broker.stats().subscribers === 0, { deadline, what: "unsubscribed" });
+  });
+
+  contract("subscribe: a signal unsubscribes, and await using does too", async (broker) => {
+    const channel = uniqueChannel("signal");
+    const controller = new AbortController();
+    const aborted = new Collector<string>();
+    const witness = new Collector<string>();
+    broker.subscribe(channel, function abortable(m: string) {
+      aborted.add(m);
+    }, { signal: controller.signal });
+    broker.subscribe(channel, function witnessing(m: string) {
+      witness.add(m);
+    });
+    await broker.start();
+    {
+      await using scoped = broker.subscribe(channel, function scopedHandler() {});
+      assert.equal(scoped.name, "scopedHandler");
+      assert.equal(broker.stats().subscribers, 3);
+    }
+    assert.equal(broker.stats().subscribers, 2, "await using unsubscribed");
+    await broker.publish("before", channel);
+    await wait(aborted.reached(1), "delivered before the abort");
+    controller.abort();
+    assert.equal(broker.stats().subscribers, 1);
+    await broker.publish("after", channel);
+    await broker.publish("sentinel", channel);
+    await wait(witness.reached(3), "the witness got everything");
+    assert.deepEqual(aborted.items, ["before"]);
   });
 }

@@ -18,7 +18,11 @@ import {
 import { brokerContractSuite, Collector, deferred, withDeadline } from "./broker_contract.ts";
 import { recordingLogger } from "./_logger.ts";
 
-brokerContractSuite({ name: "MemoryBroker", create: (options) => new MemoryBroker(options) });
+brokerContractSuite({
+  name: "MemoryBroker",
+  features: { retries: true, deadLetters: false, redeliversUnacknowledged: false, inProcess: true },
+  create: (options) => new MemoryBroker(options),
+});
 
 const DEADLINE = 20_000;
 const wait = <T>(promise: Promise<T>, what: string): Promise<T> =>

@@ -522,9 +522,11 @@ Deno.test("groups: instances sharing group and name share the work; a subscripti
     const a = new RedisBroker({ ...FAST, keyPrefix, group: "svc", consumer: "a" });
     const b = new RedisBroker({ ...FAST, keyPrefix, group: "svc", consumer: "b" });
     brokers.push(a, b);
+    const twice: number[] = [];
     for (const [broker, who] of [[a, "a"], [b, "b"]] as const) {
       broker.subscribe("jobs", (n: number) => {
-        assert.ok(!shared.has(n), `job ${n} handled twice`);
+        // Recorded, not asserted here: a failed assertion in a handler is only retried.
+        if (shared.has(n)) twice.push(n);
         shared.set(n, who);
         if (shared.size === 20) allShared.resolve();
       }, { name: "worker" });
@@ -536,7 +538,8 @@ Deno.test("groups: instances sharing group and name share the work; a subscripti
     });
     await a.publish("after", "late-channel");
     for (let n = 0; n < 20; n++) await a.publish(n, "jobs");
-    await wait(allShared.promise, "every job handled once");
+    await wait(allShared.promise, "every job handled");
+    assert.deepEqual(twice, [], "no job handled twice");
     await waitUntil(() => seen.length === 1, DEADLINE, "the late subscription got the later event");
     assert.deepEqual(seen, ["after"]);
   });

@@ -5,7 +5,7 @@
  */
 
 import { Redis } from "ioredis";
-import { brokerContractSuite } from "../broker_contract.ts";
+import { brokerContractSuite, type ContractFeatures } from "../broker_contract.ts";
 import { RedisBroker, type RedisBrokerOptions } from "../../redis.ts";
 
 const URL = "redis://127.0.0.1:6379";
@@ -25,10 +25,13 @@ async function deleteKeys(prefix: string): Promise<void> {
   }
 }
 
-function target(name: string, extra: RedisBrokerOptions): void {
+function target(name: string, extra: RedisBrokerOptions, features: ContractFeatures): void {
   let prefix = "";
   brokerContractSuite({
     name,
+    features,
+    deadLetters: async (broker, channel) =>
+      (await (broker as RedisBroker).deadLetters(channel)).length,
     create: (options) => {
       prefix = `test:contract:${crypto.randomUUID().slice(0, 8)}:`;
       return new RedisBroker({
@@ -44,5 +47,15 @@ function target(name: string, extra: RedisBrokerOptions): void {
   });
 }
 
-target("RedisBroker(stream)", { mode: "stream" });
-target("RedisBroker(pubsub)", { mode: "pubsub" });
+target("RedisBroker(stream)", { mode: "stream" }, {
+  retries: true,
+  deadLetters: true,
+  redeliversUnacknowledged: true,
+  inProcess: false,
+});
+target("RedisBroker(pubsub)", { mode: "pubsub" }, {
+  retries: false,
+  deadLetters: false,
+  redeliversUnacknowledged: false,
+  inProcess: false,
+});

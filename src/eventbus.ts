@@ -298,7 +298,10 @@ export class EventBus extends EventTarget {
         definition.scope,
       ]];
       convert = (message) =>
-        message instanceof definition ? message : parseForHandler(definition, message, name);
+        (message as { constructor?: unknown } | null)?.constructor === definition ||
+          message instanceof definition
+          ? message as CloudEvent
+          : parseForHandler(definition, message, name);
     }
     const subs: Subscription[] = [];
     const registrations: Registration[] = [];
@@ -500,7 +503,8 @@ export class EventBus extends EventTarget {
     const broker = this.#brokerFor(event, "publish");
     if (broker instanceof Error) return Promise.reject(broker);
     const route = this.#route(event.type);
-    if (!route.sent || route.known !== undefined) {
+    const known = route.known;
+    if (!route.sent || (known !== undefined && event.constructor !== known.definition)) {
       const refused = this.#checkOutgoing(event, route);
       if (refused !== undefined) return Promise.reject(refused);
     }
@@ -583,7 +587,10 @@ export class EventBus extends EventTarget {
         `must be a CloudEvent (e.g. new OrderCreated({...})), got ${excerpt(event)}`,
       );
     }
-    return scopeOf(event) === EventScope.PROCESS ? this.processBroker : this.appBroker;
+    // A ScopedEvent carries its scope; a plain CloudEvent has none and goes to APP.
+    return (event as Partial<ScopedEvent>).scope === EventScope.PROCESS
+      ? this.processBroker
+      : this.appBroker;
   }
 
   /**

@@ -118,6 +118,8 @@ export class HandlerRunner<D extends RunnerDelivery> {
   /** Bumped when a stop gives up on the calls in flight: their late outcomes are ignored. */
   #generation = 0;
   #controller = new AbortController();
+  /** Kept apart from the controller: reading `controller.signal` costs a WebIDL check per call. */
+  #signal: AbortSignal = this.#controller.signal;
   #idleWaiters: (() => void)[] | null = null;
 
   /** Creates a runner; deliveries run as soon as they are pushed. */
@@ -139,7 +141,7 @@ export class HandlerRunner<D extends RunnerDelivery> {
 
   /** Signal handed to handlers: fires when a stop gives up on them or the subscription closes. */
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return this.#signal;
   }
 
   /** Deliveries waiting for a worker. */
@@ -209,7 +211,10 @@ export class HandlerRunner<D extends RunnerDelivery> {
 
   /** Gives handlers a fresh signal after a stop aborted the last one. */
   renew(): void {
-    if (this.#controller.signal.aborted) this.#controller = new AbortController();
+    if (this.#signal.aborted) {
+      this.#controller = new AbortController();
+      this.#signal = this.#controller.signal;
+    }
   }
 
   async #work(generation: number): Promise<void> {

@@ -541,6 +541,28 @@ Deno.test("asyncapi: recursive schemas live in components and their refs resolve
   );
 });
 
+Deno.test("asyncapi: schemas registered with an id become components of their own", async () => {
+  const Money = z.object({ cents: z.number().int(), currency: z.string() })
+    .meta({ id: "Money/v1" });
+  const Priced = defineEvent({
+    type: "item.priced",
+    source: "/prices",
+    data: z.object({ price: Money, tax: Money }),
+  });
+  const document = asyncapi(new EventBus({ logger: silentLogger }).declare(Priced), OPTIONS);
+  await assertValidAsyncApi(document);
+  const { ItemPricedData, ItemPricedDataMoneyV1 } = document.components.schemas;
+  assert.deepEqual(ItemPricedData.properties, {
+    price: { $ref: "#/components/schemas/ItemPricedDataMoneyV1" },
+    tax: { $ref: "#/components/schemas/ItemPricedDataMoneyV1" },
+  });
+  assert.deepEqual(ItemPricedDataMoneyV1.required, ["cents", "currency"]);
+  const data = schemaValidator(document)("/components/schemas/ItemPricedData");
+  const price = { cents: 100, currency: "EUR" };
+  assert.ok(data({ price, tax: price }), JSON.stringify(data.errors));
+  assert.equal(data({ price, tax: { cents: 1.5, currency: "EUR" } }), false);
+});
+
 Deno.test("asyncapi: the envelope is the structured CloudEvent, extensions included", async () => {
   const Noted = defineEvent({
     type: "note.added",

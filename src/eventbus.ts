@@ -100,6 +100,15 @@ export interface DefinitionInfo {
   readonly sends: boolean;
 }
 
+/** A bus handler on one broker: what it takes to move it to another broker. */
+interface Attachment {
+  readonly scope: EventScope;
+  readonly channel: string;
+  readonly deliver: (message: unknown, context: MessageContext) => unknown;
+  readonly options: SubscribeOptions | undefined;
+  sub: Subscription;
+}
+
 interface Route {
   readonly channel: string;
   /** The definition of this type a typed subscription of this bus uses. */
@@ -144,10 +153,10 @@ interface Registration {
  * ```
  */
 export class EventBus extends EventTarget {
-  /** Broker of PROCESS-scope events. */
-  readonly processBroker: Broker;
-  /** Broker of APP-scope events (may be the same object as `processBroker`). */
-  readonly appBroker: Broker;
+  #process: Broker;
+  #app: Broker;
+  readonly #attachments = new Set<Attachment>();
+  readonly #middleware: Middleware[] = [];
   /** Prefix of broker channels. */
   readonly channelPrefix: string;
   #logger: Logger;
@@ -159,8 +168,8 @@ export class EventBus extends EventTarget {
     string,
     { definition: EventDefinition; receives: number; sends: boolean }
   >();
-  #publishHooks: NonNullable<Middleware["publish"]>[] = [];
-  #handleHooks: NonNullable<Middleware["handle"]>[] = [];
+  readonly #publishHooks: NonNullable<Middleware["publish"]>[] = [];
+  readonly #handleHooks: NonNullable<Middleware["handle"]>[] = [];
 
   /** Creates a bus; both brokers default to `MemoryBroker`. */
   constructor(options: EventBusOptions = {}) {
@@ -184,23 +193,38 @@ export class EventBus extends EventTarget {
     super();
     this.#logger = options.logger ?? defaultLogger;
     const brokerOptions = { logger: this.#logger, onError: options.onError };
-    this.processBroker = options.process ?? new MemoryBroker(brokerOptions);
-    this.appBroker = options.app ?? new MemoryBroker(brokerOptions);
+    this.#process = options.process ?? new MemoryBroker(brokerOptions);
+    this.#app = options.app ?? new MemoryBroker(brokerOptions);
     this.channelPrefix = prefix;
-    this.#forwardEvents(this.processBroker);
-    if (this.appBroker !== this.processBroker) this.#forwardEvents(this.appBroker);
+    this.#forwardEvents(this.#process);
+    if (this.#app !== this.#process) this.#forwardEvents(this.#app);
+    internals.set(this, {
+      replaceBrokers: (brokers) => this.#replaceBrokers(brokers),
+      removeMiddleware: (middleware) => this.#removeMiddleware(middleware),
+    });
+  }
+
+  /** Broker of PROCESS-scope events. */
+  get processBroker(): Broker {
+    return this.#process;
+  }
+
+  /** Broker of APP-scope events (may be the same object as `processBroker`). */
+  get appBroker(): Broker {
+    return this.#app;
   }
 
   /** Re-dispatches the brokers' `error` and `drop` events on the bus. */
   #forwardEvents(broker: Broker): void {
     if (typeof broker.addEventListener !== "function") return;
+    const current = () => broker === this.#process || broker === this.#app;
     broker.addEventListener("error", (event) => {
-      if (event instanceof HandlerErrorEvent) {
+      if (event instanceof HandlerErrorEvent && current()) {
         this.dispatchEvent(new HandlerErrorEvent(event.failure));
       }
     });
     broker.addEventListener("drop", (event) => {
-      if (event instanceof DropEvent) {
+      if (event instanceof DropEvent && current()) {
         this.dispatchEvent(
           new DropEvent(event.channel, event.subscription, event.count, event.reason),
         );
@@ -279,7 +303,7 @@ export class EventBus extends EventTarget {
         throw new InvalidArgumentError("type", "must be a non-empty event type without whitespace");
       }
       type = target;
-      routes = [[this.processBroker, EventScope.PROCESS], [this.appBroker, EventScope.APP]];
+      routes = [[this.#process, EventScope.PROCESS], [this.#app, EventScope.APP]];
       convert = (message) => message instanceof CloudEvent ? message : CloudEvent.fromJSON(message);
     } else {
       if (!isDefinition(target)) {
@@ -294,7 +318,7 @@ export class EventBus extends EventTarget {
       type = definition.type;
       this.#checkDefinitionType(definition);
       routes = [[
-        definition.scope === EventScope.PROCESS ? this.processBroker : this.appBroker,
+        definition.scope === EventScope.PROCESS ? this.#process : this.#app,
         definition.scope,
       ]];
       convert = (message) =>
@@ -303,29 +327,32 @@ export class EventBus extends EventTarget {
           ? message as CloudEvent
           : parseForHandler(definition, message, name);
     }
-    const subs: Subscription[] = [];
+    const attachments: Attachment[] = [];
     const registrations: Registration[] = [];
     try {
       for (const [broker, scope] of routes) {
         // One broker serving both scopes gets one subscription, so nothing arrives twice.
         const existing = routes.findIndex(([other]) => other === broker);
-        const sub = existing < subs.length
-          ? subs[existing]
+        const attachment = existing < attachments.length
+          ? attachments[existing]
           : this.#attach(broker, scope, type, convert, handler as EventHandler, name, options);
-        if (existing === subs.length) subs.push(sub);
-        registrations.push(this.#register(type, { name: sub.name, scope }));
+        if (existing === attachments.length) attachments.push(attachment);
+        registrations.push(this.#register(type, { name: attachment.sub.name, scope }));
       }
     } catch (error) {
       // All or nothing: a broker refusing the second subscription undoes the first.
       for (const registration of registrations) this.#registrations.delete(registration);
-      for (const sub of subs) {
-        sub.unsubscribe().catch((e) => this.#logger.error("undoing a subscription failed", e));
+      for (const attachment of attachments) {
+        this.#attachments.delete(attachment);
+        attachment.sub.unsubscribe().catch((e) =>
+          this.#logger.error("undoing a subscription failed", e)
+        );
       }
       throw error;
     }
     const known = typeof target === "string" ? undefined : this.#know(target);
     if (known !== undefined) known.receives++;
-    return this.#combine(type, subs, registrations, known, signal);
+    return this.#combine(type, attachments, registrations, known, signal);
   }
 
   /**
@@ -448,7 +475,7 @@ export class EventBus extends EventTarget {
     handler: EventHandler,
     name: string | undefined,
     options: SubscribeOptions | undefined,
-  ): Subscription {
+  ): Attachment {
     const channel = this.channelFor(type);
     const hooks = this.#handleHooks;
     let subscription = "";
@@ -463,7 +490,33 @@ export class EventBus extends EventTarget {
     Object.defineProperty(deliver, "name", { value: name ?? "" });
     const sub = broker.subscribe(channel, deliver, options);
     subscription = sub.name;
-    return sub;
+    const attachment: Attachment = { scope, channel, deliver, options, sub };
+    this.#attachments.add(attachment);
+    return attachment;
+  }
+
+  /**
+   * Moves every subscription onto other brokers (the bus must be stopped),
+   * keeping names and options. Used by `./testing` to run a bus wired to
+   * Redis in memory without changing application code.
+   */
+  #replaceBrokers(brokers: { process: Broker; app: Broker }): void {
+    if (this.#lifecycle.state !== "stopped") {
+      throw new InvalidArgumentError("bus", "must be stopped to change its brokers");
+    }
+    this.#process = brokers.process;
+    this.#app = brokers.app;
+    this.#forwardEvents(this.#process);
+    if (this.#app !== this.#process) this.#forwardEvents(this.#app);
+    for (const attachment of this.#attachments) {
+      const old = attachment.sub;
+      old.unsubscribe().catch((e) => this.#logger.error("moving a subscription failed", e));
+      const broker = attachment.scope === EventScope.PROCESS ? this.#process : this.#app;
+      attachment.sub = broker.subscribe(attachment.channel, attachment.deliver, {
+        ...attachment.options,
+        name: old.name,
+      });
+    }
   }
 
   #register(type: string, info: HandlerInfo): Registration {
@@ -474,16 +527,17 @@ export class EventBus extends EventTarget {
 
   #combine(
     type: string,
-    subs: Subscription[],
+    attachments: Attachment[],
     registrations: Registration[],
     known: KnownDefinition | undefined,
     signal: AbortSignal | undefined,
   ): Subscription {
     const registry = this.#registrations;
-    return subscriptionHandle(this.channelFor(type), subs[0].name, async () => {
+    return subscriptionHandle(this.channelFor(type), attachments[0].sub.name, async () => {
       if (known !== undefined) known.receives--;
       for (const registration of registrations) registry.delete(registration);
-      await Promise.all(subs.map((sub) => sub.unsubscribe()));
+      for (const attachment of attachments) this.#attachments.delete(attachment);
+      await Promise.all(attachments.map((attachment) => attachment.sub.unsubscribe()));
     }, signal);
   }
 
@@ -589,8 +643,8 @@ export class EventBus extends EventTarget {
     }
     // A ScopedEvent carries its scope; a plain CloudEvent has none and goes to APP.
     return (event as Partial<ScopedEvent>).scope === EventScope.PROCESS
-      ? this.processBroker
-      : this.appBroker;
+      ? this.#process
+      : this.#app;
   }
 
   /**
@@ -600,12 +654,12 @@ export class EventBus extends EventTarget {
    */
   start(): Promise<void> {
     return this.#lifecycle.start(async () => {
-      await this.processBroker.start();
-      if (this.appBroker !== this.processBroker) {
+      await this.#process.start();
+      if (this.#app !== this.#process) {
         try {
-          await this.appBroker.start();
+          await this.#app.start();
         } catch (error) {
-          await this.processBroker.stop().catch((stopError) =>
+          await this.#process.stop().catch((stopError) =>
             this.#logger.error(
               "process broker failed to stop after the app broker failed to start",
               stopError,
@@ -629,9 +683,9 @@ export class EventBus extends EventTarget {
       return Promise.reject(error);
     }
     return this.#lifecycle.stop(async () => {
-      const brokers = this.appBroker === this.processBroker
-        ? [this.processBroker]
-        : [this.processBroker, this.appBroker];
+      const brokers = this.#app === this.#process
+        ? [this.#process]
+        : [this.#process, this.#app];
       const results = await Promise.allSettled(brokers.map((broker) => broker.stop(options)));
       const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
       if (failures.length > 0) {
@@ -686,20 +740,52 @@ export class EventBus extends EventTarget {
     if (publish === undefined && handle === undefined) {
       throw new InvalidArgumentError("middleware", "needs a publish() or handle() hook");
     }
-    if (publish !== undefined) {
-      if (typeof publish !== "function") {
-        throw new InvalidArgumentError("middleware.publish", "must be a function");
-      }
-      this.#publishHooks.push(publish.bind(middleware));
+    if (publish !== undefined && typeof publish !== "function") {
+      throw new InvalidArgumentError("middleware.publish", "must be a function");
     }
-    if (handle !== undefined) {
-      if (typeof handle !== "function") {
-        throw new InvalidArgumentError("middleware.handle", "must be a function");
-      }
-      this.#handleHooks.push(handle.bind(middleware));
+    if (handle !== undefined && typeof handle !== "function") {
+      throw new InvalidArgumentError("middleware.handle", "must be a function");
     }
+    this.#middleware.push(middleware);
+    this.#rebuildHooks();
     return this;
   }
+
+  #removeMiddleware(middleware: Middleware): void {
+    const index = this.#middleware.indexOf(middleware);
+    if (index === -1) return;
+    this.#middleware.splice(index, 1);
+    this.#rebuildHooks();
+  }
+
+  /** Hook lists are changed in place: handler wrappers hold on to them. */
+  #rebuildHooks(): void {
+    this.#publishHooks.length = 0;
+    this.#handleHooks.length = 0;
+    for (const middleware of this.#middleware) {
+      if (middleware.publish) this.#publishHooks.push(middleware.publish.bind(middleware));
+      if (middleware.handle) this.#handleHooks.push(middleware.handle.bind(middleware));
+    }
+  }
+}
+
+/** What `./testing` may do to a bus that the public API does not offer. */
+export interface BusInternals {
+  /** Moves every subscription onto other brokers; the bus must be stopped. */
+  replaceBrokers(brokers: { process: Broker; app: Broker }): void;
+  /** Removes a middleware added with `use`. */
+  removeMiddleware(middleware: Middleware): void;
+}
+
+const internals = new WeakMap<EventBus, BusInternals>();
+
+/** The internals of a bus, for `./testing`; not part of the public API. */
+export function busInternals(bus: EventBus): BusInternals {
+  const found = internals.get(bus);
+  if (found === undefined) {
+    throw new InvalidArgumentError("bus", "must be an EventBus");
+  }
+  return found;
 }
 
 /** Event types whose channel name is remembered; beyond it names are built per call. */

@@ -441,6 +441,38 @@ export class MemoryBroker extends EventTarget implements Broker {
     return promise;
   }
 
+  /**
+   * Resolves once nothing is queued, waiting for a retry or running in any
+   * subscription, including work that handlers publish meanwhile. For tests
+   * and graceful hand-offs; it does not stop anything.
+   *
+   * @example
+   * ```ts
+   * import { MemoryBroker } from "@opensecflow/eventbus";
+   * await using broker = new MemoryBroker();
+   * const seen: number[] = [];
+   * broker.subscribe("n", function record(n: number) {
+   *   seen.push(n);
+   * });
+   * await broker.start();
+   * await broker.publish(1, "n");
+   * await broker.idle();
+   * console.assert(seen.length === 1);
+   * ```
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = [...this.#channels.values()].flat().concat([...this.#closing])
+        .filter((state) => !state.isIdle());
+      if (busy.length === 0) return;
+      await Promise.race(
+        busy.map((state) =>
+          state.runner.isIdle() && state.waiting === 0 ? state.nextRetry() : state.runner.whenIdle()
+        ),
+      );
+    }
+  }
+
   /** Counters, queue sizes and in-flight work. */
   stats(): MemoryBrokerStats {
     let queued = 0;
@@ -595,6 +627,7 @@ export class MemoryBroker extends EventTarget implements Broker {
     const timer = setTimeout(() => {
       retries.delete(timer);
       state.runner.pushFront(delivery);
+      state.retryFired();
     }, wait);
     retries.set(timer, delivery);
   }
@@ -608,6 +641,7 @@ export class MemoryBroker extends EventTarget implements Broker {
       state.runner.pushFront(delivery);
     }
     retries.clear();
+    state.retryFired();
   }
 
   #sendReply(delivery: Delivery, result: unknown): void {
@@ -659,6 +693,7 @@ export class MemoryBroker extends EventTarget implements Broker {
         dropped.push(delivery);
       }
       state.retries.clear();
+      state.retryFired();
     }
     for (const delivery of dropped) {
       delivery.request?.failed(state.name, new BrokerError(`request dropped: ${why}`));

@@ -268,12 +268,34 @@ export interface BrokerOptions {
 
 /**
  * Registers a handler when applied: the function form `broker.subscriber(ch)(fn)`
- * returns `fn` unchanged, and the TC39 decorator form works on class methods.
+ * returns `fn` unchanged; as a TC39 decorator it works on static and instance
+ * methods, and as a legacy decorator (`experimentalDecorators`) on static
+ * methods.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker, type SubscriberDecorator } from "@opensecflow/eventbus";
+ * await using broker = new MemoryBroker();
+ * const onJob: SubscriberDecorator = broker.subscriber("jobs");
+ * onJob(function runJob(job: string) {
+ *   console.log("running", job);
+ * });
+ * ```
  */
-export type SubscriberDecorator = <H extends Handler>(
-  handler: H,
-  context?: ClassMethodDecoratorContext,
-) => H;
+export interface SubscriberDecorator {
+  /** Function form, or a TC39 decorator on a static or instance method. */
+  <H extends Handler>(handler: H, context?: ClassMethodDecoratorContext): H;
+  /**
+   * Legacy decorator (`experimentalDecorators`) on a static method. `target`
+   * is the class, so an instance method (whose target is a prototype) is a
+   * type error.
+   */
+  <M extends Handler>(
+    target: abstract new (...args: never[]) => unknown,
+    key: string | symbol,
+    descriptor: TypedPropertyDescriptor<M>,
+  ): void;
+}
 
 /**
  * Wraps a function so that its non-undefined result is published to a channel.

@@ -144,7 +144,7 @@ export class NotStartedError extends EventBusError {
   constructor(component: string, state: string, action: string) {
     super(
       "NOT_STARTED",
-      `${component} is ${state}: cannot ${action}; call start() first`,
+      `${component} is not started (state: ${state}): cannot ${action}; call start() first`,
     );
     this.component = component;
     this.state = state;

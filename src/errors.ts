@@ -52,7 +52,7 @@ const EXCERPT_LENGTH = 60;
  *
  * @example
  * ```ts
- * import { excerpt } from "@opensecflow/eventbus";
+ * import { excerpt } from "./errors.ts";
  * console.assert(excerpt("x".repeat(1000)).length < 100);
  * ```
  */

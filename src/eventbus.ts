@@ -642,9 +642,7 @@ export class EventBus extends EventTarget {
       );
     }
     // A ScopedEvent carries its scope; a plain CloudEvent has none and goes to APP.
-    return (event as Partial<ScopedEvent>).scope === EventScope.PROCESS
-      ? this.#process
-      : this.#app;
+    return (event as Partial<ScopedEvent>).scope === EventScope.PROCESS ? this.#process : this.#app;
   }
 
   /**
@@ -683,9 +681,7 @@ export class EventBus extends EventTarget {
       return Promise.reject(error);
     }
     return this.#lifecycle.stop(async () => {
-      const brokers = this.#app === this.#process
-        ? [this.#process]
-        : [this.#process, this.#app];
+      const brokers = this.#app === this.#process ? [this.#process] : [this.#process, this.#app];
       const results = await Promise.allSettled(brokers.map((broker) => broker.stop(options)));
       const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
       if (failures.length > 0) {

@@ -17,7 +17,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { defineEvent, EventBus, EventScope, ValidationError } from "../mod.ts";
-import { createEventHandler, toHttpRequest } from "../http.ts";
+import { createReceiver, toHttpRequest } from "../http.ts";
 
 const UserSignedUp = defineEvent({
   type: "user.signed_up",
@@ -39,7 +39,7 @@ bus.subscribe(UserSignedUp, function sendWelcomeMail(event) {
 const app = new Hono();
 
 // The CloudEvents handler is a plain fetch handler: hand it Hono's raw Request.
-const receive = createEventHandler({ bus, definitions: [UserSignedUp], allowUnknownTypes: false });
+const receive = createReceiver({ bus, definitions: [UserSignedUp], allowUnknownTypes: false });
 app.post("/webhooks/cloudevents", (c) => receive(c.req.raw));
 
 app.post("/signups", async (c) => {

@@ -17,7 +17,7 @@ import {
   silentLogger,
 } from "../mod.ts";
 import {
-  createEventHandler,
+  createReceiver,
   type EventPublisher,
   HttpDeliveryError,
   httpSink,
@@ -72,7 +72,7 @@ const OrderCreated = defineEvent({
 
 Deno.test("binary mode from the SDK is accepted, attributes and extensions intact", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const sent = new SdkCloudEvent({
     type: "com.example.ping",
     source: "/sdk",
@@ -82,7 +82,7 @@ Deno.test("binary mode from the SDK is accepted, attributes and extensions intac
   });
   const response = await handler(fromSdk(HTTP.binary(sent)));
   assert.equal(response.status, 202);
-  assert.deepEqual(await response.json(), { accepted: 1, ids: [sent.id] });
+  assert.deepEqual(await response.json(), { accepted: 1 });
   assert.equal(bus.events.length, 1);
   const got = bus.events[0];
   assert.equal(got.id, sent.id);
@@ -97,7 +97,7 @@ Deno.test("binary mode from the SDK is accepted, attributes and extensions intac
 
 Deno.test("structured mode from the SDK is accepted", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const sent = new SdkCloudEvent({ type: "t.structured", source: "/sdk", data: "text", seq: 7 });
   const response = await handler(fromSdk(HTTP.structured(sent)));
   assert.equal(response.status, 202);
@@ -108,7 +108,7 @@ Deno.test("structured mode from the SDK is accepted", async () => {
 
 Deno.test("binary mode: octet-stream body is bytes, text body is text, empty body is no data", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const bytes = new Uint8Array([0, 1, 254, 255]);
   assert.equal(
     (await handler(post({ ...binaryHeaders, "content-type": "application/octet-stream" }, bytes)))
@@ -127,7 +127,7 @@ Deno.test("binary mode: octet-stream body is bytes, text body is text, empty bod
 
 Deno.test("binary mode: header values are percent-decoded, and toHttpRequest encodes them", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const response = await handler(
     post({ ...binaryHeaders, "ce-subject": "h%C3%A9llo%20%22world%22%25" }),
   );
@@ -154,7 +154,7 @@ Deno.test("binary mode: header values are percent-decoded, and toHttpRequest enc
 
 Deno.test("binary mode: malformed headers answer 400 naming the attribute", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const cases: [Record<string, string>, string][] = [
     [{ "ce-id": "1", "ce-source": "/s", "ce-type": "t" }, "specversion"],
     [{ ...binaryHeaders, "ce-specversion": "0.3" }, "specversion"],
@@ -175,7 +175,7 @@ Deno.test("binary mode: malformed headers answer 400 naming the attribute", asyn
 
 Deno.test("bad JSON answers 400: structured body, binary JSON data, batch", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const structured = await problem(
     await handler(post({ "content-type": "application/cloudevents+json" }, "{not json")),
     400,
@@ -202,7 +202,7 @@ Deno.test("bad JSON answers 400: structured body, binary JSON data, batch", asyn
 });
 
 Deno.test("unsupported content types answer 415", async () => {
-  const handler = createEventHandler({ bus: recorder() });
+  const handler = createReceiver({ bus: recorder() });
   await problem(await handler(post({ "content-type": "application/json" }, "{}")), 415);
   await problem(await handler(post({ "content-type": "text/plain" }, "hi")), 415);
   await problem(await handler(post({}, "hi")), 415);
@@ -214,13 +214,13 @@ Deno.test("unsupported content types answer 415", async () => {
     await handler(post({ "content-type": "application/cloudevents+json; charset=latin1" }, "{}")),
     415,
   );
-  const structuredOnly = createEventHandler({ bus: recorder(), modes: ["structured"] });
+  const structuredOnly = createReceiver({ bus: recorder(), modes: ["structured"] });
   await problem(await structuredOnly(post(binaryHeaders)), 415);
 });
 
 Deno.test("a body over maxBodyBytes answers 413, with Content-Length before reading", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus, maxBodyBytes: 64 });
+  const handler = createReceiver({ bus, maxBodyBytes: 64 });
   let pulled = 0;
   const body = new ReadableStream<Uint8Array>({
     pull(controller) {
@@ -240,7 +240,7 @@ Deno.test("a body over maxBodyBytes answers 413, with Content-Length before read
 
 Deno.test("a streamed body without Content-Length is counted and cut off at the limit", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus, maxBodyBytes: 10_000 });
+  const handler = createReceiver({ bus, maxBodyBytes: 10_000 });
   const cancelled = deferred<void>();
   // An endless body: only a reader that counts and stops can answer.
   const body = new ReadableStream<Uint8Array>({
@@ -264,7 +264,7 @@ Deno.test("a streamed body without Content-Length is counted and cut off at the 
 
 Deno.test("a batch with one bad event is refused whole; a good batch is published in order", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const good = (id: string) => ({ specversion: "1.0", id, source: "/b", type: "t.batch" });
   const bad = await problem(
     await handler(
@@ -289,7 +289,7 @@ Deno.test("a batch with one bad event is refused whole; a good batch is publishe
 });
 
 Deno.test("a method other than POST answers 405 with Allow", async () => {
-  const handler = createEventHandler({ bus: recorder() });
+  const handler = createReceiver({ bus: recorder() });
   for (const method of ["GET", "PUT", "DELETE"]) {
     const response = await handler(new Request(URL_, { method }));
     await problem(response, 405);
@@ -298,7 +298,7 @@ Deno.test("a method other than POST answers 405 with Allow", async () => {
 });
 
 Deno.test("the web hook OPTIONS handshake grants listed origins only", async () => {
-  const handler = createEventHandler({ bus: recorder(), webhookOrigins: ["sender.example.com"] });
+  const handler = createReceiver({ bus: recorder(), webhookOrigins: ["sender.example.com"] });
   const ask = (headers: Record<string, string>) =>
     handler(new Request(URL_, { method: "OPTIONS", headers }));
   const granted = await ask({
@@ -315,19 +315,19 @@ Deno.test("the web hook OPTIONS handshake grants listed origins only", async () 
   await problem(put, 405);
   assert.equal(put.headers.get("allow"), "POST, OPTIONS");
   // Without webhookOrigins there is no handshake.
-  const plain = await createEventHandler({ bus: recorder() })(
+  const plain = await createReceiver({ bus: recorder() })(
     new Request(URL_, { method: "OPTIONS", headers: { "webhook-request-origin": "a.b" } }),
   );
   await problem(plain, 405);
   assert.throws(
-    () => createEventHandler({ bus: recorder(), webhookOrigins: [""] }),
+    () => createReceiver({ bus: recorder(), webhookOrigins: [""] }),
     InvalidArgumentError,
   );
 });
 
 Deno.test("definitions: typed events with their scope; schema and unknown types answer 400", async () => {
   const bus = recorder();
-  const handler = createEventHandler({
+  const handler = createReceiver({
     bus,
     definitions: [OrderCreated],
     allowUnknownTypes: false,
@@ -367,7 +367,7 @@ Deno.test("definitions: typed events with their scope; schema and unknown types 
 
 Deno.test("untyped events get the configured scope", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus, scope: EventScope.PROCESS });
+  const handler = createReceiver({ bus, scope: EventScope.PROCESS });
   assert.equal((await handler(post(binaryHeaders))).status, 202);
   assert.ok(bus.events[0] instanceof ScopedEvent);
   assert.equal((bus.events[0] as ScopedEvent).scope, EventScope.PROCESS);
@@ -376,7 +376,7 @@ Deno.test("untyped events get the configured scope", async () => {
 Deno.test("publish failures: not started answers 503, an unknown error 500 without its message", async () => {
   const stopped = new EventBus({ logger: silentLogger });
   const notStarted = await problem(
-    await createEventHandler({ bus: stopped, logger: silentLogger })(post(binaryHeaders)),
+    await createReceiver({ bus: stopped, logger: silentLogger })(post(binaryHeaders)),
     503,
   );
   assert.match(notStarted.detail, /not published/);
@@ -385,7 +385,7 @@ Deno.test("publish failures: not started answers 503, an unknown error 500 witho
   const logged: unknown[] = [];
   const logger = { ...silentLogger, error: (...args: unknown[]) => void logged.push(args) };
   const internal = await problem(
-    await createEventHandler({ bus: failing, logger })(post(binaryHeaders)),
+    await createReceiver({ bus: failing, logger })(post(binaryHeaders)),
     500,
   );
   assert.doesNotMatch(JSON.stringify(internal), /secret/);
@@ -400,7 +400,7 @@ Deno.test("publish failures: not started answers 503, an unknown error 500 witho
   };
   const events = ["1", "2", "3"].map((id) => new CloudEvent({ id, type: "t", source: "/s" }));
   const partial = await problem(
-    await createEventHandler({ bus: failsSecond, logger: silentLogger })(
+    await createReceiver({ bus: failsSecond, logger: silentLogger })(
       post(
         { "content-type": "application/cloudevents-batch+json" },
         CloudEvent.batchToJSON(events),
@@ -430,7 +430,7 @@ Deno.test("options are validated with typed errors", async () => {
     { bus, definitions: [OrderCreated, OrderCreated] },
   ];
   for (const options of bad) {
-    assert.throws(() => createEventHandler(options), InvalidArgumentError, JSON.stringify(options));
+    assert.throws(() => createReceiver(options), InvalidArgumentError, JSON.stringify(options));
   }
   const event = new CloudEvent({ type: "t", source: "/s" });
   assert.throws(() => toHttpRequest(event, "ftp://example.com"), InvalidArgumentError);
@@ -572,7 +572,7 @@ Deno.test("httpSink forwards bus events to a webhook, behind a real Deno.serve h
   const bus = new EventBus({ logger: silentLogger });
   const ingress = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen() {} },
-    createEventHandler({ bus, definitions: [OrderCreated] }),
+    createReceiver({ bus, definitions: [OrderCreated] }),
   );
   try {
     const forward = httpSink(`http://127.0.0.1:${webhook.addr.port}/orders`, {
@@ -631,7 +631,7 @@ Deno.test("an event the bus refuses for what it is answers 400, not a retryable 
       Promise.reject(new InvalidArgumentError("message", "is 2000 bytes; the limit is 1000")),
   };
   const body = await problem(
-    await createEventHandler({ bus: refusing, logger: silentLogger })(post(binaryHeaders)),
+    await createReceiver({ bus: refusing, logger: silentLogger })(post(binaryHeaders)),
     400,
   );
   assert.match(body.detail, /limit is 1000/);

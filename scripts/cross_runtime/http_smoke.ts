@@ -1,6 +1,6 @@
 /**
  * HTTP binding smoke test that runs unchanged on Deno, Node (>= 20) and Bun:
- * serves `createEventHandler` on port 0 with the runtime's own server
+ * serves `createReceiver` on port 0 with the runtime's own server
  * (`Deno.serve`, `Bun.serve`, or `node:http` through a small fetch adapter),
  * sends CloudEvents to it in binary mode (`sendEvent`), structured mode (the
  * official SDK) and one invalid event, checks the answers and what the bus
@@ -11,7 +11,7 @@
 import { CloudEvent as SdkCloudEvent, HTTP } from "cloudevents";
 import { z } from "zod";
 import { defineEvent, EventBus, EventScope } from "../../mod.ts";
-import { createEventHandler, type FetchHandler, sendEvent, toHttpRequest } from "../../http.ts";
+import { createReceiver, type FetchHandler, sendEvent, toHttpRequest } from "../../http.ts";
 
 interface RunningServer {
   readonly port: number;
@@ -95,7 +95,7 @@ bus.subscribe(Ping, function record(event) {
 });
 await bus.start();
 
-const server = await serve(createEventHandler({ bus, definitions: [Ping] }));
+const server = await serve(createReceiver({ bus, definitions: [Ping] }));
 const url = `http://127.0.0.1:${server.port}/events`;
 try {
   const binary = await sendEvent(new Ping({ data: { n: 1 } }), url, { mode: "binary" });

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { AttributeType } from "../attributes.ts";
+import { type AttributeType, describeType } from "../attributes.ts";
 import type { EventDefinition } from "../define_event.ts";
 import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } from "../errors.ts";
 import { CloudEvent, type EventScope, isEventScope, ScopedEvent } from "../event.ts";
@@ -20,6 +20,7 @@ import {
 } from "./extension_types.ts";
 import { HttpRequestError } from "./http_request_error.ts";
 import { isUtf8Charset, type MediaType, parseMediaType } from "./media_type.ts";
+import { MAX_PROBLEM_ISSUES } from "./problem.ts";
 import { BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./read_body.ts";
 
 /**
@@ -270,10 +271,10 @@ export async function readEvents(request: Request, settings: ParseSettings): Pro
   try {
     if (mode === "binary") {
       const wire = wireFromBinary(request.headers, body);
-      return [eventFrom(wire, settings, "")];
+      return [eventFrom(wire, settings)];
     }
     const value = parseJsonBody(body);
-    if (mode === "structured") return [eventFrom(value, settings, "")];
+    if (mode === "structured") return [eventFrom(value, settings)];
     return batchFrom(value, settings);
   } catch (error) {
     if (error instanceof ValidationError) {
@@ -380,59 +381,84 @@ function fromJSONOptions(settings: ParseSettings) {
   return settings.extensionTypes ? { extensionTypes: settings.extensionTypes } : undefined;
 }
 
-function eventFrom(wire: unknown, settings: ParseSettings, prefix: string): CloudEvent {
+function eventFrom(wire: unknown, settings: ParseSettings): CloudEvent {
   readCanonicalExtensions(wire, settings.convertible);
-  return typed(CloudEvent.fromJSON(wire, fromJSONOptions(settings)), settings, prefix);
+  return typed(CloudEvent.fromJSON(wire, fromJSONOptions(settings)), settings);
 }
 
+/**
+ * Validates a batch event by event. A refused batch is not checked to its
+ * end: once more issues are found than an answer lists, checking stops, so a
+ * megabyte of invalid events costs no more than a few of them.
+ */
 function batchFrom(value: unknown, settings: ParseSettings): CloudEvent[] {
-  if (Array.isArray(value)) {
-    for (const item of value) readCanonicalExtensions(item, settings.convertible);
+  if (!Array.isArray(value)) {
+    throw new ValidationError([{
+      path: "",
+      message: `a batch must be a JSON array, got ${describeType(value)}`,
+    }]);
   }
-  const events = CloudEvent.batchFromJSON(value, fromJSONOptions(settings));
   const out: CloudEvent[] = [];
   const issues: ValidationIssue[] = [];
-  events.forEach((event, index) => {
-    try {
-      out.push(typed(event, settings, `[${index}]`));
-    } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
-      issues.push(...error.issues);
+  for (let index = 0; index < value.length; index++) {
+    const prefix = `[${index}]`;
+    const item: unknown = value[index];
+    if (item === null || typeof item !== "object" || Array.isArray(item)) {
+      issues.push({
+        path: prefix,
+        message: `an event must be a JSON object, got ${describeType(item)}`,
+      });
+    } else {
+      try {
+        readCanonicalExtensions(item, settings.convertible);
+        out.push(typed(CloudEvent.fromJSON(item, fromJSONOptions(settings)), settings));
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        for (const issue of error.issues) {
+          issues.push({
+            ...issue,
+            path: at(prefix, issue.path),
+          });
+        }
+      }
     }
-  });
+    if (issues.length > MAX_PROBLEM_ISSUES && index < value.length - 1) {
+      throw new ValidationError(issues, {
+        context: `CloudEvents batch (checking stopped at event ${prefix} of ${value.length})`,
+      });
+    }
+  }
   if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvents batch" });
   return out;
 }
 
-/** Applies the definition of the event's type, or the fallback scope; issues prefixed for batches. */
-function typed(event: CloudEvent, settings: ParseSettings, prefix: string): CloudEvent {
-  const at = (path: string) => (prefix ? `${prefix}.${path}` : path);
+function at(prefix: string, path: string): string {
+  return path ? `${prefix}.${path}` : prefix;
+}
+
+/** Applies the definition of the event's type, or the fallback scope. */
+function typed(event: CloudEvent, settings: ParseSettings): CloudEvent {
   const definition = settings.definitions.get(event.type);
-  try {
-    if (definition !== undefined) return definition.parse(event, fromJSONOptions(settings));
-    if (settings.definitions.size > 0 && !settings.allowUnknownTypes) {
-      throw new ValidationError([{
-        path: "type",
-        message: `${excerpt(event.type)} is not accepted here; accepted types: ${
-          [...settings.definitions.keys()].join(", ")
-        }`,
-      }]);
-    }
-    if (settings.scope === undefined) return event;
-    return new ScopedEvent({
-      id: event.id,
-      source: event.source,
-      type: event.type,
-      subject: event.subject,
-      time: event.time ?? null,
-      datacontenttype: event.datacontenttype,
-      dataschema: event.dataschema,
-      extensions: event.extensions,
-      data: event.data,
-      scope: settings.scope,
-    });
-  } catch (error) {
-    if (!(error instanceof ValidationError) || !prefix) throw error;
-    throw new ValidationError(error.issues.map((issue) => ({ ...issue, path: at(issue.path) })));
+  if (definition !== undefined) return definition.parse(event, fromJSONOptions(settings));
+  if (settings.definitions.size > 0 && !settings.allowUnknownTypes) {
+    throw new ValidationError([{
+      path: "type",
+      message: `${excerpt(event.type)} is not accepted here; accepted types: ${
+        [...settings.definitions.keys()].join(", ")
+      }`,
+    }]);
   }
+  if (settings.scope === undefined) return event;
+  return new ScopedEvent({
+    id: event.id,
+    source: event.source,
+    type: event.type,
+    subject: event.subject,
+    time: event.time ?? null,
+    datacontenttype: event.datacontenttype,
+    dataschema: event.dataschema,
+    extensions: event.extensions,
+    data: event.data,
+    scope: settings.scope,
+  });
 }

@@ -19,7 +19,7 @@ import {
   readCanonicalExtensions,
 } from "./extension_types.ts";
 import { HttpRequestError } from "./http_request_error.ts";
-import { isUtf8Charset, type MediaType, parseMediaType } from "./media_type.ts";
+import { isUtf8Charset, parseMediaType } from "./media_type.ts";
 import { MAX_PROBLEM_ISSUES } from "./problem.ts";
 import { BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./read_body.ts";
 
@@ -262,7 +262,7 @@ export async function parseRequest(
  * throws is unexpected.
  */
 export async function readEvents(request: Request, settings: ParseSettings): Promise<CloudEvent[]> {
-  const { mode, type } = detectMode(request.headers);
+  const mode = detectMode(request.headers);
   if (!settings.modes.has(mode)) {
     await request.body?.cancel().catch(() => {});
     throw new HttpRequestError(415, `${mode} content mode is not accepted here`);
@@ -292,7 +292,7 @@ export async function readEvents(request: Request, settings: ParseSettings): Pro
 }
 
 /** Which mode a request uses; a 415 (or 400 for a malformed media type) when none fits. */
-function detectMode(headers: Headers): { mode: HttpContentMode; type?: MediaType } {
+function detectMode(headers: Headers): HttpContentMode {
   const type = parseMediaType(headers.get("content-type"));
   let mode: HttpContentMode | undefined;
   if (type?.essence === BATCH_MEDIA_TYPE) mode = "batch";
@@ -324,9 +324,9 @@ function detectMode(headers: Headers): { mode: HttpContentMode; type?: MediaType
         } is not supported`,
       );
     }
-    return { mode, type };
+    return mode;
   }
-  if (hasAttributeHeaders(headers)) return { mode: "binary", type };
+  if (hasAttributeHeaders(headers)) return "binary";
   throw new HttpRequestError(
     415,
     `expected a CloudEvent: Content-Type ${STRUCTURED_MEDIA_TYPE} (structured), ` +

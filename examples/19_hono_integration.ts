@@ -18,7 +18,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { defineEvent, EventBus, EventScope, ValidationError } from "../mod.ts";
+import { defineEvent, EventBus, type EventOf, EventScope, ValidationError } from "../mod.ts";
 import { createReceiver, HttpRequestError, parseRequest, toHttpRequest } from "../http.ts";
 
 const UserSignedUp = defineEvent({
@@ -61,7 +61,7 @@ app.post("/imports", async (c) => {
     throw error;
   }
   const fresh = events
-    .filter((event) => event instanceof UserSignedUp)
+    .filter((event): event is EventOf<typeof UserSignedUp> => event instanceof UserSignedUp)
     .filter((event) => !signedUp.has(event.data.email));
   for (const event of fresh) signedUp.add(event.data.email);
   await bus.publishBatch(fresh);

@@ -51,10 +51,13 @@ export async function readBodyLimited(
   }
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
-  const expired = Promise.withResolvers<never>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Not Promise.withResolvers: Node 20 lacks it.
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BodyTimeoutError(timeout)), timeout);
+  });
   // Marked handled: the deadline may pass while no read is waiting on it.
-  expired.promise.catch(() => {});
-  const timer = setTimeout(() => expired.reject(new BodyTimeoutError(timeout)), timeout);
+  expired.catch(() => {});
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
@@ -62,7 +65,7 @@ export async function readBodyLimited(
       const read = reader.read();
       // Left pending when the deadline wins; the cancel below settles it.
       read.catch(() => {});
-      const { done, value } = await Promise.race([read, expired.promise]);
+      const { done, value } = await Promise.race([read, expired]);
       if (done) break;
       size += value.byteLength;
       if (size > limit) throw new BodyTooLargeError(limit);

@@ -262,10 +262,16 @@ export async function parseRequest(
  * throws is unexpected.
  */
 export async function readEvents(request: Request, settings: ParseSettings): Promise<CloudEvent[]> {
-  const mode = detectMode(request.headers);
-  if (!settings.modes.has(mode)) {
+  let mode: HttpContentMode;
+  try {
+    mode = detectMode(request.headers);
+    if (!settings.modes.has(mode)) {
+      throw new HttpRequestError(415, `${mode} content mode is not accepted here`);
+    }
+  } catch (error) {
+    // The body will not be read: tell the runtime, so it can drop it.
     await request.body?.cancel().catch(() => {});
-    throw new HttpRequestError(415, `${mode} content mode is not accepted here`);
+    throw error;
   }
   const body = await readBody(request, settings);
   try {

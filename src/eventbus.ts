@@ -18,7 +18,9 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./broker.ts";
+import { checkNonEmptyString } from "./attributes.ts";
 import { DropEvent, HandlerErrorEvent } from "./broker_events.ts";
+import { channelFor as typeChannel } from "./channel.ts";
 import type { EventDefinition, EventOf } from "./define_event.ts";
 import { excerpt, InvalidArgumentError, NotStartedError, ValidationError } from "./errors.ts";
 import { CloudEvent, EventScope, ScopedEvent } from "./event.ts";
@@ -248,7 +250,7 @@ export class EventBus extends EventTarget {
   #route(type: string): Route {
     let route = this.#routes.get(type);
     if (route === undefined) {
-      route = { channel: this.channelPrefix + type, known: undefined, sent: false };
+      route = { channel: typeChannel(this.channelPrefix, type), known: undefined, sent: false };
       // Beyond the bound, odd usage builds routes per call rather than growing forever.
       if (this.#routes.size < MAX_CACHED_CHANNELS) this.#routes.set(type, route);
     }
@@ -299,9 +301,8 @@ export class EventBus extends EventTarget {
     let routes: [Broker, EventScope][];
     let convert: (message: unknown) => CloudEvent;
     if (typeof target === "string") {
-      if (target.length === 0 || /[\s\p{Cc}]/u.test(target)) {
-        throw new InvalidArgumentError("type", "must be a non-empty event type without whitespace");
-      }
+      const problem = checkNonEmptyString(target);
+      if (problem) throw new InvalidArgumentError("type", `${problem}, got ${excerpt(target)}`);
       type = target;
       routes = [[this.#process, EventScope.PROCESS], [this.#app, EventScope.APP]];
       convert = (message) => message instanceof CloudEvent ? message : CloudEvent.fromJSON(message);
@@ -566,6 +567,46 @@ export class EventBus extends EventTarget {
     if (this.#publishHooks.length === 0) return broker.publish(event, channel, options);
     const call: PublishCall = { event, scope: scopeOf(event), channel };
     return runChain(this.#publishHooks, call, () => broker.publish(event, channel, options));
+  }
+
+  /**
+   * Publishes events in order, each as {@linkcode EventBus.publish} would.
+   * Every event is checked first (the bus is started, each is a CloudEvent
+   * with a broker for its scope): when one fails, none is published. A broker
+   * failing midway rejects, with the events before it published.
+   *
+   * @example
+   * ```ts
+   * import { CloudEvent, EventBus } from "@opensecflow/eventbus";
+   * await using bus = new EventBus();
+   * await bus.start();
+   * await bus.publishBatch([
+   *   new CloudEvent({ type: "stock.reserved", source: "/stock" }),
+   *   new CloudEvent({ type: "stock.shipped", source: "/stock" }),
+   * ]);
+   * ```
+   */
+  async publishBatch(events: readonly CloudEvent[], options?: PublishOptions): Promise<void> {
+    if (!Array.isArray(events)) {
+      throw new InvalidArgumentError(
+        "events",
+        `must be an array of CloudEvent, got ${excerpt(events)}`,
+      );
+    }
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index];
+      if (!(event instanceof CloudEvent)) {
+        throw new InvalidArgumentError(
+          `events[${index}]`,
+          `must be a CloudEvent (e.g. new OrderCreated({...})), got ${excerpt(event)}`,
+        );
+      }
+      const broker = this.#brokerFor(event, "publish");
+      if (broker instanceof Error) throw broker;
+      const refused = this.#checkOutgoing(event, this.#route(event.type));
+      if (refused !== undefined) throw refused;
+    }
+    for (const event of events) await this.publish(event, options);
   }
 
   /**

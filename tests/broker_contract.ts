@@ -353,24 +353,27 @@ export function brokerContractSuite(target: ContractTarget): void {
     assert.deepEqual(got.items, ["hi"]);
   });
 
-  contract("subscriber decorator on an instance method subscribes every instance under its own name", async (broker) => {
-    const channel = uniqueChannel("instance-decorator");
-    const got = new Collector<string>();
-    class Worker {
-      constructor(readonly label: string) {}
+  contract(
+    "subscriber decorator on an instance method subscribes every instance under its own name",
+    async (broker) => {
+      const channel = uniqueChannel("instance-decorator");
+      const got = new Collector<string>();
+      class Worker {
+        constructor(readonly label: string) {}
 
-      @broker.subscriber(channel)
-      handle(job: string, context: MessageContext): void {
-        got.add(`${this.label}:${job}:${context.subscription}`);
+        @broker.subscriber(channel)
+        handle(job: string, context: MessageContext): void {
+          got.add(`${this.label}:${job}:${context.subscription}`);
+        }
       }
-    }
-    new Worker("a");
-    new Worker("b");
-    await broker.start();
-    await broker.publish("J", channel);
-    await wait(got.reached(2), "both instances got the job");
-    assert.deepEqual([...got.items].sort(), ["a:J:handle", "b:J:handle#2"]);
-  });
+      new Worker("a");
+      new Worker("b");
+      await broker.start();
+      await broker.publish("J", channel);
+      await wait(got.reached(2), "both instances got the job");
+      assert.deepEqual([...got.items].sort(), ["a:J:handle", "b:J:handle#2"]);
+    },
+  );
 
   contract("request/reply resolves with the handler's return value", async (broker) => {
     const channel = uniqueChannel("rpc");

@@ -170,8 +170,8 @@ export class EventBus extends EventTarget {
     string,
     { definition: EventDefinition; receives: number; sends: boolean }
   >();
-  readonly #publishHooks: NonNullable<Middleware["publish"]>[] = [];
-  readonly #handleHooks: NonNullable<Middleware["handle"]>[] = [];
+  #publishHooks: NonNullable<Middleware["publish"]>[] = [];
+  #handleHooks: NonNullable<Middleware["handle"]>[] = [];
 
   /** Creates a bus; both brokers default to `MemoryBroker`. */
   constructor(options: EventBusOptions = {}) {
@@ -478,10 +478,10 @@ export class EventBus extends EventTarget {
     options: SubscribeOptions | undefined,
   ): Attachment {
     const channel = this.channelFor(type);
-    const hooks = this.#handleHooks;
     let subscription = "";
     const deliver = (message: unknown, context: MessageContext): unknown => {
       const event = convert(message);
+      const hooks = this.#handleHooks;
       if (hooks.length === 0) return handler(event, context);
       const call: HandleCall = { event, scope, channel, subscription, context };
       return runChain(hooks, call, async () => await handler(event, context), true);
@@ -795,14 +795,16 @@ export class EventBus extends EventTarget {
     this.#rebuildHooks();
   }
 
-  /** Hook lists are changed in place: handler wrappers hold on to them. */
+  /** New lists rather than edits: a chain running now keeps the list it started with. */
   #rebuildHooks(): void {
-    this.#publishHooks.length = 0;
-    this.#handleHooks.length = 0;
+    const publish: NonNullable<Middleware["publish"]>[] = [];
+    const handle: NonNullable<Middleware["handle"]>[] = [];
     for (const middleware of this.#middleware) {
-      if (middleware.publish) this.#publishHooks.push(middleware.publish.bind(middleware));
-      if (middleware.handle) this.#handleHooks.push(middleware.handle.bind(middleware));
+      if (middleware.publish) publish.push(middleware.publish.bind(middleware));
+      if (middleware.handle) handle.push(middleware.handle.bind(middleware));
     }
+    this.#publishHooks = publish;
+    this.#handleHooks = handle;
   }
 }
 

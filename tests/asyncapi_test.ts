@@ -270,6 +270,32 @@ const exampleEvents: Record<string, ExampleEvent[]> = {
     receives: true,
     sends: true,
   }],
+  "22_testing_helpers.ts": [
+    {
+      definition: defineEvent({
+        type: "order.placed",
+        scope: EventScope.APP,
+        source: "/checkout",
+        data: z.object({ orderId: z.string(), total: z.number() }),
+      }),
+      good: { orderId: "A1", total: 30 },
+      bad: { orderId: "A1", total: "30" },
+      receives: true,
+      sends: true,
+    },
+    {
+      definition: defineEvent({
+        type: "receipt.sent",
+        scope: EventScope.PROCESS,
+        source: "/mail",
+        data: z.object({ orderId: z.string(), to: z.string() }),
+      }),
+      good: { orderId: "A1", to: "ada@example.com" },
+      bad: { orderId: "A1" },
+      receives: false,
+      sends: true,
+    },
+  ],
   "demo.ts": [
     {
       definition: defineEvent({

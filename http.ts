@@ -56,3 +56,4 @@ export { sendEvent } from "./src/http/send_event.ts";
 export { sendBatch, type SendBatchOptions } from "./src/http/send_batch.ts";
 export { httpSink, type HttpSinkOptions } from "./src/http/http_sink.ts";
 export { HttpDeliveryError } from "./src/http/delivery_error.ts";
+export { healthHandler, type HealthSource } from "./src/http/health_handler.ts";

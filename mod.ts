@@ -63,6 +63,7 @@ export {
 } from "./src/define_event.ts";
 export type {
   Broker,
+  BrokerHealth,
   BrokerOptions,
   BrokerState,
   BrokerStats,
@@ -78,8 +79,10 @@ export type {
   SubscribeOptions,
   SubscriberDecorator,
   Subscription,
+  SubscriptionHealth,
 } from "./src/broker.ts";
 export {
+  type BusHealth,
   type DefinitionInfo,
   EventBus,
   type EventBusOptions,

@@ -200,6 +200,60 @@ export interface BrokerStats {
 }
 
 /**
+ * Readiness of one subscription, as {@linkcode BrokerHealth} lists it.
+ *
+ * @example
+ * ```ts
+ * import type { SubscriptionHealth } from "@opensecflow/eventbus";
+ * const sub: SubscriptionHealth = { channel: "events.order.created", subscription: "charge", queued: 0 };
+ * ```
+ */
+export interface SubscriptionHealth {
+  /** Channel subscribed to. */
+  readonly channel: string;
+  /** Name of the subscription. */
+  readonly subscription: string;
+  /** Messages waiting in this process. */
+  readonly queued?: number;
+  /** Handler calls running in this process. */
+  readonly running?: number;
+  /** Entries of the stream not yet delivered to the subscription's group (Redis). */
+  readonly lag?: number | null;
+  /** Entries delivered to the group and not yet acknowledged (Redis). */
+  readonly pending?: number;
+}
+
+/**
+ * A broker's readiness, for liveness and readiness probes.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker } from "@opensecflow/eventbus";
+ * const broker = new MemoryBroker();
+ * await broker.start();
+ * const health = await broker.health();
+ * console.log(health.ok, health.state); // true "started"
+ * await broker.stop();
+ * ```
+ */
+export interface BrokerHealth {
+  /** Started and, for a networked broker, connected. */
+  readonly ok: boolean;
+  /** Lifecycle state. */
+  readonly state: BrokerState;
+  /** Whether the broker reaches its server (networked brokers). */
+  readonly connected?: boolean;
+  /** Round trip of a ping, in milliseconds (networked brokers). */
+  readonly latencyMs?: number;
+  /** Each subscription's readiness. */
+  readonly subscriptions: readonly SubscriptionHealth[];
+  /** Dead letters held per channel (brokers with dead letters). */
+  readonly deadLetters?: Readonly<Record<string, number>>;
+  /** What went wrong, when `ok` is false. */
+  readonly error?: string;
+}
+
+/**
  * What a broker reports when a handler fails.
  *
  * @example
@@ -351,6 +405,8 @@ export interface Broker extends EventTarget {
   request<R = unknown>(message: unknown, channel: string, options?: RequestOptions): Promise<R>;
   /** Counters. */
   stats(): BrokerStats;
+  /** Readiness for probes; never rejects (a failure is reported in the result). */
+  health?(): Promise<BrokerHealth>;
   /** `await using broker = ...` stops the broker at scope exit. */
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -8,6 +8,7 @@
 
 import type {
   Broker,
+  BrokerHealth,
   BrokerState,
   ConsumeOptions,
   HandlerFailure,
@@ -741,6 +742,34 @@ export class EventBus extends EventTarget {
   }
 
   /**
+   * Readiness of both brokers, for liveness and readiness probes: `ok` when
+   * the bus is started and both brokers are healthy. A broker without a
+   * `health()` of its own is judged by its state. Never rejects.
+   *
+   * @example
+   * ```ts
+   * import { EventBus } from "@opensecflow/eventbus";
+   * await using bus = new EventBus();
+   * await bus.start();
+   * const health = await bus.health();
+   * console.log(health.ok, health.process.state, health.app.state); // true "started" "started"
+   * ```
+   */
+  async health(): Promise<BusHealth> {
+    const [process, app] = await Promise.all([
+      brokerHealth(this.#process),
+      this.#app === this.#process ? undefined : brokerHealth(this.#app),
+    ]);
+    const appHealth = app ?? process;
+    return {
+      ok: this.#lifecycle.state === "started" && process.ok && appHealth.ok,
+      state: this.#lifecycle.state,
+      process,
+      app: appHealth,
+    };
+  }
+
+  /**
    * Registered handlers by event type.
    *
    * @example
@@ -806,6 +835,43 @@ export class EventBus extends EventTarget {
     this.#publishHooks = publish;
     this.#handleHooks = handle;
   }
+}
+
+/**
+ * What {@linkcode EventBus.health} returns.
+ *
+ * @example
+ * ```ts
+ * import { EventBus, type BusHealth } from "@opensecflow/eventbus";
+ * const health: BusHealth = await new EventBus().health();
+ * console.log(health.ok); // false: not started
+ * ```
+ */
+export interface BusHealth {
+  /** The bus is started and both brokers are healthy. */
+  readonly ok: boolean;
+  /** The bus's lifecycle state. */
+  readonly state: BrokerState;
+  /** The process broker's readiness. */
+  readonly process: BrokerHealth;
+  /** The app broker's readiness (the same object when one broker serves both scopes). */
+  readonly app: BrokerHealth;
+}
+
+async function brokerHealth(broker: Broker): Promise<BrokerHealth> {
+  if (typeof broker.health === "function") {
+    try {
+      return await broker.health();
+    } catch (error) {
+      return {
+        ok: false,
+        state: broker.state,
+        subscriptions: [],
+        error: error instanceof Error ? error.message : String(error),
+      };
+    }
+  }
+  return { ok: broker.state === "started", state: broker.state, subscriptions: [] };
 }
 
 /** What `./testing` may do to a bus that the public API does not offer. */

@@ -8,6 +8,7 @@
 
 import type {
   Broker,
+  BrokerHealth,
   BrokerOptions,
   BrokerState,
   BrokerStats,
@@ -20,6 +21,7 @@ import type {
   SubscribeOptions,
   SubscriberDecorator,
   Subscription,
+  SubscriptionHealth,
 } from "./broker.ts";
 import {
   BrokerError,
@@ -471,6 +473,39 @@ export class MemoryBroker extends EventTarget implements Broker {
         ),
       );
     }
+  }
+
+  /**
+   * Readiness: ok while started, with each subscription's queue.
+   *
+   * @example
+   * ```ts
+   * import { MemoryBroker } from "@opensecflow/eventbus";
+   * await using broker = new MemoryBroker();
+   * broker.subscribe("jobs", function worker() {});
+   * await broker.start();
+   * console.log((await broker.health()).subscriptions); // [{ channel: "jobs", subscription: "worker", queued: 0, running: 0 }]
+   * ```
+   */
+  health(): Promise<BrokerHealth> {
+    const state = this.#lifecycle.state;
+    const subscriptions: SubscriptionHealth[] = [];
+    for (const states of this.#channels.values()) {
+      for (const { runner } of states) {
+        subscriptions.push({
+          channel: runner.channel,
+          subscription: runner.subscription,
+          queued: runner.queued,
+          running: runner.running,
+        });
+      }
+    }
+    return Promise.resolve({
+      ok: state === "started",
+      state,
+      subscriptions,
+      ...(state === "started" ? {} : { error: `MemoryBroker is ${state}` }),
+    });
   }
 
   /** Counters, queue sizes and in-flight work. */

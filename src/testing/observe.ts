@@ -8,7 +8,7 @@
 
 import type { EventDefinition, EventOf } from "../define_event.ts";
 import { EventBusError, InvalidArgumentError } from "../errors.ts";
-import { CloudEvent } from "../event.ts";
+import type { CloudEvent } from "../event.ts";
 import { busInternals, type EventBus } from "../eventbus.ts";
 import { checkTimeout } from "../handler_support.ts";
 import type { Middleware } from "../middleware.ts";

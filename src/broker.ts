@@ -74,6 +74,12 @@ export interface SubscribeOptions {
   concurrency?: number;
   /** Unsubscribes when it aborts. */
   signal?: AbortSignal;
+  /**
+   * Effectively-once handling: a CloudEvent whose (`source`, `id`) this
+   * subscription already handled successfully within `ttl` ms (default one
+   * day) is acknowledged without running, whoever published it twice.
+   */
+  idempotent?: boolean | { ttl?: number };
 }
 
 /**

@@ -42,6 +42,7 @@ import {
   publisherDecorator,
   subscriberDecorator,
 } from "./handler_support.ts";
+import { checkIdempotent, idempotentHandler } from "./idempotency.ts";
 import { HandlerRunner, type RunnerHost, type Unsettled } from "./handler_runner.ts";
 import { defaultLogger } from "./logger.ts";
 import { Lifecycle } from "./lifecycle.ts";
@@ -302,10 +303,11 @@ export class MemoryBroker extends EventTarget implements Broker {
     if (this.#channels.get(channel)?.some((other) => other.name === name)) {
       throw duplicateNameError(channel, name);
     }
+    const ttl = checkIdempotent(options?.idempotent);
     const runner = new HandlerRunner<Delivery>({
       channel,
       subscription: name,
-      handler: handler as Handler,
+      handler: ttl === undefined ? handler as Handler : idempotentHandler(handler as Handler, ttl),
       concurrency: checked.concurrency,
       reporter: this.#reporter,
       host: this.#host,

@@ -51,6 +51,8 @@ export interface ContractFeatures {
   redeliversUnacknowledged: boolean;
   /** Handlers run in this process: a failed request keeps the original error as `cause`. */
   inProcess: boolean;
+  /** Subscribe option `idempotent` is honoured (otherwise it must be refused, never ignored). */
+  idempotent: boolean;
 }
 
 /** A broker implementation under test. */
@@ -876,6 +878,44 @@ export function brokerContractSuite(target: ContractTarget): void {
     assert.deepEqual(got, [2, 4]);
     await waitFor(() => broker.stats().subscribers === 0, { deadline, what: "unsubscribed" });
   });
+
+  contract(
+    "idempotent: an event published twice runs once; a failed run does not count",
+    async (broker) => {
+      const channel = uniqueChannel("idempotent");
+      if (!features.idempotent) {
+        assert.throws(
+          () => broker.subscribe(channel, function once() {}, { idempotent: true }),
+          InvalidArgumentError,
+        );
+        return;
+      }
+      const calls = new Collector<string>();
+      let failFirst = true;
+      broker.subscribe(channel, function once(e: CloudEvent) {
+        calls.add(e.subject!);
+        if (e.subject === "flaky" && failFirst) {
+          failFirst = false;
+          throw new Error("first run fails");
+        }
+      }, { idempotent: true });
+      await broker.start();
+      const event = new CloudEvent({ type: "test.once", source: "/c", subject: "same" });
+      const flaky = new CloudEvent({ type: "test.once", source: "/c", subject: "flaky" });
+      await broker.publish(event, channel);
+      await broker.publish(event, channel);
+      await broker.publish(CloudEvent.fromJSON(JSON.stringify(event)), channel); // a copy, same id
+      await broker.publish(flaky, channel);
+      await broker.publish(flaky, channel);
+      await broker.publish(
+        new CloudEvent({ type: "test.once", source: "/c", subject: "end" }),
+        channel,
+      );
+      await wait(calls.reached(4), "the sentinel");
+      assert.deepEqual(calls.items, ["same", "flaky", "flaky", "end"]);
+    },
+    { maxDeliveries: 1 },
+  );
 
   contract("subscribe: a signal unsubscribes, and await using does too", async (broker) => {
     const channel = uniqueChannel("signal");

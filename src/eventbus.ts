@@ -567,7 +567,13 @@ export class EventBus extends EventTarget {
     const channel = route.channel;
     if (this.#publishHooks.length === 0) return broker.publish(event, channel, options);
     const call: PublishCall = { event, scope: scopeOf(event), channel };
-    return runChain(this.#publishHooks, call, () => broker.publish(event, channel, options));
+    return runChain(
+      this.#publishHooks,
+      call,
+      (final) => this.#brokerOf(final.scope).publish(final.event, final.channel, options),
+      false,
+      this.#replaceEvent,
+    );
   }
 
   /**
@@ -635,10 +641,33 @@ export class EventBus extends EventTarget {
     if (this.#publishHooks.length === 0) return broker.request<R>(event, channel, options);
     let reply: R | undefined;
     const call: PublishCall = { event, scope: scopeOf(event), channel };
-    await runChain(this.#publishHooks, call, async () => {
-      reply = await broker.request<R>(event, channel, options);
-    });
+    await runChain(this.#publishHooks, call, async (final) => {
+      reply = await this.#brokerOf(final.scope).request<R>(final.event, final.channel, options);
+    }, false, this.#replaceEvent);
     return reply as R;
+  }
+
+  /**
+   * The call a publish middleware's replacement event makes: checked and
+   * routed like a fresh publish.
+   */
+  readonly #replaceEvent = (_call: PublishCall, event: CloudEvent): PublishCall => {
+    if (!(event instanceof CloudEvent)) {
+      throw new InvalidArgumentError(
+        "event",
+        `a publish middleware passed next() a replacement that is not a CloudEvent: ${
+          excerpt(event)
+        }`,
+      );
+    }
+    const route = this.#route(event.type);
+    const refused = this.#checkOutgoing(event, route);
+    if (refused !== undefined) throw refused;
+    return { event, scope: scopeOf(event), channel: route.channel };
+  };
+
+  #brokerOf(scope: EventScope): Broker {
+    return scope === EventScope.PROCESS ? this.#process : this.#app;
   }
 
   /**

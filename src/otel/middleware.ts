@@ -1,0 +1,194 @@
+/**
+ * The OpenTelemetry bus middleware: a PRODUCER span per publish, a CONSUMER
+ * span per handler call, the trace context carried in the event's
+ * `traceparent`/`tracestate` extensions, and the messaging metrics.
+ *
+ * @module
+ */
+
+import {
+  type Attributes,
+  type Context,
+  context,
+  isSpanContextValid,
+  type Link,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from "@opentelemetry/api";
+import type { CloudEvent } from "../event.ts";
+import type { HandleCall, Middleware, PublishCall } from "../middleware.ts";
+import { createInstruments, type MessagingInstruments } from "./instruments.ts";
+import { type OpenTelemetryOptions, resolveOptions, type Telemetry } from "./options.ts";
+import { RouteCache } from "./routes.ts";
+import { ATTR, errorType } from "./semconv.ts";
+import { extractSpanContext, traceContextExtensions, TRACEPARENT } from "./trace_context.ts";
+import { withExtensions } from "./with_extensions.ts";
+
+/**
+ * Bus middleware that traces and measures every publish and handler call
+ * after the OpenTelemetry messaging conventions. It needs only
+ * `@opentelemetry/api`; spans and metrics go to the providers given, else to
+ * the global ones (no-ops until an SDK registers).
+ *
+ * - `bus.publish` and `bus.request`: a PRODUCER span `send <channel>`. Its
+ *   context is written into the published event as the CloudEvents
+ *   distributed-tracing extensions `traceparent` and `tracestate`, so it
+ *   crosses Redis and HTTP with the event. An event that already has a
+ *   `traceparent` keeps it: that is its creation context, and the span links
+ *   to it.
+ * - Each handler call (each retry too): a CONSUMER span `process <channel>`,
+ *   child of the event's creation context, with the subscription as
+ *   `messaging.consumer.group.name` and the attempt as
+ *   `messaging.eventbus.message.delivery_attempt`. A failure sets status ERROR,
+ *   records the exception and `error.type`.
+ * - Metrics: `messaging.client.sent.messages`,
+ *   `messaging.client.operation.duration`,
+ *   `messaging.client.consumed.messages`, `messaging.process.duration`.
+ *
+ * To also report broker gauges (queued, dead-lettered, ...) use
+ * {@linkcode instrument}, which installs this middleware too.
+ *
+ * @example
+ * ```ts
+ * import { EventBus } from "@opensecflow/eventbus";
+ * import { openTelemetry } from "@opensecflow/eventbus/otel";
+ *
+ * await using bus = new EventBus().use(openTelemetry());
+ * bus.subscribe("order.created", function ship(event) {
+ *   console.log("shipping", event.id, event.extensions.traceparent);
+ * });
+ * await bus.start();
+ * ```
+ */
+export function openTelemetry(options?: OpenTelemetryOptions): Middleware {
+  return new TelemetryMiddleware(resolveOptions(options));
+}
+
+/** The middleware behind {@linkcode openTelemetry}; `closed` turns it into a pass-through. */
+export class TelemetryMiddleware implements Middleware {
+  /** Once set, calls pass through untouched. */
+  closed = false;
+  readonly #tracer: Tracer;
+  readonly #instruments: MessagingInstruments;
+  readonly #routes = new RouteCache();
+
+  /** Builds the middleware on a resolved tracer and meter. */
+  constructor(telemetry: Telemetry) {
+    this.#tracer = telemetry.tracer;
+    this.#instruments = createInstruments(telemetry.meter);
+  }
+
+  /** Traces and counts a publish or request; adds the trace context to the event. */
+  async publish(call: PublishCall, next: (event?: CloudEvent) => Promise<void>): Promise<void> {
+    if (this.closed) return await next();
+    const { event } = call;
+    const route = this.#routes.send(call.scope, call.channel);
+    // An event that already carries a traceparent has its creation context:
+    // it is linked, never overwritten.
+    const given = event.extensions[TRACEPARENT] !== undefined;
+    const creation = given ? extractSpanContext(event.extensions) : undefined;
+    const parent = context.active();
+    const span = this.#tracer.startSpan(route.name, {
+      kind: SpanKind.PRODUCER,
+      attributes: route.attributes,
+      links: linkTo(creation),
+    }, parent);
+    const recorder = this.#instruments.send;
+    const started = recorder.start();
+    try {
+      if (span.isRecording()) span.setAttributes(eventAttributes(event));
+      const spanContext = span.spanContext();
+      // A no-op tracer's span has no valid context: nothing to carry or activate.
+      if (!isSpanContextValid(spanContext)) await next();
+      else {
+        const replacement = given
+          ? undefined
+          : withExtensions(event, traceContextExtensions(spanContext));
+        await context.with(trace.setSpan(parent, span), () => next(replacement));
+      }
+      recorder.done(route.attributes, started);
+    } catch (error) {
+      recorder.failed(route.attributes, started, error);
+      fail(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** Traces and counts a handler call, as a child of the event's creation context. */
+  async handle(call: HandleCall, next: () => Promise<unknown>): Promise<unknown> {
+    if (this.closed) return await next();
+    const { event, context: delivery } = call;
+    const route = this.#routes.process(call.scope, call.channel, call.subscription);
+    const creation = extractSpanContext(event.extensions);
+    // A handler call starts its own unit of work: its parent is the message's
+    // creation context, not whatever context the broker's loop runs in.
+    const parent: Context = creation === undefined
+      ? ROOT_CONTEXT
+      : trace.setSpanContext(ROOT_CONTEXT, creation);
+    const span = this.#tracer.startSpan(route.name, {
+      kind: SpanKind.CONSUMER,
+      attributes: route.attributes,
+      links: linkTo(creation),
+    }, parent);
+    const recorder = this.#instruments.process;
+    const started = recorder.start();
+    try {
+      if (span.isRecording()) {
+        span.setAttributes(eventAttributes(event));
+        span.setAttribute(ATTR.messageId, delivery.messageId);
+        span.setAttribute(ATTR.deliveryAttempt, delivery.attempt);
+        if (delivery.correlationId !== undefined) {
+          span.setAttribute(ATTR.conversationId, delivery.correlationId);
+        }
+      }
+      const result = isSpanContextValid(span.spanContext())
+        ? await context.with(trace.setSpan(parent, span), next)
+        : await next();
+      recorder.done(route.attributes, started);
+      return result;
+    } catch (error) {
+      recorder.failed(route.attributes, started, error);
+      fail(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+}
+
+/** The span attributes of one event: its id and its CloudEvents attributes. */
+function eventAttributes(event: CloudEvent): Attributes {
+  const attributes: Attributes = {
+    [ATTR.messageId]: event.id,
+    [ATTR.eventId]: event.id,
+    [ATTR.eventSource]: event.source,
+    [ATTR.eventSpecVersion]: event.specversion,
+    [ATTR.eventType]: event.type,
+  };
+  if (event.subject !== undefined) attributes[ATTR.eventSubject] = event.subject;
+  return attributes;
+}
+
+/** Links to a message's creation context, as the conventions ask of messaging spans. */
+function linkTo(creation: ReturnType<typeof extractSpanContext>): Link[] | undefined {
+  return creation === undefined ? undefined : [{ context: creation }];
+}
+
+/** Marks a span failed: status ERROR with the message, the exception event, `error.type`. */
+function fail(span: Span, error: unknown): void {
+  if (!span.isRecording()) return;
+  span.setAttribute(ATTR.errorType, errorType(error));
+  if (error instanceof Error) {
+    span.recordException(error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+  } else {
+    span.recordException(String(error));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+  }
+}

@@ -31,12 +31,14 @@ export interface MessagingInstruments {
   readonly send: OperationRecorder;
   /** `messaging.client.consumed.messages` and `messaging.process.duration`. */
   readonly process: OperationRecorder;
+  /** False on the API's no-op meter, where recording does nothing. */
+  readonly measured: boolean;
 }
 
 /** Creates the instruments on `meter`. */
 export function createInstruments(meter: Meter): MessagingInstruments {
   // The API's no-op meter records nothing, so the clock is not read for it.
-  const timed = meter !== createNoopMeter();
+  const measured = meter !== createNoopMeter();
   const durationOptions = {
     unit: "s",
     valueType: ValueType.DOUBLE,
@@ -52,7 +54,7 @@ export function createInstruments(meter: Meter): MessagingInstruments {
       ...durationOptions,
       description: "Duration of sending a message, until the broker accepted it (or replied).",
     }),
-    timed,
+    measured,
   );
   const process = recorder(
     meter.createCounter(METRIC.consumed, {
@@ -64,9 +66,9 @@ export function createInstruments(meter: Meter): MessagingInstruments {
       ...durationOptions,
       description: "Duration of a handler call.",
     }),
-    timed,
+    measured,
   );
-  return { send, process };
+  return { send, process, measured };
 }
 
 function recorder(counter: Counter, duration: Histogram, timed: boolean): OperationRecorder {

@@ -10,10 +10,12 @@ import {
   type Attributes,
   type Context,
   context,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   type Link,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -21,7 +23,11 @@ import {
 } from "@opentelemetry/api";
 import type { CloudEvent } from "../event.ts";
 import type { HandleCall, Middleware, PublishCall } from "../middleware.ts";
-import { createInstruments, type MessagingInstruments } from "./instruments.ts";
+import {
+  createInstruments,
+  type MessagingInstruments,
+  type OperationRecorder,
+} from "./instruments.ts";
 import { type OpenTelemetryOptions, resolveOptions, type Telemetry } from "./options.ts";
 import { RouteCache } from "./routes.ts";
 import { ATTR, errorType } from "./semconv.ts";
@@ -73,18 +79,20 @@ export class TelemetryMiddleware implements Middleware {
   /** Once set, calls pass through untouched. */
   closed = false;
   readonly #tracer: Tracer;
+  readonly #tracing: () => boolean;
   readonly #instruments: MessagingInstruments;
   readonly #routes = new RouteCache();
 
   /** Builds the middleware on a resolved tracer and meter. */
   constructor(telemetry: Telemetry) {
     this.#tracer = telemetry.tracer;
+    this.#tracing = telemetry.tracing;
     this.#instruments = createInstruments(telemetry.meter);
   }
 
   /** Traces and counts a publish or request; adds the trace context to the event. */
-  async publish(call: PublishCall, next: (event?: CloudEvent) => Promise<void>): Promise<void> {
-    if (this.closed) return await next();
+  publish(call: PublishCall, next: (event?: CloudEvent) => Promise<void>): Promise<void> {
+    if (this.#off()) return next();
     const { event } = call;
     const route = this.#routes.send(call.scope, call.channel);
     // An event that already carries a traceparent has its creation context:
@@ -97,32 +105,27 @@ export class TelemetryMiddleware implements Middleware {
       attributes: route.attributes,
       links: linkTo(creation),
     }, parent);
+    if (this.#idle(span)) return next();
     const recorder = this.#instruments.send;
     const started = recorder.start();
+    let replacement: CloudEvent | undefined;
     try {
       if (span.isRecording()) span.setAttributes(eventAttributes(event));
       const spanContext = span.spanContext();
-      // A no-op tracer's span has no valid context: nothing to carry or activate.
-      if (!isSpanContextValid(spanContext)) await next();
-      else {
-        const replacement = given
-          ? undefined
-          : withExtensions(event, traceContextExtensions(spanContext));
-        await context.with(trace.setSpan(parent, span), () => next(replacement));
+      if (!given && hasContext(spanContext)) {
+        replacement = withExtensions(event, traceContextExtensions(spanContext));
       }
-      recorder.done(route.attributes, started);
     } catch (error) {
       recorder.failed(route.attributes, started, error);
-      fail(span, error);
-      throw error;
-    } finally {
-      span.end();
+      endFailed(span, error);
+      return Promise.reject(error);
     }
+    return this.#run(span, parent, route.attributes, recorder, started, () => next(replacement));
   }
 
   /** Traces and counts a handler call, as a child of the event's creation context. */
-  async handle(call: HandleCall, next: () => Promise<unknown>): Promise<unknown> {
-    if (this.closed) return await next();
+  handle(call: HandleCall, next: () => Promise<unknown>): Promise<unknown> {
+    if (this.#off()) return next();
     const { event, context: delivery } = call;
     const route = this.#routes.process(call.scope, call.channel, call.subscription);
     const creation = extractSpanContext(event.extensions);
@@ -136,30 +139,69 @@ export class TelemetryMiddleware implements Middleware {
       attributes: route.attributes,
       links: linkTo(creation),
     }, parent);
-    const recorder = this.#instruments.process;
-    const started = recorder.start();
-    try {
-      if (span.isRecording()) {
-        span.setAttributes(eventAttributes(event));
-        span.setAttribute(ATTR.messageId, delivery.messageId);
-        span.setAttribute(ATTR.deliveryAttempt, delivery.attempt);
-        if (delivery.correlationId !== undefined) {
-          span.setAttribute(ATTR.conversationId, delivery.correlationId);
-        }
+    if (this.#idle(span)) return next();
+    if (span.isRecording()) {
+      span.setAttributes(eventAttributes(event));
+      span.setAttribute(ATTR.messageId, delivery.messageId);
+      span.setAttribute(ATTR.deliveryAttempt, delivery.attempt);
+      if (delivery.correlationId !== undefined) {
+        span.setAttribute(ATTR.conversationId, delivery.correlationId);
       }
-      const result = isSpanContextValid(span.spanContext())
+    }
+    const recorder = this.#instruments.process;
+    return this.#run(span, parent, route.attributes, recorder, recorder.start(), next);
+  }
+
+  /**
+   * True when the call should pass straight through: closed, or no SDK behind
+   * either the tracer or the meter (a service that ships the instrumentation
+   * without exporting telemetry then pays next to nothing).
+   */
+  #off(): boolean {
+    return this.closed || (!this.#instruments.measured && !this.#tracing());
+  }
+
+  /**
+   * True when nothing would come of this call: a no-op tracer's span (not
+   * recording, no context to carry) and a no-op meter. The call then passes
+   * straight through, which keeps an unconfigured service's cost near zero.
+   */
+  #idle(span: Span): boolean {
+    if (this.#instruments.measured || span.isRecording() || hasContext(span.spanContext())) {
+      return false;
+    }
+    span.end();
+    return true;
+  }
+
+  /** Runs `next` inside the span's context, then records and ends the span. */
+  async #run<R>(
+    span: Span,
+    parent: Context,
+    attributes: Attributes,
+    recorder: OperationRecorder,
+    started: number,
+    next: () => Promise<R>,
+  ): Promise<R> {
+    try {
+      // A span without a context (a no-op tracer's) has nothing to make active.
+      const result = hasContext(span.spanContext())
         ? await context.with(trace.setSpan(parent, span), next)
         : await next();
-      recorder.done(route.attributes, started);
+      recorder.done(attributes, started);
+      span.end();
       return result;
     } catch (error) {
-      recorder.failed(route.attributes, started, error);
-      fail(span, error);
+      recorder.failed(attributes, started, error);
+      endFailed(span, error);
       throw error;
-    } finally {
-      span.end();
     }
   }
+}
+
+/** Whether a span context is real; the identity test skips the API's hex checks for no-op spans. */
+function hasContext(spanContext: SpanContext): boolean {
+  return spanContext !== INVALID_SPAN_CONTEXT && isSpanContextValid(spanContext);
 }
 
 /** The span attributes of one event: its id and its CloudEvents attributes. */
@@ -180,9 +222,13 @@ function linkTo(creation: ReturnType<typeof extractSpanContext>): Link[] | undef
   return creation === undefined ? undefined : [{ context: creation }];
 }
 
-/** Marks a span failed: status ERROR with the message, the exception event, `error.type`. */
-function fail(span: Span, error: unknown): void {
-  if (!span.isRecording()) return;
+/** Ends a span as failed: status ERROR with the message, the exception event, `error.type`. */
+function endFailed(span: Span, error: unknown): void {
+  if (span.isRecording()) markFailed(span, error);
+  span.end();
+}
+
+function markFailed(span: Span, error: unknown): void {
   span.setAttribute(ATTR.errorType, errorType(error));
   if (error instanceof Error) {
     span.recordException(error);

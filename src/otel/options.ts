@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Meter, metrics, trace, type Tracer } from "@opentelemetry/api";
+import { type Meter, metrics, ProxyTracerProvider, trace, type Tracer } from "@opentelemetry/api";
 import { excerpt, InvalidArgumentError } from "../errors.ts";
 
 /**
@@ -72,7 +72,16 @@ const KNOWN_OPTIONS = new Set(["tracerProvider", "meterProvider"]);
 export interface Telemetry {
   readonly tracer: Tracer;
   readonly meter: Meter;
+  /**
+   * False while the tracer is the API's global proxy with no SDK behind it:
+   * every span would be a no-op. Asked per call, since an SDK may register
+   * later.
+   */
+  readonly tracing: () => boolean;
 }
+
+/** The provider the API's global proxy delegates to while no SDK is registered. */
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
 
 /** Checks the options and gets the tracer and meter they name. */
 export function resolveOptions(options: OpenTelemetryOptions | undefined): Telemetry {
@@ -103,8 +112,12 @@ export function resolveOptions(options: OpenTelemetryOptions | undefined): Telem
   }
   // The providers are typed structurally so this module's public types name
   // nothing of the API package; what they return is the API's Tracer and Meter.
+  const tracers = tracerProvider ?? trace.getTracerProvider();
   return {
-    tracer: (tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME) as Tracer,
+    tracer: tracers.getTracer(SCOPE_NAME) as Tracer,
     meter: (meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME) as Meter,
+    tracing: tracers instanceof ProxyTracerProvider
+      ? () => tracers.getDelegate() !== NOOP_TRACER_PROVIDER
+      : () => true,
   };
 }

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import {
   context,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type SpanContext,
   SpanKind,
@@ -491,20 +492,33 @@ Deno.test("otel: an event that already carries a traceparent keeps it; the send 
   }
 });
 
-Deno.test("otel: with the API's default no-op providers, events pass through unchanged", async () => {
-  const bus = new EventBus({ logger: silentLogger }).use(openTelemetry());
-  const received = deferred<unknown>();
-  bus.subscribe(CacheCleared, function clear(event) {
-    received.resolve(event);
-  });
-  await bus.start();
-  try {
-    const sent = new CacheCleared({ data: { key: "k" } });
-    await bus.publish(sent);
-    assert.equal(await withDeadline(received.promise, DEADLINE, "the event"), sent);
-  } finally {
-    await bus.stop();
+Deno.test("otel: with no-op providers events pass through unchanged; a real meter still counts", async () => {
+  const meters = metering();
+  const noopTracers = { getTracer: (name: string) => new ProxyTracerProvider().getTracer(name) };
+  const cases = [
+    { name: "the API's default providers", options: {} },
+    { name: "an explicit no-op tracer provider", options: { tracerProvider: noopTracers } },
+    { name: "a real meter only", options: { meterProvider: meters.provider } },
+  ];
+  for (const { name, options } of cases) {
+    const bus = new EventBus({ logger: silentLogger }).use(openTelemetry(options));
+    const received = deferred<unknown>();
+    bus.subscribe(CacheCleared, function clear(event) {
+      received.resolve(event);
+    });
+    await bus.start();
+    try {
+      const sent = new CacheCleared({ data: { key: "k" } });
+      await bus.publish(sent);
+      assert.equal(await withDeadline(received.promise, DEADLINE, name), sent, name);
+    } finally {
+      await bus.stop();
+    }
   }
+  const points = await meters.collect();
+  const channel = { "messaging.destination.name": "events.test.otel.cache.cleared" };
+  assert.equal(pointValue(points, "messaging.client.sent.messages", channel), 1);
+  assert.equal(pointValue(points, "messaging.client.consumed.messages", channel), 1);
 });
 
 Deno.test("otel: the copy carrying the trace context keeps the event's class: CloudEvent, ScopedEvent, typed", async () => {

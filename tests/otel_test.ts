@@ -33,6 +33,7 @@ import {
   MetricReader,
 } from "@opentelemetry/sdk-metrics";
 import {
+  AckMessage,
   CloudEvent,
   defineEvent,
   EventBus,
@@ -41,6 +42,8 @@ import {
   type HandlerFailure,
   InvalidArgumentError,
   MemoryBroker,
+  NackMessage,
+  RejectMessage,
   ScopedEvent,
   silentLogger,
 } from "../mod.ts";
@@ -216,6 +219,7 @@ Deno.test("otel: the consumer span in another bus is the child of the producer s
       "messaging.consumer.group.name": "ship",
       "messaging.message.id": sent.id,
       "messaging.eventbus.message.delivery_attempt": 1,
+      "messaging.eventbus.outcome": "ack",
       "cloudevents.event_id": sent.id,
       "cloudevents.event_source": "/shop",
       "cloudevents.event_spec_version": "1.0",
@@ -275,6 +279,7 @@ Deno.test("otel: a failing handler on Redis gets one ERROR span per attempt, the
       assert.equal(parentOf(span)?.spanId, producer.spanContext().spanId);
       assert.deepEqual(span.status, { code: SpanStatusCode.ERROR, message: "card declined" });
       assert.equal(span.attributes["error.type"], "RangeError");
+      assert.equal(span.attributes["messaging.eventbus.outcome"], "error");
       const [exception] = span.events;
       assert.equal(exception.name, "exception");
       assert.equal(exception.attributes?.["exception.type"], "RangeError");
@@ -386,6 +391,57 @@ Deno.test("otel: metrics count what was published and handled; gauges report the
     assert.deepEqual(failed.map((span) => span.name), ["process events.test.otel.order.placed"]);
   } finally {
     blocked.resolve();
+    await bus.stop();
+  }
+});
+
+Deno.test("otel: explicit outcomes: ack is a success, nack asks again without a fault, reject is an error", async () => {
+  const traces = tracing();
+  const meters = metering();
+  const process = new MemoryBroker({
+    logger: silentLogger,
+    maxDeliveries: 2,
+    retryBackoff: { initial: 1 },
+  });
+  const bus = new EventBus({ process, logger: silentLogger });
+  using _telemetry = instrument(bus, {
+    tracerProvider: traces.provider,
+    meterProvider: meters.provider,
+  });
+  bus.subscribe(CacheCleared, function clear(event, context) {
+    if (event.data.key === "ack") throw new AckMessage();
+    if (event.data.key === "nack" && context.attempt === 1) throw new NackMessage({ delay: 0 });
+    if (event.data.key === "reject") throw new RejectMessage("never");
+  });
+  await bus.start();
+  try {
+    for (const key of ["ack", "nack", "reject"]) {
+      await bus.publish(new CacheCleared({ subject: key, data: { key } }));
+    }
+    await withDeadline(process.idle(), DEADLINE, "every delivery");
+    const calls = (await traces.spans())
+      .filter((span) => span.kind === SpanKind.CONSUMER)
+      .map((span) =>
+        [
+          span.attributes["cloudevents.event_subject"],
+          span.attributes["messaging.eventbus.message.delivery_attempt"],
+          span.attributes["messaging.eventbus.outcome"],
+          span.status.code,
+          span.attributes["error.type"],
+          span.events.length,
+        ].join(" ")
+      )
+      .sort();
+    assert.deepEqual(calls, [
+      `ack 1 ack ${SpanStatusCode.UNSET}  0`,
+      `nack 1 nack ${SpanStatusCode.UNSET} NackMessage 0`,
+      `nack 2 ack ${SpanStatusCode.UNSET}  0`,
+      `reject 1 reject ${SpanStatusCode.ERROR} RejectMessage 1`,
+    ]);
+    const consumed = ((await meters.collect()).get("messaging.client.consumed.messages") ?? [])
+      .map((point) => `${point.attributes["error.type"] ?? "ok"}: ${point.value}`).sort();
+    assert.deepEqual(consumed, ["NackMessage: 1", "RejectMessage: 1", "ok: 2"]);
+  } finally {
     await bus.stop();
   }
 });

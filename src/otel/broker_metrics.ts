@@ -43,6 +43,12 @@ const STAT_METRICS: readonly StatMetric[] = [
     kind: "level",
   },
   {
+    field: "retrying",
+    name: "messaging.eventbus.broker.retrying",
+    description: "Messages waiting for another delivery attempt.",
+    kind: "level",
+  },
+  {
     field: "dropped",
     name: "messaging.eventbus.broker.dropped",
     description: "Messages accepted but never handled (e.g. still queued when a stop timed out).",
@@ -84,11 +90,26 @@ export function busBrokers(processBroker: Broker, appBroker: Broker): ObservedBr
   ];
 }
 
+/** The attributes of each scope's observations, shared by every collection. */
+const SCOPE_ATTRIBUTES: Readonly<Record<ObservedBroker["scope"], Attributes>> = Object.freeze({
+  [EventScope.PROCESS]: scopeAttributes(EventScope.PROCESS),
+  [EventScope.APP]: scopeAttributes(EventScope.APP),
+  shared: scopeAttributes("shared"),
+});
+
+function scopeAttributes(scope: ObservedBroker["scope"]): Attributes {
+  return Object.freeze({ [ATTR.system]: MESSAGING_SYSTEM, [ATTR.scope]: scope });
+}
+
 /**
- * Registers the broker instruments on `meter`; the returned function
- * unregisters them.
+ * Registers the broker instruments on `meter`, observing the brokers
+ * `brokers()` returns at each collection; the returned function unregisters
+ * them.
  */
-export function observeBrokers(meter: Meter, brokers: readonly ObservedBroker[]): () => void {
+export function observeBrokers(
+  meter: Meter,
+  brokers: () => readonly ObservedBroker[],
+): () => void {
   const instruments = STAT_METRICS.map((metric) => {
     const options = {
       description: metric.description,
@@ -100,15 +121,9 @@ export function observeBrokers(meter: Meter, brokers: readonly ObservedBroker[])
       : meter.createObservableCounter(metric.name, options);
     return { metric, instrument };
   });
-  const labelled = brokers.map(({ broker, scope }) => ({
-    broker,
-    attributes: Object.freeze({
-      [ATTR.system]: MESSAGING_SYSTEM,
-      [ATTR.scope]: scope,
-    }) as Attributes,
-  }));
   const callback: BatchObservableCallback = (result) => {
-    for (const { broker, attributes } of labelled) {
+    for (const { broker, scope } of brokers()) {
+      const attributes = SCOPE_ATTRIBUTES[scope];
       const stats = broker.stats() as BrokerStats & Record<string, unknown>;
       for (const { metric, instrument } of instruments) {
         const value = stats[metric.field];

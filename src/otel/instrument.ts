@@ -36,6 +36,7 @@ export interface BusInstrumentation extends Disposable {
  * | -------------------------------------------- | -------------- | ------------------------------ |
  * | `messaging.eventbus.broker.queued`           | up-down counter | `queued`                      |
  * | `messaging.eventbus.broker.pending_requests` | up-down counter | `pendingRequests`             |
+ * | `messaging.eventbus.broker.retrying`         | up-down counter | `retrying` (MemoryBroker)     |
  * | `messaging.eventbus.broker.dropped`          | counter        | `dropped`                      |
  * | `messaging.eventbus.broker.retried`          | counter        | `retried` (RedisBroker)        |
  * | `messaging.eventbus.broker.dead_lettered`    | counter        | `deadLettered` (RedisBroker)   |
@@ -64,9 +65,10 @@ export function instrument(bus: EventBus, options?: OpenTelemetryOptions): BusIn
   }
   const telemetry = resolveOptions(options);
   const middleware = new TelemetryMiddleware(telemetry);
+  // Looked up at each collection, never kept: the bus's brokers may change.
   const unobserve = observeBrokers(
     telemetry.meter,
-    busBrokers(bus.processBroker, bus.appBroker),
+    () => busBrokers(bus.processBroker, bus.appBroker),
   );
   bus.use(middleware);
   let closed = false;

@@ -30,6 +30,7 @@ import {
 } from "./instruments.ts";
 import { type OpenTelemetryOptions, resolveOptions, type Telemetry } from "./options.ts";
 import { RouteCache } from "./routes.ts";
+import { outcomeOf } from "./outcome.ts";
 import { ATTR, errorType } from "./semconv.ts";
 import { extractSpanContext, traceContextExtensions, TRACEPARENT } from "./trace_context.ts";
 import { withExtensions } from "./with_extensions.ts";
@@ -49,8 +50,11 @@ import { withExtensions } from "./with_extensions.ts";
  * - Each handler call (each retry too): a CONSUMER span `process <channel>`,
  *   child of the event's creation context, with the subscription as
  *   `messaging.consumer.group.name` and the attempt as
- *   `messaging.eventbus.message.delivery_attempt`. A failure sets status ERROR,
- *   records the exception and `error.type`.
+ *   `messaging.eventbus.message.delivery_attempt`, and how it ended as
+ *   `messaging.eventbus.outcome` (`ack`, `nack`, `reject`, `error`). A failure
+ *   or a `RejectMessage` sets status ERROR, records the exception and
+ *   `error.type`; a `NackMessage` sets `error.type` only; an `AckMessage` is
+ *   a success.
  * - Metrics: `messaging.client.sent.messages`,
  *   `messaging.client.operation.duration`,
  *   `messaging.client.consumed.messages`, `messaging.process.duration`.
@@ -117,10 +121,11 @@ export class TelemetryMiddleware implements Middleware {
       }
     } catch (error) {
       recorder.failed(route.attributes, started, error);
-      endFailed(span, error);
+      endFailed(span, error, true);
       return Promise.reject(error);
     }
-    return this.#run(span, parent, route.attributes, recorder, started, () => next(replacement));
+    const measure = { attributes: route.attributes, recorder, started, outcomes: false };
+    return this.#run(span, parent, measure, () => next(replacement));
   }
 
   /** Traces and counts a handler call, as a child of the event's creation context. */
@@ -149,7 +154,13 @@ export class TelemetryMiddleware implements Middleware {
       }
     }
     const recorder = this.#instruments.process;
-    return this.#run(span, parent, route.attributes, recorder, recorder.start(), next);
+    const measure = {
+      attributes: route.attributes,
+      recorder,
+      started: recorder.start(),
+      outcomes: true,
+    };
+    return this.#run(span, parent, measure, next);
   }
 
   /**
@@ -175,28 +186,40 @@ export class TelemetryMiddleware implements Middleware {
   }
 
   /** Runs `next` inside the span's context, then records and ends the span. */
-  async #run<R>(
-    span: Span,
-    parent: Context,
-    attributes: Attributes,
-    recorder: OperationRecorder,
-    started: number,
-    next: () => Promise<R>,
-  ): Promise<R> {
+  async #run<R>(span: Span, parent: Context, measure: Measure, next: () => Promise<R>): Promise<R> {
+    const { attributes, recorder, started } = measure;
     try {
       // A span without a context (a no-op tracer's) has nothing to make active.
       const result = hasContext(span.spanContext())
         ? await context.with(trace.setSpan(parent, span), next)
         : await next();
+      if (measure.outcomes) span.setAttribute(ATTR.outcome, "ack");
       recorder.done(attributes, started);
       span.end();
       return result;
     } catch (error) {
-      recorder.failed(attributes, started, error);
-      endFailed(span, error);
+      const outcome = measure.outcomes ? outcomeOf(error) : "error";
+      if (measure.outcomes) span.setAttribute(ATTR.outcome, outcome);
+      if (outcome === "ack") {
+        recorder.done(attributes, started);
+        span.end();
+      } else {
+        recorder.failed(attributes, started, error);
+        // A nack asks for another delivery: not a fault, so the status stays unset.
+        endFailed(span, error, outcome !== "nack");
+      }
       throw error;
     }
   }
+}
+
+/** What one traced call records when it ends. */
+interface Measure {
+  readonly attributes: Attributes;
+  readonly recorder: OperationRecorder;
+  readonly started: number;
+  /** A handler call, whose explicit outcomes (`AckMessage`, ...) are not all failures. */
+  readonly outcomes: boolean;
 }
 
 /** Whether a span context is real; the identity test skips the API's hex checks for no-op spans. */
@@ -222,14 +245,19 @@ function linkTo(creation: ReturnType<typeof extractSpanContext>): Link[] | undef
   return creation === undefined ? undefined : [{ context: creation }];
 }
 
-/** Ends a span as failed: status ERROR with the message, the exception event, `error.type`. */
-function endFailed(span: Span, error: unknown): void {
-  if (span.isRecording()) markFailed(span, error);
+/**
+ * Ends a span that threw: `error.type`, and when it is a fault the status
+ * ERROR with the message and the exception event.
+ */
+function endFailed(span: Span, error: unknown, fault: boolean): void {
+  if (span.isRecording()) {
+    span.setAttribute(ATTR.errorType, errorType(error));
+    if (fault) markFault(span, error);
+  }
   span.end();
 }
 
-function markFailed(span: Span, error: unknown): void {
-  span.setAttribute(ATTR.errorType, errorType(error));
+function markFault(span: Span, error: unknown): void {
   if (error instanceof Error) {
     span.recordException(error);
     span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });

@@ -28,6 +28,8 @@ export const ATTR = {
   scope: "messaging.eventbus.scope",
   /** Delivery attempt of a handler call, from 1; above 1 for a retry or a redelivery. */
   deliveryAttempt: "messaging.eventbus.message.delivery_attempt",
+  /** How a handler call ended: `ack`, `nack`, `reject` or `error`. */
+  outcome: "messaging.eventbus.outcome",
 } as const;
 
 /** Metric names. */

@@ -641,9 +641,15 @@ export class EventBus extends EventTarget {
     if (this.#publishHooks.length === 0) return broker.request<R>(event, channel, options);
     let reply: R | undefined;
     const call: PublishCall = { event, scope: scopeOf(event), channel };
-    await runChain(this.#publishHooks, call, async (final) => {
-      reply = await this.#brokerOf(final.scope).request<R>(final.event, final.channel, options);
-    }, false, this.#replaceEvent);
+    await runChain(
+      this.#publishHooks,
+      call,
+      async (final) => {
+        reply = await this.#brokerOf(final.scope).request<R>(final.event, final.channel, options);
+      },
+      false,
+      this.#replaceEvent,
+    );
     return reply as R;
   }
 

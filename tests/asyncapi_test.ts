@@ -270,6 +270,17 @@ const exampleEvents: Record<string, ExampleEvent[]> = {
     receives: true,
     sends: true,
   }],
+  "20_opentelemetry.ts": [{
+    definition: defineEvent({
+      type: "order.placed",
+      source: "/shop",
+      data: z.object({ orderId: z.string(), items: z.number().int() }),
+    }),
+    good: { orderId: "A1", items: 3 },
+    bad: { orderId: "A1", items: 2.5 },
+    receives: true,
+    sends: true,
+  }],
   "22_testing_helpers.ts": [
     {
       definition: defineEvent({

@@ -485,7 +485,7 @@ export class EventBus extends EventTarget {
       const hooks = this.#handleHooks;
       if (hooks.length === 0) return handler(event, context);
       const call: HandleCall = { event, scope, channel, subscription, context };
-      return runChain(hooks, call, async () => await handler(event, context), true);
+      return runChain(hooks, call, () => handler(event, context), true);
     };
     // The broker names anonymous handlers (or refuses them, when names must be
     // durable): it must not mistake the wrapper's own name for the user's.

@@ -84,17 +84,24 @@ type Hook<C, R, A> = (call: C, next: (replacement?: A) => Promise<R>) => Promise
  * hook that passes `next` a replacement gets it folded into the call by
  * `replace`, which also checks it; without `replace` a replacement is refused.
  */
-export async function runChain<C, R, A = never>(
+export function runChain<C, R, A = never>(
   hooks: readonly Hook<C, R, A>[],
   call: C,
-  last: (call: C) => Promise<R>,
+  last: (call: C) => R | Promise<R>,
   mayShortCircuit = false,
   replace?: (call: C, replacement: A) => C,
 ): Promise<R> {
-  const step = async (index: number, current: C): Promise<R> => {
-    if (index === hooks.length) return await last(current);
+  // No async functions here: each step costs one hook call, not a promise per await.
+  const step = (index: number, current: C): Promise<R> => {
+    if (index === hooks.length) {
+      try {
+        return Promise.resolve(last(current));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     let called = false;
-    const result = await hooks[index](current, (replacement?: A) => {
+    const next = (replacement?: A): Promise<R> => {
       if (called) {
         return Promise.reject(
           new EventBusError("MIDDLEWARE", `middleware #${index + 1} called next() twice`),
@@ -115,14 +122,24 @@ export async function runChain<C, R, A = never>(
       } catch (error) {
         return Promise.reject(error);
       }
-    });
-    if (!called && !mayShortCircuit) {
-      throw new EventBusError(
-        "MIDDLEWARE",
-        `middleware #${index + 1} returned without calling next(); throw to stop a call instead`,
-      );
+    };
+    let result: Promise<R>;
+    try {
+      result = Promise.resolve(hooks[index](current, next));
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return result;
+    // A handle hook may skip the rest; a publish hook must have called next() by the time it settles.
+    if (mayShortCircuit) return result;
+    return result.then((value) => {
+      if (!called) {
+        throw new EventBusError(
+          "MIDDLEWARE",
+          `middleware #${index + 1} returned without calling next(); throw to stop a call instead`,
+        );
+      }
+      return value;
+    });
   };
-  return await step(0, call);
+  return step(0, call);
 }

@@ -42,6 +42,10 @@ export interface BusInstrumentation extends Disposable {
  * | `messaging.eventbus.broker.dead_lettered`    | counter        | `deadLettered` (RedisBroker)   |
  * | `messaging.eventbus.broker.claimed`          | counter        | `claimed` (RedisBroker)        |
  *
+ * Register the OpenTelemetry SDK first: when neither provider has an SDK
+ * behind it at this call, nothing is installed on the bus (it keeps its full
+ * speed) and only the no-op broker metrics are registered.
+ *
  * Each carries `messaging.system: "eventbus"` and `messaging.eventbus.scope`
  * (`process`, `app`, or `shared` when one broker serves both scopes). A field
  * a broker does not report is not observed for it.
@@ -70,7 +74,9 @@ export function instrument(bus: EventBus, options?: OpenTelemetryOptions): BusIn
     telemetry.meter,
     () => busBrokers(bus.processBroker, bus.appBroker),
   );
-  bus.use(middleware);
+  // With no SDK behind either provider every span and measurement would be a
+  // no-op: installing nothing keeps the bus at full speed.
+  if (telemetry.tracing() || middleware.measured) bus.use(middleware);
   let closed = false;
   const close = (): void => {
     if (closed) return;

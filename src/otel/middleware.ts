@@ -94,6 +94,11 @@ export class TelemetryMiddleware implements Middleware {
     this.#instruments = createInstruments(telemetry.meter);
   }
 
+  /** Whether a real meter (not the API's no-op) receives the metrics. */
+  get measured(): boolean {
+    return this.#instruments.measured;
+  }
+
   /** Traces and counts a publish or request; adds the trace context to the event. */
   publish(call: PublishCall, next: (event?: CloudEvent) => Promise<void>): Promise<void> {
     if (this.#off()) return next();

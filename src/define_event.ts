@@ -14,8 +14,8 @@ import {
 } from "./attributes.ts";
 import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } from "./errors.ts";
 import {
-  attributeIssues,
   CloudEvent,
+  type CloudEventOptions,
   EventScope,
   type ExtensionValue,
   type FromJSONOptions,
@@ -23,6 +23,8 @@ import {
   ScopedEvent,
   type ScopedEventInit,
 } from "./event.ts";
+import { dataIssues, eventInitIssues, readOptions } from "./event_checks.ts";
+import { formatDataPath, shorten, thrownText } from "./json_checks.ts";
 
 /**
  * What a typed event class takes: the CloudEvents attributes other than `type`
@@ -72,8 +74,14 @@ export interface EventDefinition<
   // deno-lint-ignore no-explicit-any
   S extends { readonly _zod: { input: unknown; output: unknown } } = any,
 > {
-  /** Builds an event, checking `data` against the schema. */
-  new (init: TypedEventInit<S["_zod"]["input"]>): TypedEvent<T, S["_zod"]["output"]>;
+  /**
+   * Builds an event, checking `data` against the schema; `options.maxDepth`
+   * bounds the nesting of `data`, checked before the schema sees it.
+   */
+  new (
+    init: TypedEventInit<S["_zod"]["input"]>,
+    options?: CloudEventOptions,
+  ): TypedEvent<T, S["_zod"]["output"]>;
   /** Instances, for `instanceof`. */
   readonly prototype: TypedEvent<T, S["_zod"]["output"]>;
   /** The CloudEvents type every instance has. */
@@ -87,7 +95,8 @@ export interface EventDefinition<
   /**
    * Builds a typed event from a wire object, JSON text or a plain CloudEvent;
    * the schema's coercions apply. Throws {@linkcode ValidationError} on any
-   * problem, including a `type` other than this definition's.
+   * problem, including a `type` other than this definition's, and data
+   * nested deeper than `options.maxDepth` (checked before the schema runs).
    */
   parse(input: unknown, options?: FromJSONOptions): TypedEvent<T, S["_zod"]["output"]>;
 }
@@ -128,17 +137,9 @@ const MAX_ZOD_MESSAGE_LENGTH = 200;
 /** Maps zod issues onto validation issues under `data`, quoting input only in excerpts. */
 export function zodIssues(error: z.ZodError, root = "data"): ValidationIssue[] {
   return error.issues.map((issue) => ({
-    path: issue.path.reduce<string>(
-      (path, key) =>
-        typeof key === "number" ? `${path}[${key}]` : `${path}.${shorten(String(key), 60)}`,
-      root,
-    ),
+    path: formatDataPath(root, issue.path),
     message: shorten(issue.message, MAX_ZOD_MESSAGE_LENGTH),
   }));
-}
-
-function shorten(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 /**
@@ -188,7 +189,8 @@ export function defineEvent<
   if (!isZodSchema(schema)) {
     throw new InvalidArgumentError(
       "data",
-      `must be a zod schema such as z.object({...}), got ${excerpt(schema)}`,
+      "must be a zod 4 schema such as z.object({...}); zod 3 schemas are not supported, " +
+        `got ${excerpt(schema)}`,
     );
   }
   if (!isEventScope(scope)) {
@@ -210,46 +212,77 @@ export function defineEvent<
   const zodSchema: z.ZodType = schema;
   const context = `event "${type}"`;
 
+  /**
+   * The attributes of an instance, with `data` checked: first whether it can
+   * travel as JSON (which bounds its depth before a recursive schema walks
+   * it), then against the schema. One error lists every problem.
+   */
+  function typedAttributes(
+    init: TypedEventInit<unknown>,
+    options: CloudEventOptions | undefined,
+  ): ScopedEventInit<unknown> {
+    if (init === null || typeof init !== "object") {
+      throw new ValidationError([{ path: "", message: `${type}: expected { data, source? }` }]);
+    }
+    let issues = dataIssues(init.data, readOptions(options));
+    let data: unknown;
+    if (issues.length === 0) {
+      const parsed = parseData(init.data);
+      if (parsed.success) data = parsed.data;
+      else issues = parsed.issues;
+    }
+    const eventSource = init.source ?? source;
+    const attributes: ScopedEventInit<unknown> = {
+      id: init.id,
+      source: eventSource ?? "/",
+      type,
+      subject: init.subject,
+      time: init.time,
+      datacontenttype: init.datacontenttype ?? datacontenttype,
+      dataschema: init.dataschema ?? dataschema,
+      extensions: init.extensions,
+      data,
+      scope,
+    };
+    if (issues.length === 0 && eventSource !== undefined) return attributes;
+    const all = [...issues];
+    if (eventSource === undefined) {
+      all.push({
+        path: "source",
+        message: `is required: pass source, or give "${type}" a default source in defineEvent`,
+      });
+    }
+    const seen = new Set(all.map((issue) => issue.path));
+    attributes.data = undefined;
+    for (const issue of eventInitIssues(attributes, options)) {
+      if (!seen.has(issue.path)) all.push(issue);
+    }
+    throw new ValidationError(all, { context });
+  }
+
+  /** Runs the schema; a schema that throws (an async refinement, a throwing transform) is a problem too. */
+  function parseData(
+    input: unknown,
+  ): { success: true; data: unknown } | { success: false; issues: ValidationIssue[] } {
+    try {
+      const parsed = zodSchema.safeParse(input);
+      return parsed.success ? parsed : { success: false, issues: zodIssues(parsed.error) };
+    } catch (error) {
+      return {
+        success: false,
+        issues: [{ path: "data", message: `the schema failed: ${thrownText(error)}` }],
+      };
+    }
+  }
+
   class Typed extends ScopedEvent<unknown> {
     static readonly type: T = type;
     static readonly scope: EventScope = scope;
     static readonly schema: S = options.data;
     static readonly source: string | undefined = source;
 
-    constructor(init: TypedEventInit<unknown>) {
-      if (init === null || typeof init !== "object") {
-        throw new ValidationError([{ path: "", message: `${type}: expected { data, source? }` }]);
-      }
-      // Collect the data's and the attributes' problems so one error lists them all.
-      const issues: ValidationIssue[] = [];
-      const parsed = zodSchema.safeParse(init.data);
-      if (!parsed.success) issues.push(...zodIssues(parsed.error));
-      const eventSource = init.source ?? source;
-      if (eventSource === undefined) {
-        issues.push({
-          path: "source",
-          message: `is required: pass source, or give "${type}" a default source in defineEvent`,
-        });
-      }
-      const attributes: ScopedEventInit<unknown> = {
-        id: init.id,
-        source: eventSource ?? "/",
-        type,
-        subject: init.subject,
-        time: init.time,
-        datacontenttype: init.datacontenttype ?? datacontenttype,
-        dataschema: init.dataschema ?? dataschema,
-        extensions: init.extensions,
-        data: undefined,
-        scope,
-      };
-      if (issues.length > 0) {
-        const seen = new Set(issues.map((issue) => issue.path));
-        const rest = attributeIssues(attributes).filter((issue) => !seen.has(issue.path));
-        throw new ValidationError([...issues, ...rest], { context });
-      }
-      attributes.data = parsed.data;
-      super(attributes);
+    constructor(init: TypedEventInit<unknown>, eventOptions?: CloudEventOptions) {
+      super(typedAttributes(init, eventOptions), eventOptions);
       if (new.target === Typed) Object.freeze(this);
     }
 
@@ -271,7 +304,7 @@ export function defineEvent<
         dataschema: event.dataschema,
         extensions: event.extensions,
         data: event.data,
-      });
+      }, parseOptions);
     }
   }
   Object.defineProperty(Typed, "name", { value: typeNameToClassName(type) });

@@ -276,3 +276,106 @@ Deno.test("defineEvent: a type with whitespace is refused at definition time", (
     InvalidArgumentError,
   );
 });
+
+/** `[[...[1]...]]` nested `depth` levels. */
+function nestedArrays(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
+
+Deno.test("defineEvent: deep data is refused before a recursive schema walks it", () => {
+  const Doc = defineEvent({ type: "doc.json", source: "/d", data: z.json() });
+  const deep = nestedArrays(2_000);
+  // Unchecked, z.json() itself overflows the stack on this payload.
+  assert.throws(() => z.json().safeParse(deep), RangeError);
+  const built = issuePaths(() => new Doc({ data: deep as z.infer<ReturnType<typeof z.json>> }));
+  assert.equal(built.length, 1);
+  assert.match(built[0], /^data\[0\]/);
+  const parsed = issuePaths(() => Doc.parse({ ...wire, type: "doc.json", data: deep }));
+  assert.match(parsed[0], /^data\[0\]/);
+  const text = `{"specversion":"1.0","id":"1","type":"doc.json","source":"/d","data":${
+    "[".repeat(2_000)
+  }1${"]".repeat(2_000)}}`;
+  assert.match(issuePaths(() => Doc.parse(text))[0], /^data\[0\]/);
+
+  interface Tree {
+    children: Tree[];
+  }
+  const TreeSchema: z.ZodType<Tree> = z.lazy(() => z.object({ children: z.array(TreeSchema) }));
+  const Forest = defineEvent({ type: "forest", source: "/f", data: TreeSchema });
+  let tree: Tree = { children: [] };
+  for (let i = 0; i < 2_000; i++) tree = { children: [tree] };
+  assert.match(issuePaths(() => new Forest({ data: tree }))[0], /^data\.children\[0\]/);
+  // Within the bound, the recursive schema checks the data as usual.
+  assert.ok(new Forest({ data: { children: [{ children: [] }] } }));
+  assert.ok(new Doc({ data: nestedArrays(100) as z.infer<ReturnType<typeof z.json>> }));
+});
+
+Deno.test("defineEvent: maxDepth is an option of the class and of parse", () => {
+  const Doc = defineEvent({ type: "doc.json", source: "/d", data: z.json() });
+  const data = { a: { b: [1] } };
+  assert.ok(new Doc({ data }, { maxDepth: 3 }));
+  assert.deepStrictEqual(issuePaths(() => new Doc({ data }, { maxDepth: 2 })), ["data.a.b"]);
+  assert.deepStrictEqual(
+    issuePaths(() => Doc.parse({ ...wire, type: "doc.json", data }, { maxDepth: 1 })),
+    ["data.a"],
+  );
+  assert.throws(() => new Doc({ data }, { maxDepth: -1 }), InvalidArgumentError);
+});
+
+Deno.test("defineEvent: what the schema outputs must travel as JSON too", () => {
+  const Odd = defineEvent({
+    type: "odd",
+    source: "/o",
+    data: z.object({ n: z.number() }).transform((value) => ({ ...value, ratio: value.n / 0 })),
+  });
+  assert.deepStrictEqual(issuePaths(() => new Odd({ data: { n: 1 } })), ["data.ratio"]);
+  const Mapped = defineEvent({
+    type: "mapped",
+    source: "/m",
+    data: z.record(z.string(), z.number()).transform((value) => new Map(Object.entries(value))),
+  });
+  assert.deepStrictEqual(issuePaths(() => new Mapped({ data: { a: 1 } })), ["data"]);
+  // Input the schema never sees is checked as well: NaN never reaches zod.
+  assert.deepStrictEqual(
+    issuePaths(() => new OrderCreated({ data: { orderId: "A", amount: NaN } })),
+    ["data.amount"],
+  );
+});
+
+Deno.test("defineEvent: a schema that throws is a ValidationError, not its own exception", () => {
+  const Throwing = defineEvent({
+    type: "throwing",
+    source: "/t",
+    data: z.string().transform((): string => {
+      throw new TypeError("transform broke");
+    }),
+  });
+  const paths = issuePaths(() => new Throwing({ data: "x" }));
+  assert.deepStrictEqual(paths, ["data"]);
+  const Async = defineEvent({
+    type: "async",
+    source: "/a",
+    data: z.string().refine(() => Promise.resolve(true)),
+  });
+  assert.deepStrictEqual(issuePaths(() => new Async({ data: "x" })), ["data"]);
+});
+
+Deno.test("defineEvent: a schema that is not zod 4 is refused, saying so", () => {
+  // What a zod 3 schema looks like from the outside: parse methods, no `_zod`.
+  const zod3Like = {
+    _def: { typeName: "ZodObject" },
+    parse: (value: unknown) => value,
+    safeParse: (value: unknown) => ({ success: true, data: value }),
+  };
+  let error: unknown;
+  try {
+    defineEvent({ type: "t", data: zod3Like as unknown as z.ZodObject<z.ZodRawShape> });
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof InvalidArgumentError);
+  assert.equal(error.argument, "data");
+  assert.match(error.message, /zod 4/);
+});

@@ -134,6 +134,38 @@ function freezeData<T>(data: T): T {
   }
 }
 
+/** A CloudEvent under construction, before it is frozen. */
+type Writable<E> = { -readonly [K in keyof E]: E[K] };
+
+/**
+ * The constructor's work, shared with classes that are built without calling
+ * it (see `defineEvent`): checks `init` (throwing {@linkcode ValidationError}
+ * with every problem) and sets the attributes on `event`. Freezing is left to
+ * the caller, since a subclass adds fields first.
+ */
+export function initEvent<D>(
+  event: CloudEvent<D>,
+  init: CloudEventInit<D>,
+  options: CloudEventOptions | undefined,
+): void {
+  const issues = eventInitIssues(init, options);
+  if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvent" });
+  const target = event as Writable<CloudEvent<D>>;
+  target.specversion = "1.0";
+  target.id = init.id === undefined ? crypto.randomUUID() : init.id;
+  target.source = init.source;
+  target.type = init.type;
+  if (init.datacontenttype != null) target.datacontenttype = init.datacontenttype;
+  if (init.dataschema != null) target.dataschema = init.dataschema;
+  if (init.subject != null) target.subject = init.subject;
+  const time = init.time;
+  if (time === undefined) target.time = nowTimestamp();
+  else if (time instanceof Date) target.time = time.toISOString();
+  else if (time !== null) target.time = time;
+  target.extensions = init.extensions == null ? EMPTY : copyExtensions(init.extensions);
+  if (init.data !== undefined) target.data = freezeData(init.data);
+}
+
 let lastMillis = -1;
 let lastTimestamp = "";
 
@@ -172,7 +204,7 @@ function nowTimestamp(): string {
  */
 export class CloudEvent<D = unknown> {
   /** Always `"1.0"`. */
-  readonly specversion: "1.0" = "1.0";
+  declare readonly specversion: "1.0";
   /** Event id, unique per source. */
   declare readonly id: string;
   /** URI-reference of the context the event happened in. */
@@ -197,20 +229,7 @@ export class CloudEvent<D = unknown> {
    * every problem, and `InvalidArgumentError` for a bad `options.maxDepth`.
    */
   constructor(init: CloudEventInit<D>, options?: CloudEventOptions) {
-    const issues = eventInitIssues(init, options);
-    if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvent" });
-    this.id = init.id === undefined ? crypto.randomUUID() : init.id;
-    this.source = init.source;
-    this.type = init.type;
-    if (init.datacontenttype != null) this.datacontenttype = init.datacontenttype;
-    if (init.dataschema != null) this.dataschema = init.dataschema;
-    if (init.subject != null) this.subject = init.subject;
-    const time = init.time;
-    if (time === undefined) this.time = nowTimestamp();
-    else if (time instanceof Date) this.time = time.toISOString();
-    else if (time !== null) this.time = time;
-    this.extensions = init.extensions == null ? EMPTY : copyExtensions(init.extensions);
-    if (init.data !== undefined) this.data = freezeData(init.data);
+    initEvent(this, init, options);
     if (new.target === CloudEvent) Object.freeze(this);
   }
 

@@ -24,8 +24,9 @@ import {
   isEventScope,
   ScopedEvent,
 } from "./event.ts";
-import { dataIssues, eventInitIssues, readOptions } from "./event_checks.ts";
+import { dataIssues, eventInitIssues, NO_ISSUES, readOptions } from "./event_checks.ts";
 import { formatDataPath, shorten, thrownText } from "./json_checks.ts";
+import { isBoundedSchema, isZodSchema } from "./zod_schema.ts";
 
 /**
  * What a typed event class takes: the CloudEvents attributes other than `type`
@@ -127,11 +128,6 @@ export interface DefineEventOptions<
   dataschema?: string;
 }
 
-function isZodSchema(value: unknown): value is z.ZodType {
-  return value !== null && typeof value === "object" && "_zod" in value &&
-    typeof (value as { safeParse?: unknown }).safeParse === "function";
-}
-
 /** Longest zod message kept: some (unrecognized keys) quote the input. */
 const MAX_ZOD_MESSAGE_LENGTH = 200;
 
@@ -213,10 +209,16 @@ export function defineEvent<
   const zodSchema: z.ZodType = schema;
   const context = `event "${type}"`;
 
+  // Data deeper than a bounded schema is never walked by zod, so the check
+  // that bounds its depth can wait for zod's output, checked in any case.
+  const checkInputFirst = !isBoundedSchema(schema);
+
   /**
-   * The attributes of an instance, with `data` checked: first whether it can
-   * travel as JSON (which bounds its depth before a recursive schema walks
-   * it), then against the schema. One error lists every problem.
+   * The attributes of an instance, with `data` checked against the schema
+   * and then for whether the schema's output can travel as JSON. A schema
+   * that could recurse into the data or run the application's code on it
+   * gets the data only once that check has passed on the input, so deep or
+   * cyclic input never reaches it. One error lists every problem.
    */
   function typedAttributes(
     init: TypedEventInit<unknown>,
@@ -225,10 +227,11 @@ export function defineEvent<
     if (init === null || typeof init !== "object") {
       throw new ValidationError([{ path: "", message: `${type}: expected { data, source? }` }]);
     }
-    let issues = dataIssues(init.data, readOptions(options));
+    const maxDepth = readOptions(options);
+    let issues = checkInputFirst ? dataIssues(init.data, maxDepth) : NO_ISSUES;
     let data: unknown;
     if (issues.length === 0) {
-      const parsed = parseData(init.data);
+      const parsed = parseData(init.data, maxDepth);
       if (parsed.success) data = parsed.data;
       else issues = parsed.issues;
     }
@@ -260,17 +263,24 @@ export function defineEvent<
     throw new ValidationError(all, { context });
   }
 
-  /** Runs the schema; a schema that throws (an async refinement, a throwing transform) is a problem too. */
+  /**
+   * Runs the schema. One that throws (an async refinement, a transform, a
+   * getter of the data) is a problem too, named where the data says why.
+   */
   function parseData(
     input: unknown,
-  ): { success: true; data: unknown } | { success: false; issues: ValidationIssue[] } {
+    maxDepth: number,
+  ): { success: true; data: unknown } | { success: false; issues: readonly ValidationIssue[] } {
     try {
       const parsed = zodSchema.safeParse(input);
       return parsed.success ? parsed : { success: false, issues: zodIssues(parsed.error) };
     } catch (error) {
+      const issues = dataIssues(input, maxDepth);
       return {
         success: false,
-        issues: [{ path: "data", message: `the schema failed: ${thrownText(error)}` }],
+        issues: issues.length > 0
+          ? issues
+          : [{ path: "data", message: `the schema failed: ${thrownText(error)}` }],
       };
     }
   }

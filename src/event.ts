@@ -17,7 +17,7 @@ import {
   eventToJSON,
   type FromJSONOptions,
 } from "./event_json.ts";
-import { thrownText } from "./json_checks.ts";
+import { takeCheckedFlat, thrownText } from "./json_checks.ts";
 
 export type { CloudEventJSON, FromJSONOptions } from "./event_json.ts";
 export { DEFAULT_MAX_DATA_DEPTH } from "./json_checks.ts";
@@ -125,7 +125,8 @@ export function deepFreeze<T>(value: T): T {
 /** Freezes checked data; a proxy that refuses to freeze is a problem of the data. */
 function freezeData<T>(data: T): T {
   try {
-    return deepFreeze(data);
+    // Flat data just checked has no member to freeze: one call freezes it all.
+    return takeCheckedFlat(data) ? Object.freeze(data) : deepFreeze(data);
   } catch (error) {
     throw new ValidationError([{
       path: "data",

@@ -28,7 +28,7 @@ import {
 } from "./json_checks.ts";
 
 /** The answer for a valid event: shared, so the common case allocates nothing. */
-const NO_ISSUES: readonly ValidationIssue[] = Object.freeze([]);
+export const NO_ISSUES: readonly ValidationIssue[] = Object.freeze([]);
 
 // Events of one kind repeat the same source and type: remembering the last
 // valid value of each skips re-checking them on the hot path.

@@ -87,19 +87,34 @@ export function findDataProblem(data: unknown, maxDepth: number): DataProblem | 
     const message = data === undefined ? undefined : scalarProblem(data);
     return message === undefined ? undefined : { keys: [], message };
   }
-  if (data instanceof Uint8Array) return undefined;
   // Small flat payloads, the common case, are checked without allocating.
   let threw = false;
   try {
     const flat = checkFlat(data, maxDepth);
+    if (flat === undefined) lastFlat = data;
     if (flat !== NESTED) return flat;
   } catch {
     // The full walk reads the members again and names the one that throws.
     threw = true;
   }
+  if (!threw && data instanceof Uint8Array) return undefined;
   const problem = new DataWalk(maxDepth).run(data);
   if (problem !== undefined || !threw) return problem;
   return { keys: [], message: "cannot be read consistently: a member threw once" };
+}
+
+/** The last object {@linkcode findDataProblem} found valid with scalar members only. */
+let lastFlat: object | undefined;
+
+/**
+ * Tells whether `data` is the object {@linkcode findDataProblem} last found
+ * valid with scalar members only, and forgets it: freezing it then needs no
+ * second look at its members.
+ */
+export function takeCheckedFlat(data: unknown): boolean {
+  if (data !== lastFlat || data === undefined) return false;
+  lastFlat = undefined;
+  return true;
 }
 
 /** Result of {@linkcode checkFlat} when the data holds containers: the full walk decides. */
@@ -111,25 +126,28 @@ const NESTED: DataProblem = Object.freeze({ keys: [], message: "nested" });
  */
 function checkFlat(data: object, maxDepth: number): DataProblem | undefined {
   if (maxDepth < 1) return NESTED;
-  if (Array.isArray(data)) {
-    if (data.length > MAX_DATA_VALUES) return NESTED;
-    for (let index = 0; index < data.length; index++) {
-      const value: unknown = data[index];
-      if (value !== null && typeof value === "object") return NESTED;
-      const message = value === undefined ? UNDEFINED_IN_ARRAY : scalarProblem(value);
-      if (message !== undefined) return { keys: [index], message };
+  const proto = Object.getPrototypeOf(data);
+  if (proto === Object.prototype || proto === null) {
+    const record = data as Record<string, unknown>;
+    for (const key in record) {
+      const value = record[key];
+      if (typeof value === "string" || typeof value === "boolean" || value == null) continue;
+      if (typeof value === "number") {
+        if (Number.isFinite(value)) continue;
+      } else if (typeof value === "object") return NESTED;
+      return { keys: [key], message: scalarProblem(value) as string };
     }
     return undefined;
   }
-  const proto = Object.getPrototypeOf(data);
-  if (proto !== Object.prototype && proto !== null) return NESTED;
-  const record = data as Record<string, unknown>;
-  for (const key in record) {
-    const value = record[key];
-    if (value !== null && typeof value === "object") return NESTED;
-    if (value === undefined) continue;
-    const message = scalarProblem(value);
-    if (message !== undefined) return { keys: [key], message };
+  if (!Array.isArray(data) || data.length > MAX_DATA_VALUES) return NESTED;
+  for (let index = 0; index < data.length; index++) {
+    const value: unknown = data[index];
+    if (typeof value === "string" || typeof value === "boolean" || value === null) continue;
+    if (typeof value === "number") {
+      if (Number.isFinite(value)) continue;
+    } else if (typeof value === "object") return NESTED;
+    const message = value === undefined ? UNDEFINED_IN_ARRAY : scalarProblem(value) as string;
+    return { keys: [index], message };
   }
   return undefined;
 }

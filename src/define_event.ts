@@ -22,11 +22,12 @@ import {
   type FromJSONOptions,
   initEvent,
   isEventScope,
+  type KnownData,
   ScopedEvent,
 } from "./event.ts";
 import { dataIssues, eventInitIssues, NO_ISSUES, readOptions } from "./event_checks.ts";
-import { formatDataPath, shorten, thrownText } from "./json_checks.ts";
-import { isBoundedSchema, isZodSchema } from "./zod_schema.ts";
+import { DEFAULT_MAX_DATA_DEPTH, formatDataPath, shorten, thrownText } from "./json_checks.ts";
+import { isBoundedSchema, isZodSchema, jsonOutputDepth } from "./zod_schema.ts";
 
 /**
  * What a typed event class takes: the CloudEvents attributes other than `type`
@@ -210,8 +211,17 @@ export function defineEvent<
   const context = `event "${type}"`;
 
   // Data deeper than a bounded schema is never walked by zod, so the check
-  // that bounds its depth can wait for zod's output, checked in any case.
+  // that bounds its depth can wait for zod's output. That output needs no
+  // check either when the schema builds JSON data only, no deeper than allowed.
   const checkInputFirst = !isBoundedSchema(schema);
+  const outputDepth = jsonOutputDepth(schema);
+  const outputKnown = (maxDepth: number): KnownData =>
+    outputDepth === undefined || outputDepth > maxDepth
+      ? "unknown"
+      : outputDepth <= 1
+      ? "flat-json"
+      : "json";
+  const knownByDefault = outputKnown(DEFAULT_MAX_DATA_DEPTH);
 
   /**
    * The attributes of an instance, with `data` checked against the schema
@@ -300,7 +310,11 @@ export function defineEvent<
 
     constructor(init: TypedEventInit<unknown>, eventOptions?: CloudEventOptions) {
       const event = this as unknown as ScopedEvent<unknown>;
-      initEvent(event, typedAttributes(init, eventOptions), eventOptions);
+      const attributes = typedAttributes(init, eventOptions);
+      const known = eventOptions?.maxDepth === undefined
+        ? knownByDefault
+        : outputKnown(readOptions(eventOptions));
+      initEvent(event, attributes, eventOptions, known);
       (event as { scope: EventScope }).scope = scope;
       if (new.target === Typed) Object.freeze(this);
     }

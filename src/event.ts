@@ -123,10 +123,14 @@ export function deepFreeze<T>(value: T): T {
 }
 
 /** Freezes checked data; a proxy that refuses to freeze is a problem of the data. */
-function freezeData<T>(data: T): T {
+function freezeData<T>(data: T, known: KnownData): T {
   try {
-    // Flat data just checked has no member to freeze: one call freezes it all.
-    return takeCheckedFlat(data) ? Object.freeze(data) : deepFreeze(data);
+    // Flat data has no member to freeze: one call freezes it all. A Date,
+    // the one other object JSON data holds, is left alone as deepFreeze does.
+    const flat = known === "flat-json"
+      ? data !== null && typeof data === "object" && !(data instanceof Date)
+      : takeCheckedFlat(data);
+    return flat ? Object.freeze(data) : deepFreeze(data);
   } catch (error) {
     throw new ValidationError([{
       path: "data",
@@ -139,6 +143,13 @@ function freezeData<T>(data: T): T {
 type Writable<E> = { -readonly [K in keyof E]: E[K] };
 
 /**
+ * What the caller of {@linkcode initEvent} knows of `init.data` already:
+ * nothing (it is checked), that it can travel as JSON (`"json"`), or that it
+ * can and holds no object or array (`"flat-json"`).
+ */
+export type KnownData = "unknown" | "json" | "flat-json";
+
+/**
  * The constructor's work, shared with classes that are built without calling
  * it (see `defineEvent`): checks `init` (throwing {@linkcode ValidationError}
  * with every problem) and sets the attributes on `event`. Freezing is left to
@@ -148,8 +159,9 @@ export function initEvent<D>(
   event: CloudEvent<D>,
   init: CloudEventInit<D>,
   options: CloudEventOptions | undefined,
+  known: KnownData = "unknown",
 ): void {
-  const issues = eventInitIssues(init, options);
+  const issues = eventInitIssues(init, options, known === "unknown");
   if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvent" });
   const target = event as Writable<CloudEvent<D>>;
   target.specversion = "1.0";
@@ -164,7 +176,7 @@ export function initEvent<D>(
   else if (time instanceof Date) target.time = time.toISOString();
   else if (time !== null) target.time = time;
   target.extensions = init.extensions == null ? EMPTY : copyExtensions(init.extensions);
-  if (init.data !== undefined) target.data = freezeData(init.data);
+  if (init.data !== undefined) target.data = freezeData(init.data, known);
 }
 
 let lastMillis = -1;

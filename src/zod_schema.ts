@@ -1,7 +1,8 @@
 /**
  * What `defineEvent` needs to know about a zod schema: that it is a zod 4
- * schema, and whether parsing it can be led by the data into recursion or
- * into code of the application (see {@linkcode isBoundedSchema}).
+ * schema, whether parsing it can be led by the data into recursion or into
+ * code of the application (see {@linkcode isBoundedSchema}), and whether its
+ * output is JSON data by construction (see {@linkcode jsonOutputDepth}).
  *
  * @module
  */
@@ -70,6 +71,8 @@ interface SchemaDef {
   in?: unknown;
   out?: unknown;
   transform?: unknown;
+  entries?: unknown;
+  values?: unknown;
 }
 
 /**
@@ -145,4 +148,120 @@ function pureChecks(checks: unknown): boolean {
     return def !== undefined && typeof def.check === "string" && PURE_CHECKS.has(def.check) &&
       def.when === undefined;
   });
+}
+
+/**
+ * How deeply the output of `schema` nests objects and arrays, when that
+ * output is JSON data whatever the input: zod builds every object and array
+ * of it, and its leaves are strings, finite numbers, booleans, `null`, valid
+ * Dates and JSON literals; no input passes through (`z.any()`, a loose
+ * object), no code of the application runs. `undefined` when not so, or not
+ * known. An event's data from such a schema needs no check after parsing.
+ */
+export function jsonOutputDepth(schema: unknown): number | undefined {
+  try {
+    return outputDepth(schema, false, new Set());
+  } catch {
+    return undefined;
+  }
+}
+
+function outputDepth(schema: unknown, inArray: boolean, path: Set<object>): number | undefined {
+  if (schema === null || typeof schema !== "object" || path.has(schema)) return undefined;
+  const def = (schema as { _zod?: { def?: SchemaDef } })._zod?.def;
+  if (def === undefined || !pureChecks(def.checks)) return undefined;
+  path.add(schema);
+  try {
+    return typeDepth(def, inArray, path);
+  } finally {
+    path.delete(schema);
+  }
+}
+
+function typeDepth(def: SchemaDef, inArray: boolean, path: Set<object>): number | undefined {
+  const child = (schema: unknown, childInArray: boolean) => outputDepth(schema, childInArray, path);
+  switch (def.type) {
+    case "string":
+    case "number":
+    case "int":
+    case "boolean":
+    case "null":
+    case "date":
+    case "template_literal":
+      return 0;
+    case "enum":
+      return isRecord(def.entries) && Object.values(def.entries).every(isJsonScalar)
+        ? 0
+        : undefined;
+    case "literal":
+      return Array.isArray(def.values) && def.values.every(isJsonScalar) ? 0 : undefined;
+    case "optional":
+      // An absent member is fine; `undefined` in an array is written as null.
+      return inArray ? undefined : child(def.innerType, inArray);
+    case "nullable":
+    case "nonoptional":
+    case "readonly":
+      return child(def.innerType, inArray);
+    case "object": {
+      // Only the declared members: a catchall (a loose object) passes input
+      // through, unless it is a strict object's `never`.
+      if (
+        !isRecord(def.shape) || (def.catchall !== undefined && typeOf(def.catchall) !== "never")
+      ) {
+        return undefined;
+      }
+      // Written as a key, "__proto__" would set the output's prototype instead.
+      if (Object.hasOwn(def.shape, "__proto__")) return undefined;
+      return container(Object.values(def.shape).map((member) => child(member, false)));
+    }
+    case "array":
+      return container([child(def.element, true)]);
+    case "tuple": {
+      if (!Array.isArray(def.items)) return undefined;
+      const rest = def.rest == null ? [] : [child(def.rest, true)];
+      return container([...def.items.map((item) => child(item, true)), ...rest]);
+    }
+    case "record":
+      return child(def.keyType, false) === 0 ? container([child(def.valueType, false)]) : undefined;
+    case "union":
+      return Array.isArray(def.options)
+        ? deepest(def.options.map((option) => child(option, inArray)))
+        : undefined;
+    case "intersection":
+      return deepest([child(def.left, inArray), child(def.right, inArray)]);
+    case "pipe":
+      return def.transform === undefined && isBoundedSchema(def.in)
+        ? child(def.out, inArray)
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Depth of a container whose members have these depths. */
+function container(members: readonly (number | undefined)[]): number | undefined {
+  const depth = deepest(members);
+  return depth === undefined ? undefined : depth + 1;
+}
+
+function deepest(depths: readonly (number | undefined)[]): number | undefined {
+  let max = 0;
+  for (const depth of depths) {
+    if (depth === undefined) return undefined;
+    if (depth > max) max = depth;
+  }
+  return max;
+}
+
+function typeOf(schema: unknown): unknown {
+  return (schema as { _zod?: { def?: SchemaDef } })?._zod?.def?.type;
+}
+
+function isJsonScalar(value: unknown): boolean {
+  return typeof value === "string" || typeof value === "boolean" || value === null ||
+    (typeof value === "number" && Number.isFinite(value));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object";
 }

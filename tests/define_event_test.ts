@@ -3,6 +3,7 @@ import { z } from "zod";
 import { defineEvent, type EventOf } from "../src/define_event.ts";
 import { InvalidArgumentError, ValidationError } from "../src/errors.ts";
 import { CloudEvent, EventScope, ScopedEvent } from "../src/event.ts";
+import { isBoundedSchema, jsonOutputDepth } from "../src/zod_schema.ts";
 
 const OrderCreated = defineEvent({
   type: "order.created",
@@ -337,7 +338,7 @@ Deno.test("defineEvent: what the schema outputs must travel as JSON too", () => 
     data: z.record(z.string(), z.number()).transform((value) => new Map(Object.entries(value))),
   });
   assert.deepStrictEqual(issuePaths(() => new Mapped({ data: { a: 1 } })), ["data"]);
-  // Input the schema never sees is checked as well: NaN never reaches zod.
+  // Non-finite input is refused at its path.
   assert.deepStrictEqual(
     issuePaths(() => new OrderCreated({ data: { orderId: "A", amount: NaN } })),
     ["data.amount"],
@@ -378,4 +379,105 @@ Deno.test("defineEvent: a schema that is not zod 4 is refused, saying so", () =>
   assert.ok(error instanceof InvalidArgumentError);
   assert.equal(error.argument, "data");
   assert.match(error.message, /zod 4/);
+});
+
+Deno.test("schema traits: which schemas parse boundedly, and which output JSON by construction", () => {
+  interface Category {
+    name: string;
+    subs: Category[];
+  }
+  const Category: z.ZodType<Category> = z.object({
+    name: z.string(),
+    get subs() {
+      return z.array(Category);
+    },
+  });
+  // [schema, bounded, depth of JSON output (undefined: not known to be JSON)]
+  const cases: [string, z.ZodType, boolean, number | undefined][] = [
+    ["flat object", z.object({ id: z.string(), n: z.number().positive() }), true, 1],
+    ["nested", z.object({ a: z.array(z.object({ b: z.email() })) }), true, 3],
+    ["strict", z.strictObject({ a: z.string() }), true, 1],
+    ["optional member", z.object({ a: z.string().optional(), b: z.int().nullable() }), true, 1],
+    ["tuple", z.tuple([z.string()], z.number()), true, 1],
+    ["record", z.record(z.string(), z.boolean()), true, 1],
+    ["union", z.union([z.string(), z.object({ a: z.array(z.number()) })]), true, 2],
+    [
+      "intersection",
+      z.intersection(z.object({ a: z.string() }), z.object({ b: z.null() })),
+      true,
+      1,
+    ],
+    ["coerced", z.coerce.date(), true, 0],
+    ["literals", z.literal(["a", 1, true, null]), true, 0],
+    ["enum", z.enum(["a", "b"]), true, 0],
+    // Input passes through: bounded, but the output is checked.
+    ["loose", z.looseObject({ a: z.string() }), true, undefined],
+    ["record of any", z.record(z.string(), z.any()), true, undefined],
+    ["unknown", z.unknown(), true, undefined],
+    ["default", z.object({ unit: z.string().default("c") }), true, undefined],
+    ["optional in array", z.array(z.string().optional()), true, undefined],
+    ["NaN", z.nan(), true, undefined],
+    ["undefined literal", z.literal(undefined), true, undefined],
+    ["__proto__ member", z.object({ ["__proto__"]: z.object({}) }), true, undefined],
+    // Recursion or application code: the input is checked before zod.
+    ["json", z.json(), false, undefined],
+    ["lazy", z.lazy(() => z.string()), false, undefined],
+    ["recursive getter", Category, false, undefined],
+    ["transform", z.string().transform((s) => s.length), false, undefined],
+    ["refine", z.string().refine((s) => s !== ""), false, undefined],
+    ["trim (an overwrite)", z.string().trim(), false, undefined],
+    ["catch", z.string().catch("x"), false, undefined],
+    ["preprocess", z.preprocess((x) => x, z.string()), false, undefined],
+    ["custom", z.custom<string>(() => true), false, undefined],
+  ];
+  for (const [name, schema, bounded, depth] of cases) {
+    assert.equal(isBoundedSchema(schema), bounded, name);
+    assert.equal(jsonOutputDepth(schema), depth, name);
+  }
+});
+
+Deno.test("defineEvent: whatever the schema, what it lets through is checked and named by path", () => {
+  const Loose = defineEvent({
+    type: "loose",
+    source: "/l",
+    data: z.looseObject({ a: z.string() }),
+  });
+  assert.deepStrictEqual(issuePaths(() => new Loose({ data: { a: "x", b: NaN } })), ["data.b"]);
+  const cyclic: Record<string, unknown> = { a: "x" };
+  cyclic.self = cyclic;
+  // zod copies the unknown member `self` (the input itself) into its output,
+  // so the cycle closes one level down.
+  assert.deepStrictEqual(issuePaths(() => new Loose({ data: cyclic as { a: string } })), [
+    "data.self.self",
+  ]);
+  const Bag = defineEvent({ type: "bag", source: "/b", data: z.record(z.string(), z.any()) });
+  assert.match(
+    issuePaths(() => new Bag({ data: { deep: nestedArrays(600) } }))[0],
+    /^data\.deep\[0\]/,
+  );
+  assert.deepStrictEqual(issuePaths(() => new Bag({ data: { at: new Map() } })), ["data.at"]);
+  // A getter that throws while zod reads it is named too.
+  const hostile = {
+    orderId: "A",
+    get amount(): number {
+      throw new TypeError("no amount");
+    },
+  };
+  assert.deepStrictEqual(issuePaths(() => new OrderCreated({ data: hostile })), ["data.amount"]);
+  // Output known to be JSON, but deeper than maxDepth allows: still refused.
+  const Nested = defineEvent({
+    type: "nested",
+    source: "/n",
+    data: z.object({ a: z.object({ b: z.array(z.string()) }) }),
+  });
+  assert.ok(new Nested({ data: { a: { b: ["x"] } } }, { maxDepth: 3 }));
+  assert.deepStrictEqual(
+    issuePaths(() => new Nested({ data: { a: { b: ["x"] } } }, { maxDepth: 2 })),
+    ["data.a.b"],
+  );
+  // Every object of the data is frozen, whichever way it was checked.
+  const built = new Nested({ data: { a: { b: ["x"] } } });
+  assert.ok(Object.isFrozen(built.data) && Object.isFrozen(built.data.a.b));
+  const flat = new OrderCreated({ data: { orderId: "A", amount: 1 } });
+  assert.ok(Object.isFrozen(flat.data));
 });

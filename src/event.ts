@@ -145,7 +145,7 @@ type Writable<E> = { -readonly [K in keyof E]: E[K] };
 /**
  * What the caller of {@linkcode initEvent} knows of `init.data` already:
  * nothing (it is checked), that it can travel as JSON (`"json"`), or that it
- * can and holds no object or array (`"flat-json"`).
+ * can and has no object or array inside, Dates aside (`"flat-json"`).
  */
 export type KnownData = "unknown" | "json" | "flat-json";
 

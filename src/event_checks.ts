@@ -37,7 +37,8 @@ let lastValidType: unknown;
 
 /**
  * Every problem `new CloudEvent(init, options)` would report, in attribute
- * order; empty when the event is valid. Pure: nothing is built or frozen.
+ * order; empty when the event is valid. Nothing is built or frozen: the
+ * input is left as it was.
  * `checkData: false` is for data known to travel as JSON already. Throws
  * {@linkcode InvalidArgumentError} only for bad `options`.
  */

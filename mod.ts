@@ -46,6 +46,8 @@ export {
   CloudEvent,
   type CloudEventInit,
   type CloudEventJSON,
+  type CloudEventOptions,
+  DEFAULT_MAX_DATA_DEPTH,
   EventScope,
   type ExtensionValue,
   type FromJSONOptions,

@@ -741,7 +741,7 @@ Deno.test("data nested 2000 levels deep under a recursive schema answers 400, no
         await receive(post({ "content-type": STRUCTURED }, body)),
         400,
       );
-      assert.match(answer.detail, /nested too deeply/, type);
+      assert.match(answer.detail, /nested (too deeply|more than \d+ levels deep)/, type);
       const binary = await receive(
         post({ ...binaryHeaders, "ce-type": type, "content-type": "application/json" }, data),
       );

@@ -62,6 +62,7 @@ import {
 } from "./retry.ts";
 import { RingQueue } from "./ring_queue.ts";
 import { consumeStream, subscriptionHandle } from "./subscription.ts";
+import { deadline } from "./timers.ts";
 
 /**
  * Options of {@linkcode MemoryBroker}.
@@ -745,12 +746,11 @@ export class MemoryBroker extends EventTarget implements Broker {
   async #drainAndStop(timeout: number): Promise<void> {
     const states = [...this.#channels.values()].flat().concat([...this.#closing]);
     for (const state of states) this.#flushRetries(state);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = await Promise.race([
+    const timedOut = await deadline(
       Promise.all(states.map((state) => state.runner.whenIdle())).then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeout, true))),
-    ]);
-    clearTimeout(timer);
+      timeout,
+      () => true,
+    );
     if (timedOut) {
       let dropped = 0;
       let aborted = 0;

@@ -15,21 +15,15 @@ import {
   type Logger,
   type MessageContext,
   NoSubscribersError,
+  RejectMessage,
+  RequestFailedError,
   RequestTimeoutError,
   silentLogger,
   ValidationError,
 } from "../../mod.ts";
-import {
-  decodeEntry,
-  encodeEntry,
-  fieldsFromJSON,
-  fieldsToJSON,
-  maskUrl,
-  redact,
-  RedisBroker,
-  type RedisBrokerOptions,
-  resolveRedisOptions,
-} from "../../redis.ts";
+import { RedisBroker, type RedisBrokerOptions } from "../../redis.ts";
+import { resolveRedisOptions } from "../../src/redis/options.ts";
+import { maskUrl, redact } from "../../src/redis/secrets.ts";
 import {
   adminClient,
   deferred,
@@ -40,8 +34,12 @@ import {
 } from "./_fault_util.ts";
 import { freePort } from "./_redis_server.ts";
 import {
+  decodeEntry,
   decodePubSubMessage,
   decodePubSubText,
+  encodeEntry,
+  fieldsFromJSON,
+  fieldsToJSON,
   parsePubSubText,
   toPubSubText,
 } from "../../src/redis/entry_codec.ts";
@@ -359,10 +357,38 @@ Deno.test("dead letters: an always-failing handler is dead-lettered after maxDel
   });
 });
 
-Deno.test("dead letters: a handler throwing ValidationError is dead-lettered at once", async () => {
+Deno.test("dead letters: a handler throwing RejectMessage is dead-lettered at once, with its reason", async () => {
+  await withRedis("dlq-reject", async ({ keyPrefix, brokers }) => {
+    const attempts: number[] = [];
+    const failures: unknown[] = [];
+    const broker = new RedisBroker({
+      ...FAST,
+      keyPrefix,
+      maxDeliveries: 5,
+      onError: (failure) => failures.push(failure),
+    });
+    brokers.push(broker);
+    broker.subscribe("orders", function strict(_m: unknown, ctx: MessageContext) {
+      attempts.push(ctx.attempt);
+      throw new RejectMessage("data.amount: must be positive");
+    });
+    await broker.start();
+    await broker.publish({ amount: -1 }, "orders");
+    await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
+    assert.deepEqual(attempts, [1]);
+    const [letter] = await broker.deadLetters("orders");
+    assert.equal(letter.attempts, 1);
+    assert.match(letter.error, /rejected: data\.amount: must be positive/);
+    assert.equal(broker.stats().retried, 0);
+    assert.equal(broker.stats().errors, 0, "a refusal is not a failure");
+    assert.deepEqual(failures, []);
+  });
+});
+
+Deno.test("dead letters: a handler throwing ValidationError is retried like any failure", async () => {
   await withRedis("dlq-validation", async ({ keyPrefix, brokers }) => {
     const attempts: number[] = [];
-    const broker = new RedisBroker({ ...FAST, keyPrefix, maxDeliveries: 5 });
+    const broker = new RedisBroker({ ...FAST, keyPrefix, maxDeliveries: 3 });
     brokers.push(broker);
     broker.subscribe("orders", function strict(_m: unknown, ctx: MessageContext) {
       attempts.push(ctx.attempt);
@@ -371,11 +397,11 @@ Deno.test("dead letters: a handler throwing ValidationError is dead-lettered at 
     await broker.start();
     await broker.publish({ amount: -1 }, "orders");
     await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
-    assert.deepEqual(attempts, [1]);
+    assert.deepEqual(attempts, [1, 2, 3]);
     const [letter] = await broker.deadLetters("orders");
-    assert.equal(letter.attempts, 1);
+    assert.equal(letter.attempts, 3);
     assert.match(letter.error, /data\.amount: must be positive/);
-    assert.equal(broker.stats().retried, 0);
+    assert.equal(broker.stats().retried, 2);
   });
 });
 
@@ -608,7 +634,9 @@ Deno.test("request: reply, timeout, handler failure, no subscriber, no leaked su
       await assert.rejects(client.request("x", "slow", { timeout: 50 }), RequestTimeoutError);
       await assert.rejects(
         client.request("x", "broken", { timeout: DEADLINE }),
-        (error: unknown) => error instanceof BrokerError && /no such order/.test(error.message),
+        (error: unknown) =>
+          error instanceof RequestFailedError && error.subscription === "broken" &&
+          error.errorName === "Error" && /no such order/.test(error.message),
       );
       await assert.rejects(
         client.request("x", "unknown-channel", { timeout: DEADLINE }),
@@ -732,7 +760,7 @@ Deno.test("dead letters: replay of letters that fail again ends; they wait for t
     const broker = new RedisBroker({ ...FAST, keyPrefix });
     brokers.push(broker);
     broker.subscribe("orders", function strict() {
-      throw new ValidationError([{ path: "data", message: "never valid" }]);
+      throw new RejectMessage("never valid");
     });
     await broker.start();
     for (let i = 0; i < 20; i++) await broker.publish({ i }, "orders");

@@ -47,7 +47,11 @@ import {
   replayDeadLetters as moveDeadLetters,
 } from "./dead_letters.ts";
 import { deadLetterKey, groupName, pubsubKey, replyKey, streamKey } from "./keys.ts";
-import { type RedisBrokerOptions, type ResolvedRedisOptions, resolveRedisOptions } from "./options.ts";
+import {
+  type RedisBrokerOptions,
+  type ResolvedRedisOptions,
+  resolveRedisOptions,
+} from "./options.ts";
 import { Publisher } from "./publisher.ts";
 import { PubSubChannel, type PubSubHost, PubSubSubscription } from "./pubsub.ts";
 import { Replier, RequestReply } from "./request_reply.ts";
@@ -167,11 +171,18 @@ export class RedisBroker extends EventTarget implements Broker {
       replyKey(resolved.keyPrefix, resolved.consumer),
       () => this.#subscriberConnection(),
     );
-    this.#replier = new Replier(replyKey(resolved.keyPrefix, ""), {
-      command: () => this.#command,
-      started: () => this.#lifecycle.state === "started",
-      publish: (message, channel, publishOptions) => this.publish(message, channel, publishOptions),
-    }, this.#counters, this.#reporter, resolved.secrets);
+    this.#replier = new Replier(
+      replyKey(resolved.keyPrefix, ""),
+      {
+        command: () => this.#command,
+        started: () => this.#lifecycle.state === "started",
+        publish: (message, channel, publishOptions) =>
+          this.publish(message, channel, publishOptions),
+      },
+      this.#counters,
+      this.#reporter,
+      resolved.secrets,
+    );
     this.#pubsubHost = {
       options: resolved,
       counters: this.#counters,

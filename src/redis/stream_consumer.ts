@@ -106,17 +106,30 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       takeRedelivered: (raw: RawEntry[]) => this.#takeRedelivered(raw),
       recreateGroup: () => this.ensureGroup("0"),
     };
-    this.#reader = new StreamReader(this.#options, this.#reporter, {
-      ...entries,
-      whenRoom: () => this.#whenRoom(),
-      takeNew: (raw) => this.#takeNew(raw),
-    }, spec.stream, spec.group);
-    this.#claimer = new Claimer(this.#options, this.#reporter, this.#counters, {
-      ...entries,
-      holds: (id) => this.#held.has(id),
-      held: () => this.#held.values(),
-      command: () => host.consumerCommand(),
-    }, spec.stream, spec.group);
+    this.#reader = new StreamReader(
+      this.#options,
+      this.#reporter,
+      {
+        ...entries,
+        whenRoom: () => this.#whenRoom(),
+        takeNew: (raw) => this.#takeNew(raw),
+      },
+      spec.stream,
+      spec.group,
+    );
+    this.#claimer = new Claimer(
+      this.#options,
+      this.#reporter,
+      this.#counters,
+      {
+        ...entries,
+        holds: (id) => this.#held.has(id),
+        held: () => this.#held.values(),
+        command: () => host.consumerCommand(),
+      },
+      spec.stream,
+      spec.group,
+    );
     this.#acks = new AckBatcher(
       () => host.consumerCommand(),
       spec.stream,
@@ -293,7 +306,10 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
         );
       }
     } catch (error) {
-      this.#reporter.log("debug", `consumer cleanup on ${this.spec.stream}: ${errorMessage(error)}`);
+      this.#reporter.log(
+        "debug",
+        `consumer cleanup on ${this.spec.stream}: ${errorMessage(error)}`,
+      );
     }
   }
 
@@ -495,16 +511,21 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   ): Promise<void> {
     const spec = this.spec;
     try {
-      await deadLetter(this.#host.consumerCommand(), {
-        stream: spec.stream,
-        deadLetterStream: spec.deadLetterStream,
-        channel: spec.channel,
-        group: spec.group,
-        subscription: spec.name,
-        entryId: delivery.id,
-        attempts,
-        error: reason,
-      }, delivery.fields, this.#trim);
+      await deadLetter(
+        this.#host.consumerCommand(),
+        {
+          stream: spec.stream,
+          deadLetterStream: spec.deadLetterStream,
+          channel: spec.channel,
+          group: spec.group,
+          subscription: spec.name,
+          entryId: delivery.id,
+          attempts,
+          error: reason,
+        },
+        delivery.fields,
+        this.#trim,
+      );
     } catch (failure) {
       this.#reporter.log(
         "error",

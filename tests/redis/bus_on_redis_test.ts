@@ -5,13 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import {
-  CloudEvent,
-  defineEvent,
-  EventBus,
-  type HandlerFailure,
-  silentLogger,
-} from "../../mod.ts";
+import { CloudEvent, defineEvent, EventBus, type HandlerFailure, silentLogger } from "../../mod.ts";
 import { RedisBroker } from "../../redis.ts";
 import {
   adminClient,

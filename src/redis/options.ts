@@ -16,6 +16,13 @@ import { maskUrl, secretsOf } from "./secrets.ts";
  * Transport of a {@linkcode RedisBrokerOptions.mode}: `"stream"` (Redis
  * Streams with consumer groups: durable, at-least-once) or `"pubsub"` (Redis
  * pub/sub: fire-and-forget, at-most-once).
+ *
+ * @example
+ * ```ts
+ * import { RedisBroker, type RedisBrokerMode } from "@opensecflow/eventbus/redis";
+ * const mode: RedisBrokerMode = "pubsub";
+ * const broker = new RedisBroker({ mode });
+ * ```
  */
 export type RedisBrokerMode = "stream" | "pubsub";
 
@@ -23,6 +30,13 @@ export type RedisBrokerMode = "stream" | "pubsub";
  * Delivery of stream mode: `"group"` (each event once per consumer group; the
  * instances of a service compete) or `"broadcast"` (every instance gets every
  * event).
+ *
+ * @example
+ * ```ts
+ * import { RedisBroker, type RedisDelivery } from "@opensecflow/eventbus/redis";
+ * const delivery: RedisDelivery = "broadcast"; // every instance gets every event
+ * const broker = new RedisBroker({ delivery, group: "cache-invalidation" });
+ * ```
  */
 export type RedisDelivery = "group" | "broadcast";
 

@@ -36,6 +36,7 @@ import {
   publisherDecorator,
   subscriberDecorator,
 } from "../handler_support.ts";
+import { checkIdempotent } from "../idempotency.ts";
 import { Lifecycle } from "../lifecycle.ts";
 import { Reporter } from "../reporter.ts";
 import { consumeStream, subscriptionHandle } from "../subscription.ts";
@@ -436,6 +437,12 @@ export class RedisBroker extends EventTarget implements Broker {
       throw new InvalidArgumentError(
         "name",
         'an anonymous handler needs a durable name: pass { name: "..." } or use a named function',
+      );
+    }
+    if (checkIdempotent(options?.idempotent) !== undefined) {
+      throw new InvalidArgumentError(
+        "idempotent",
+        "is not supported by RedisBroker: make the handler idempotent itself (entries are delivered at least once)",
       );
     }
     for (const other of this.#subscriptions) {

@@ -55,7 +55,11 @@ export interface DecodedEntry {
 const OPTIONAL = ["datacontenttype", "dataschema", "subject", "time"] as const;
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
-function payloadText(message: unknown): string {
+/**
+ * The JSON text of a message or data; throws {@linkcode InvalidArgumentError}
+ * when it cannot be encoded. `undefined` is the empty text.
+ */
+export function payloadText(message: unknown): string {
   if (message === undefined) return "";
   let json: string | undefined;
   try {

@@ -175,7 +175,10 @@ export class RedisBroker extends EventTarget implements Broker {
     this.#replier = new Replier(
       replyKey(resolved.keyPrefix, ""),
       {
-        command: () => this.#command,
+        send: (replyTo, text) => {
+          const command = this.#command;
+          return command && this.#publisher.publishText(command, replyTo, text);
+        },
         started: () => this.#lifecycle.state === "started",
         publish: (message, channel, publishOptions) =>
           this.publish(message, channel, publishOptions),
@@ -231,8 +234,10 @@ export class RedisBroker extends EventTarget implements Broker {
 
   async #start(): Promise<void> {
     const options = this.#options;
+    // No auto-pipelining: commands go out in call order (a consumer group is created before
+    // any later publish), and the publisher batches publishes itself.
     const command = createConnection(options, this.#reporter, "command", {
-      enableAutoPipelining: true,
+      enableAutoPipelining: false,
     });
     this.#command = command;
     this.#connected = connectWithin(command, options, "command");

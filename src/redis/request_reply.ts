@@ -14,7 +14,6 @@
  * @module
  */
 
-import type { Redis } from "ioredis";
 import type { PublishOptions } from "../broker.ts";
 import {
   describeError,
@@ -224,8 +223,8 @@ export interface ReplyTarget {
 
 /** What the replying side needs from its broker. */
 export interface ReplierHost {
-  /** The publishing connection, while the broker holds one. */
-  command(): Redis | undefined;
+  /** Publishes a reply's text on a reply channel; `undefined` when the broker holds no connection. */
+  send(replyTo: string, text: string): Promise<unknown> | undefined;
   /** Whether the broker takes publishes. */
   started(): boolean;
   /** Publishes a result to a channel given by hand as `replyTo`. */
@@ -266,8 +265,7 @@ export class Replier {
   reply(target: ReplyTarget, subscription: string, result: unknown): Promise<void> | undefined {
     const replyTo = target.replyTo!;
     if (replyTo.startsWith(this.#replyPrefix)) {
-      const command = this.#host.command();
-      if (target.correlationId === undefined || command === undefined) return undefined;
+      if (target.correlationId === undefined) return undefined;
       let text: string;
       try {
         text = replyText(target.correlationId, result);
@@ -277,7 +275,7 @@ export class Replier {
         return undefined;
       }
       // Sent even while stopping: the handler that finished during the drain still answers.
-      return command.publish(replyTo, text).then(
+      return this.#host.send(replyTo, text)?.then(
         () => undefined,
         (error: unknown) => this.#logFailure(replyTo, error),
       );
@@ -299,12 +297,11 @@ export class Replier {
   /** Tells the requester its handler gave up on the request (a failure, a refusal, a drop). */
   fail(target: ReplyTarget, subscription: string, error: unknown): void {
     const replyTo = target.replyTo;
-    const command = this.#host.command();
     if (
       replyTo === undefined || !replyTo.startsWith(this.#replyPrefix) ||
-      target.correlationId === undefined || command === undefined
+      target.correlationId === undefined
     ) return;
-    command.publish(replyTo, failureReplyText(target.correlationId, subscription, error)).catch(
+    this.#host.send(replyTo, failureReplyText(target.correlationId, subscription, error))?.catch(
       (failure: unknown) => this.#logFailure(replyTo, failure),
     );
   }

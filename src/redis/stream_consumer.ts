@@ -19,6 +19,7 @@ import { deadline } from "../timers.ts";
 import { AckBatcher } from "./ack_batcher.ts";
 import { Claimer } from "./claimer.ts";
 import { deadLetter } from "./dead_letters.ts";
+import { HeldEntries } from "./held_entries.ts";
 import { decodeEntryInto } from "./entry_codec.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
 import type { Replier } from "./request_reply.ts";
@@ -74,7 +75,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   readonly #capacity: number;
   readonly #trim: readonly (string | number)[];
   /** Every entry this consumer holds: queued, running, waiting for a retry or a dead letter. */
-  readonly #held = new Map<string, StreamDelivery>();
+  readonly #held = new HeldEntries<StreamDelivery>();
   readonly #retries = new Map<ReturnType<typeof setTimeout>, StreamDelivery>();
   /** Dead letters and releases in flight outside the runner. */
   readonly #settling = new Set<Promise<void>>();
@@ -124,7 +125,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       {
         ...entries,
         holds: (id) => this.#held.has(id),
-        held: () => this.#held.values(),
+        held: () => this.#held,
         command: () => host.consumerCommand(),
       },
       spec.stream,
@@ -259,8 +260,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
 
   /** Entries not handled by stop time: idle them past claimIdleMs so a live instance takes them now. */
   async #releaseLeftovers(): Promise<void> {
-    const left = [...this.#held.keys()];
-    this.#held.clear();
+    const left = this.#held.clear().map((delivery) => delivery.id);
     if (left.length === 0) return;
     try {
       await this.#host.consumerCommand().xclaim(
@@ -318,8 +318,8 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     return new Promise<void>((resolve) => (this.#room = resolve));
   }
 
-  #forget(id: string): void {
-    this.#held.delete(id);
+  #forget(delivery: StreamDelivery): void {
+    this.#held.remove(delivery);
     const room = this.#room;
     if (room !== undefined) {
       this.#room = undefined;
@@ -337,7 +337,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       now,
       this.#runner.signal,
     );
-    this.#held.set(id, delivery);
+    this.#held.add(delivery);
     try {
       decodeEntryInto(fields, delivery);
     } catch (error) {
@@ -353,16 +353,21 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     return delivery;
   }
 
-  /** Entries of a ">" read: first deliveries. While stopping they are only held, for release. */
+  /**
+   * Entries of a ">" read: first deliveries, never held before. While
+   * stopping they are only held, for release.
+   */
   #takeNew(entries: RawEntry[]): void {
     const now = Date.now();
     const runner = this.#runner;
     const active = this.#active;
     for (let i = 0; i < entries.length; i++) {
-      const [id, fields] = entries[i];
-      if (fields === null || this.#held.has(id)) continue;
+      const entry = entries[i];
+      const id = entry[0];
+      const fields = entry[1];
+      if (fields === null) continue;
       if (!active) {
-        this.#held.set(id, new StreamDelivery(this.spec, id, fields, 1, now, runner.signal));
+        this.#held.add(new StreamDelivery(this.spec, id, fields, 1, now, runner.signal));
         continue;
       }
       const delivery = this.#hold(id, fields, 1, now);
@@ -444,7 +449,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
 
   #ack(delivery: StreamDelivery): void {
     this.#acks.add(delivery.id);
-    this.#forget(delivery.id);
+    this.#forget(delivery);
   }
 
   /** The call ended otherwise: retry, dead-letter, or release. */
@@ -533,7 +538,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
           safeError(failure, this.#options.secrets).message
         }`,
       );
-      this.#forget(delivery.id);
+      this.#forget(delivery);
       return;
     }
     this.#counters.deadLettered++;
@@ -541,7 +546,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       "warn",
       `entry ${delivery.id} of ${spec.stream} moved to ${spec.deadLetterStream} after ${attempts} attempt(s): ${reason}`,
     );
-    this.#forget(delivery.id);
+    this.#forget(delivery);
     if (delivery.replyTo !== undefined) {
       this.#host.replier.fail(delivery, spec.name, error ?? new Error(reason));
     }
@@ -553,7 +558,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
    * the next delivery carries the same attempt number.
    */
   async #release(delivery: StreamDelivery): Promise<void> {
-    this.#forget(delivery.id);
+    this.#forget(delivery);
     try {
       await this.#host.consumerCommand().xclaim(
         this.spec.stream,

@@ -11,6 +11,7 @@ import { CloudEvent } from "../event.ts";
 import type { RunnerDelivery } from "../handler_runner.ts";
 import type { HeldEntry } from "./claimer.ts";
 import type { DecodedEntry, EntryFields } from "./entry_codec.ts";
+import type { Linked } from "./held_entries.ts";
 
 /** Where a delivery belongs: its channel and subscription. */
 export interface DeliveryOwner {
@@ -24,7 +25,8 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
  * An entry on its way through one subscription; it is also the handler's
  * context. `decodeEntryInto` fills the decoded fields.
  */
-export class StreamDelivery implements RunnerDelivery, MessageContext, DecodedEntry, HeldEntry {
+export class StreamDelivery
+  implements RunnerDelivery, MessageContext, DecodedEntry, HeldEntry, Linked<StreamDelivery> {
   message: unknown = undefined;
   headers: Record<string, string> = NO_HEADERS as Record<string, string>;
   correlationId: string | undefined = undefined;
@@ -35,6 +37,9 @@ export class StreamDelivery implements RunnerDelivery, MessageContext, DecodedEn
   touched: number;
   /** The handlers' signal when the entry was read: a restart gives later entries a new one. */
   signal: AbortSignal;
+  prev: StreamDelivery | undefined = undefined;
+  next: StreamDelivery | undefined = undefined;
+  held = false;
 
   constructor(
     readonly owner: DeliveryOwner,

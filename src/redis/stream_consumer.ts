@@ -195,7 +195,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
 
   /**
    * Stops reading and claiming at once (synchronously), lets the running
-   * entries, and with `drain` the queued ones, finish until `deadline`
+   * entries, and with `drain` the queued ones, finish until the time `until`
    * (then aborts their signal), acknowledges what succeeded, and makes what is
    * left claimable by other instances at once. Without `drain` (an
    * unsubscribe) queued entries are not handled here and the signal fires

@@ -67,11 +67,6 @@ export class StreamReader {
     this.#group = group;
   }
 
-  /** Whether the reader is reading. */
-  get active(): boolean {
-    return this.#loop !== undefined && !this.#stop.signal.aborted;
-  }
-
   /**
    * Connects the blocking connection and starts reading. Returns false (and
    * leaves nothing open) when `cancelled()` says, once connected, that the

@@ -11,14 +11,17 @@ import type { Redis } from "ioredis";
 import {
   BrokerError,
   CloudEvent,
+  type DropEvent,
   InvalidArgumentError,
   type Logger,
   type MessageContext,
+  NackMessage,
   NoSubscribersError,
   RejectMessage,
   RequestFailedError,
   RequestTimeoutError,
   silentLogger,
+  type StateChangeEvent,
   ValidationError,
 } from "../../mod.ts";
 import { RedisBroker, type RedisBrokerOptions } from "../../redis.ts";
@@ -870,4 +873,117 @@ Deno.test("claim: pending entries trimmed away before anyone handled them are co
     await waitUntil(() => broker.stats().dropped === 5, DEADLINE, "five trimmed entries counted");
     assert.ok(logger.lines.some((line) => /5 pending entries .* trimmed/.test(line)));
   });
+});
+
+// --- outcomes beyond the contract -------------------------------------------------------------
+
+Deno.test("consume (stream): the message in hand when the loop ends is delivered again with the same attempt", async () => {
+  await withRedis("consume-release", async ({ admin, keyPrefix, brokers }) => {
+    const broker = new RedisBroker({ ...FAST, keyPrefix, group: "svc" });
+    brokers.push(broker);
+    const stream = broker.consume<string>("jobs", { name: "reader" });
+    await broker.start();
+    await broker.publish("a", "jobs");
+    for await (const job of stream) {
+      assert.equal(job, "a");
+      break; // "a" is in hand, unacknowledged
+    }
+    await waitUntil(() => broker.stats().subscribers === 0, DEADLINE, "unsubscribed");
+    const again = deferred<{ job: string; attempt: number }>();
+    broker.subscribe("jobs", function reader(job: string, ctx: MessageContext) {
+      again.resolve({ job, attempt: ctx.attempt });
+    });
+    assert.deepEqual(await wait(again.promise, "the released message"), { job: "a", attempt: 1 });
+    await waitUntil(
+      async () => (await pendingCount(admin, `${keyPrefix}stream:jobs`, "svc:reader")) === 0,
+      DEADLINE,
+      "acknowledged once handled",
+    );
+    assert.equal(broker.stats().errors, 0, "a release is not a failure");
+  });
+});
+
+Deno.test("nack (stream): delivered again after its delay, then dead-lettered with a reason saying it was refused", async () => {
+  await withRedis("nack-dlq", async ({ keyPrefix, brokers }) => {
+    const attempts: number[] = [];
+    const broker = new RedisBroker({ ...FAST, keyPrefix, maxDeliveries: 2 });
+    brokers.push(broker);
+    broker.subscribe("jobs", function picky(_m: string, ctx: MessageContext) {
+      attempts.push(ctx.attempt);
+      throw new NackMessage({ delay: 1 });
+    });
+    await broker.start();
+    await broker.publish("x", "jobs");
+    await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
+    assert.deepEqual(attempts, [1, 2]);
+    const [letter] = await broker.deadLetters("jobs");
+    assert.equal(letter.attempts, 2);
+    assert.match(letter.error, /NackMessage/);
+    assert.equal(broker.stats().errors, 0, "a nack is not a failure");
+  });
+});
+
+Deno.test("pubsub mode: a failed handler call is reported once and counted as dropped, with a drop event", async () => {
+  await withRedis("pubsub-drop", async ({ keyPrefix, brokers }) => {
+    const failures: unknown[] = [];
+    const broker = new RedisBroker({
+      ...FAST,
+      keyPrefix,
+      mode: "pubsub",
+      onError: (failure) => failures.push(failure),
+    });
+    brokers.push(broker);
+    const drops: DropEvent[] = [];
+    broker.addEventListener("drop", (event) => drops.push(event as DropEvent));
+    const after = deferred();
+    broker.subscribe("news", function fragile(m: string) {
+      if (m === "boom") throw new Error("cannot read it");
+      after.resolve();
+    });
+    await broker.start();
+    await broker.publish("boom", "news");
+    await broker.publish("fine", "news");
+    await wait(after.promise, "the next message");
+    assert.equal(failures.length, 1);
+    assert.equal(drops.length, 1);
+    assert.equal(drops[0].subscription, "fragile");
+    assert.equal(drops[0].count, 1);
+    const stats = broker.stats();
+    assert.equal(stats.errors, 1);
+    assert.equal(stats.dropped, 1);
+    assert.equal(stats.retried, 0);
+  });
+});
+
+Deno.test("lifecycle: transitions are statechange events; start(); stop(); start() ends started", async () => {
+  await withRedis("lifecycle", async ({ keyPrefix, brokers }) => {
+    const broker = new RedisBroker({ ...FAST, keyPrefix });
+    brokers.push(broker);
+    const states: string[] = [];
+    broker.addEventListener("statechange", (event) => {
+      states.push((event as StateChangeEvent).state);
+    });
+    await Promise.all([broker.start(), broker.stop(), broker.start()]);
+    assert.equal(broker.state, "started");
+    await broker.stop();
+    assert.deepEqual(states, [
+      "starting",
+      "started",
+      "stopping",
+      "stopped",
+      "starting",
+      "started",
+      "stopping",
+      "stopped",
+    ]);
+  });
+});
+
+Deno.test("subscribe: the idempotent option is refused, not ignored", () => {
+  const broker = new RedisBroker({ logger: silentLogger });
+  assert.throws(
+    () => broker.subscribe("jobs", function once() {}, { idempotent: true }),
+    (error: unknown) => error instanceof InvalidArgumentError && error.argument === "idempotent",
+  );
+  assert.equal(broker.stats().subscribers, 0);
 });

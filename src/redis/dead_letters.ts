@@ -1,7 +1,7 @@
 /**
  * Dead letters: entries whose deliveries ran out (failures or `NackMessage`),
  * that a handler refused with `RejectMessage`, or that could not be decoded.
- * They live in a stream per channel, `${keyPrefix}dlq:${channel}`, each with
+ * They live in a stream per channel, `${keyPrefix}{${channel}}:dlq`, each with
  * the reason and the original fields; this module writes them (one
  * transaction with the acknowledgement), lists them and replays them.
  *

@@ -47,7 +47,14 @@ import {
   listDeadLetters,
   replayDeadLetters as moveDeadLetters,
 } from "./dead_letters.ts";
-import { deadLetterKey, groupName, pubsubKey, replyKey, streamKey } from "./keys.ts";
+import {
+  deadLetterKey,
+  groupName,
+  pubsubKey,
+  replyKey,
+  replyKeyPrefix,
+  streamKey,
+} from "./keys.ts";
 import {
   type RedisBrokerOptions,
   type ResolvedRedisOptions,
@@ -113,7 +120,7 @@ function checkOptionsObject(options: unknown): void {
 
 /**
  * A broker on Redis. In stream mode (the default) each channel is a stream
- * (`${keyPrefix}stream:${channel}`), each subscription a consumer group
+ * (`${keyPrefix}{${channel}}:stream`), each subscription a consumer group
  * (`${group}:${name}`): instances sharing `group` and the subscription name
  * share the work, different names each get every event. An entry is
  * acknowledged only after its handler succeeded (or threw `AckMessage`);
@@ -173,7 +180,7 @@ export class RedisBroker extends EventTarget implements Broker {
       () => this.#subscriberConnection(),
     );
     this.#replier = new Replier(
-      replyKey(resolved.keyPrefix, ""),
+      replyKeyPrefix(resolved.keyPrefix),
       {
         send: (replyTo, text) => {
           const command = this.#command;

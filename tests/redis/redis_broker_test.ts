@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { deadLetterKey, pubsubKey, replyKey, streamKey } from "../../src/redis/keys.ts";
 import type { Redis } from "ioredis";
 import {
   BrokerError,
@@ -296,7 +297,7 @@ Deno.test("retry: a handler failing twice then succeeding is handled once, acked
     await broker.publish("work", "jobs");
     await wait(done.promise, "third attempt succeeds");
     assert.deepEqual(attempts, [1, 2, 3]);
-    const stream = `${keyPrefix}stream:jobs`;
+    const stream = streamKey(keyPrefix, "jobs");
     await waitUntil(
       async () => (await pendingCount(admin, stream, "svc:flaky")) === 0,
       DEADLINE,
@@ -307,7 +308,7 @@ Deno.test("retry: a handler failing twice then succeeding is handled once, acked
     assert.equal(stats.errors, 2);
     assert.equal(stats.consumed, 1);
     assert.equal(stats.deadLettered, 0);
-    assert.equal(await admin.xlen(`${keyPrefix}dlq:jobs`), 0);
+    assert.equal(await admin.xlen(deadLetterKey(keyPrefix, "jobs")), 0);
   });
 });
 
@@ -329,7 +330,7 @@ Deno.test("dead letters: an always-failing handler is dead-lettered after maxDel
     await broker.publish({ job: "J1" }, "jobs", { headers: { "x-tenant": "acme" } });
     await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
     assert.deepEqual(attempts, [1, 2, 3]);
-    const [entry] = await admin.xrange(`${keyPrefix}stream:jobs`, "-", "+");
+    const [entry] = await admin.xrange(streamKey(keyPrefix, "jobs"), "-", "+");
     const letters = await broker.deadLetters("jobs");
     assert.equal(letters.length, 1);
     const letter = letters[0];
@@ -341,13 +342,17 @@ Deno.test("dead letters: an always-failing handler is dead-lettered after maxDel
     assert.equal(letter.error, "database unavailable");
     assert.ok(!Number.isNaN(Date.parse(letter.failedAt)));
     assert.deepEqual(letter.message, { job: "J1" });
-    assert.equal(await pendingCount(admin, `${keyPrefix}stream:jobs`, "svc:fragile"), 0, "acked");
+    assert.equal(
+      await pendingCount(admin, streamKey(keyPrefix, "jobs"), "svc:fragile"),
+      0,
+      "acked",
+    );
 
     healthy = true;
     assert.equal(await broker.replayDeadLetters("jobs"), 1);
     assert.equal(await wait(handled.promise, "replayed entry handled"), "J1");
     assert.equal(
-      await admin.xlen(`${keyPrefix}dlq:jobs`),
+      await admin.xlen(deadLetterKey(keyPrefix, "jobs")),
       0,
       "removed from the dead-letter stream",
     );
@@ -419,7 +424,7 @@ Deno.test("poison: a malformed entry written with raw XADD is dead-lettered and 
       next.resolve();
     });
     await broker.start();
-    const stream = `${keyPrefix}stream:orders`;
+    const stream = streamKey(keyPrefix, "orders");
     const poisonId = await admin.xadd(stream, "*", "garbage", "\u0000\u00ff not an event");
     await admin.xadd(stream, "*", "payload", "{broken json");
     await broker.publish({ ok: true }, "orders");
@@ -474,7 +479,7 @@ Deno.test("claim: entries of a consumer cut off from Redis are handled by anothe
     }, { name: "work" });
     brokers.push(survivor);
     await survivor.start();
-    const stream = `${keyPrefix}stream:jobs`;
+    const stream = streamKey(keyPrefix, "jobs");
 
     // While the doomed handlers run (and keep their entries fresh), nobody claims them:
     // several claim periods pass with every entry still owned by "doomed".
@@ -652,7 +657,7 @@ Deno.test("request: reply, timeout, handler failure, no subscriber, no leaked su
     } finally {
       release.resolve();
     }
-    const replyChannel = `${keyPrefix}reply:${client.consumer}`;
+    const replyChannel = replyKey(keyPrefix, client.consumer);
     const [, listeners] = await admin.pubsub("NUMSUB", replyChannel) as [string, number];
     assert.equal(Number(listeners), 1, "one reply subscription however many requests");
     assert.equal(client.stats().pendingRequests, 0);
@@ -738,7 +743,7 @@ Deno.test("stop: entries not handled when the timeout runs out stay pending and 
     await wait(startedA.promise, "the first handler call started");
     await broker.stop({ timeout: 20 });
     release.resolve();
-    const stream = `${keyPrefix}stream:jobs`;
+    const stream = streamKey(keyPrefix, "jobs");
     assert.ok((await pendingCount(admin, stream, "svc:slow")) >= 2, "b and c are still pending");
     restarted = true;
     await broker.start();
@@ -781,7 +786,7 @@ for (const mode of ["stream", "pubsub"] as const) {
       const listener = mode === "pubsub" ? await adminClient() : undefined;
       const heard = new Set<number>();
       if (listener) {
-        await listener.subscribe(`${keyPrefix}pubsub:ch`);
+        await listener.subscribe(pubsubKey(keyPrefix, "ch"));
         listener.on("message", (_channel: string, text: string) => {
           const fields = JSON.parse(text) as { payload?: { i: number } };
           if (fields.payload) heard.add(fields.payload.i);
@@ -793,7 +798,7 @@ for (const mode of ["stream", "pubsub"] as const) {
       await broker.stop();
       const results = await Promise.allSettled(publishes);
       assert.equal(results.filter((r) => r.status === "fulfilled").length, 500);
-      if (mode === "stream") assert.equal(await admin.xlen(`${keyPrefix}stream:ch`), 500);
+      if (mode === "stream") assert.equal(await admin.xlen(streamKey(keyPrefix, "ch")), 500);
       else {
         await waitUntil(() => heard.size === 500, DEADLINE, "every pub/sub message heard");
         listener!.disconnect();
@@ -858,7 +863,7 @@ Deno.test("credentials: passwords holding @ or /, and query-string passwords, ar
 
 Deno.test("claim: pending entries trimmed away before anyone handled them are counted as dropped", async () => {
   await withRedis("claim-trimmed", async ({ admin, keyPrefix, brokers }) => {
-    const stream = `${keyPrefix}stream:jobs`;
+    const stream = streamKey(keyPrefix, "jobs");
     const group = "svc:work";
     await admin.xgroup("CREATE", stream, group, "$", "MKSTREAM");
     for (let i = 0; i < 5; i++) await admin.xadd(stream, "*", "payload", JSON.stringify(i));
@@ -895,7 +900,7 @@ Deno.test("consume (stream): the message in hand when the loop ends is delivered
     });
     assert.deepEqual(await wait(again.promise, "the released message"), { job: "a", attempt: 1 });
     await waitUntil(
-      async () => (await pendingCount(admin, `${keyPrefix}stream:jobs`, "svc:reader")) === 0,
+      async () => (await pendingCount(admin, streamKey(keyPrefix, "jobs"), "svc:reader")) === 0,
       DEADLINE,
       "acknowledged once handled",
     );

@@ -222,6 +222,11 @@ export class PubSubSubscription implements RunnerHost<PubSubDelivery> {
     return this.#runner.queued;
   }
 
+  /** Handler calls in flight. */
+  get running(): number {
+    return this.#runner.running;
+  }
+
   /** The handlers' signal. */
   get signal(): AbortSignal {
     return this.#runner.signal;

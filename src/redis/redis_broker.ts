@@ -10,6 +10,7 @@
 import type { Redis } from "ioredis";
 import type {
   Broker,
+  BrokerHealth,
   BrokerState,
   ConsumeOptions,
   Handler,
@@ -41,6 +42,7 @@ import { Lifecycle } from "../lifecycle.ts";
 import { Reporter } from "../reporter.ts";
 import { consumeStream, subscriptionHandle } from "../subscription.ts";
 import { deadline } from "../timers.ts";
+import { type HealthSubscription, redisHealth } from "./health.ts";
 import { closeConnection, connectWithin, createConnection } from "./connection.ts";
 import {
   type DeadLetter,
@@ -703,6 +705,49 @@ export class RedisBroker extends EventTarget implements Broker {
         cause: safe,
       });
     }
+  }
+
+  /**
+   * Readiness for probes, never rejecting: connected or not, a ping's
+   * latency, each stream subscription's consumer-group `lag` and `pending`
+   * entries (`XINFO GROUPS`) next to what this instance has queued and
+   * running, and the dead letters held per channel. Each round trip is
+   * bounded by `connectTimeout`.
+   *
+   * @example
+   * ```ts
+   * import { RedisBroker } from "@opensecflow/eventbus/redis";
+   * await using broker = new RedisBroker({ url: "redis://127.0.0.1:6379", keyPrefix: "doc:" });
+   * broker.subscribe("orders", function audit() {});
+   * await broker.start();
+   * const health = await broker.health();
+   * console.log(health.ok, health.latencyMs, health.subscriptions[0].lag, health.deadLetters);
+   * ```
+   */
+  health(): Promise<BrokerHealth> {
+    const options = this.#options;
+    const subscriptions: HealthSubscription[] = [];
+    for (const record of this.#subscriptions) {
+      const consumer = record.stream ?? record.pubsub;
+      subscriptions.push({
+        channel: record.channel,
+        subscription: record.name,
+        queued: consumer?.queued ?? 0,
+        running: consumer?.running ?? 0,
+        stream: record.stream === undefined ? undefined : {
+          key: record.stream.spec.stream,
+          group: record.stream.spec.group,
+          deadLetters: record.stream.spec.deadLetterStream,
+        },
+      });
+    }
+    return redisHealth({
+      state: this.#lifecycle.state,
+      command: this.#command,
+      subscriptions,
+      timeout: options.connectTimeout,
+      secrets: options.secrets,
+    });
   }
 
   /** Counters: `BrokerStats` plus retries, dead letters, claims and waiting requests. */

@@ -152,6 +152,11 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     return this.#runner.queued;
   }
 
+  /** Handler calls in flight. */
+  get running(): number {
+    return this.#runner.running;
+  }
+
   /**
    * Creates the consumer group (with MKSTREAM) unless it exists. A new
    * subscription starts from `$`, so it gets what is published from now on;

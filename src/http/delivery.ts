@@ -7,6 +7,7 @@
 
 import { excerpt, InvalidArgumentError } from "../errors.ts";
 import { defaultLogger, type Logger } from "../logger.ts";
+import { delay } from "../timers.ts";
 import { HttpDeliveryError, redactUrl } from "./delivery_error.ts";
 import type { ToHttpRequestOptions } from "./to_http_request.ts";
 
@@ -96,22 +97,6 @@ export function resolveSendOptions(options: SendEventOptions): ResolvedSendOptio
   };
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /** `Retry-After` in ms when it holds a number of seconds, else undefined. */
 function retryAfter(response: Response): number | undefined {
   const value = response.headers.get("retry-after");
@@ -171,10 +156,11 @@ export async function deliver(
     // Jitter in [wait/2, wait] keeps many senders from retrying in lockstep;
     // a Retry-After of the server is a minimum, never shortened.
     const jittered = wait / 2 + Math.random() * wait / 2;
-    await delay(
+    const waited = await delay(
       hinted === undefined ? jittered : Math.min(maxRetryDelay, Math.max(hinted, jittered)),
       options.signal,
     );
+    if (!waited) throw options.signal!.reason;
     hinted = undefined;
   }
   throw new HttpDeliveryError(

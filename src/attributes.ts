@@ -6,6 +6,7 @@
  */
 
 import { isBase64 } from "./base64.ts";
+import { excerpt, InvalidArgumentError } from "./errors.ts";
 
 /** Types an extension attribute can be declared with (CloudEvents "Type System"). */
 export type AttributeType =
@@ -206,4 +207,38 @@ export function isJsonMediaType(value: string | undefined): boolean {
   if (value === undefined) return true;
   const essence = value.split(";", 1)[0].trim().toLowerCase();
   return essence === "application/json" || essence === "text/json" || essence.endsWith("+json");
+}
+
+/** Every attribute type an `extensionTypes` option may name. */
+const ATTRIBUTE_TYPES: ReadonlySet<string> = new Set<AttributeType>([
+  "boolean",
+  "integer",
+  "string",
+  "binary",
+  "uri",
+  "uri-reference",
+  "timestamp",
+]);
+
+/** Checks the `extensionTypes` option: a plain object of attribute type names. */
+export function checkExtensionTypes(value: unknown): Record<string, AttributeType> | undefined {
+  if (value === undefined) return undefined;
+  const proto = value !== null && typeof value === "object" ? Object.getPrototypeOf(value) : 0;
+  if (proto !== Object.prototype && proto !== null) {
+    throw new InvalidArgumentError(
+      "extensionTypes",
+      `must be an object such as { sent: "timestamp" }, got ${excerpt(value)}`,
+    );
+  }
+  for (const [name, type] of Object.entries(value as Record<string, unknown>)) {
+    const badName = checkExtensionName(name);
+    if (badName) throw new InvalidArgumentError("extensionTypes", `${excerpt(name)} ${badName}`);
+    if (typeof type !== "string" || !ATTRIBUTE_TYPES.has(type)) {
+      throw new InvalidArgumentError(
+        `extensionTypes.${excerpt(name).slice(1, -1)}`,
+        `must be one of ${[...ATTRIBUTE_TYPES].join(", ")}, got ${excerpt(type)}`,
+      );
+    }
+  }
+  return value as Record<string, AttributeType>;
 }

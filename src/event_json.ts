@@ -7,11 +7,11 @@
  */
 
 import type { AttributeType } from "./attributes.ts";
-import { describeType } from "./attributes.ts";
+import { checkExtensionTypes, describeType } from "./attributes.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } from "./errors.ts";
 import type { CloudEvent, CloudEventInit, CloudEventOptions, ExtensionValue } from "./event.ts";
-import { eventInitIssues, extensionIssues, isPlainObject, readOptions } from "./event_checks.ts";
+import { eventInitIssues, extensionIssues, readOptions } from "./event_checks.ts";
 import { thrownText } from "./json_checks.ts";
 
 /**
@@ -150,36 +150,11 @@ export function batchToJSON(events: readonly CloudEvent[], Event: EventClass<Clo
   return JSON.stringify(events);
 }
 
-const ATTRIBUTE_TYPES: ReadonlySet<string> = new Set<AttributeType>([
-  "boolean",
-  "integer",
-  "string",
-  "binary",
-  "uri",
-  "uri-reference",
-  "timestamp",
-]);
-
 /** Throws {@linkcode InvalidArgumentError} for options that would be misread. */
 function checkFromJSONOptions(options: FromJSONOptions | undefined): void {
   if (options === undefined) return;
   readOptions(options);
-  const types: unknown = options.extensionTypes;
-  if (types === undefined) return;
-  if (!isPlainObject(types)) {
-    throw new InvalidArgumentError(
-      "extensionTypes",
-      `must be an object of extension name to type, got ${describeType(types)}`,
-    );
-  }
-  for (const [name, type] of Object.entries(types)) {
-    if (typeof type !== "string" || !ATTRIBUTE_TYPES.has(type)) {
-      throw new InvalidArgumentError(
-        "extensionTypes",
-        `${excerpt(name)}: must be one of ${[...ATTRIBUTE_TYPES].join(", ")}, got ${excerpt(type)}`,
-      );
-    }
-  }
+  checkExtensionTypes(options.extensionTypes);
 }
 
 function parseJSONText(input: unknown): unknown {

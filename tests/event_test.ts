@@ -517,7 +517,7 @@ Deno.test("fromJSON options are checked: extension types must be known types", (
         extensionTypes: { sent: "timestamps" as "timestamp" },
       })
     ),
-    "extensionTypes",
+    "extensionTypes.sent",
   );
   assert.equal(
     argument(() =>

@@ -8,44 +8,9 @@
  * @module
  */
 
-import { type AttributeType, checkExtensionName } from "../attributes.ts";
-import { excerpt, InvalidArgumentError } from "../errors.ts";
+import type { AttributeType } from "../attributes.ts";
 
-const ATTRIBUTE_TYPES: ReadonlySet<string> = new Set<AttributeType>([
-  "boolean",
-  "integer",
-  "string",
-  "binary",
-  "uri",
-  "uri-reference",
-  "timestamp",
-]);
-
-// The canonical Integer string: the integer part of a JSON number (RFC 7159 §6).
 const CANONICAL_INTEGER = /^-?(?:0|[1-9][0-9]{0,9})$/;
-
-/** Checks the `extensionTypes` option: a plain object of attribute type names. */
-export function checkExtensionTypes(value: unknown): Record<string, AttributeType> | undefined {
-  if (value === undefined) return undefined;
-  const proto = value !== null && typeof value === "object" ? Object.getPrototypeOf(value) : 0;
-  if (proto !== Object.prototype && proto !== null) {
-    throw new InvalidArgumentError(
-      "extensionTypes",
-      `must be an object such as { sent: "timestamp" }, got ${excerpt(value)}`,
-    );
-  }
-  for (const [name, type] of Object.entries(value as Record<string, unknown>)) {
-    const badName = checkExtensionName(name);
-    if (badName) throw new InvalidArgumentError("extensionTypes", `${excerpt(name)} ${badName}`);
-    if (typeof type !== "string" || !ATTRIBUTE_TYPES.has(type)) {
-      throw new InvalidArgumentError(
-        `extensionTypes.${excerpt(name).slice(1, -1)}`,
-        `must be one of ${[...ATTRIBUTE_TYPES].join(", ")}, got ${excerpt(type)}`,
-      );
-    }
-  }
-  return value as Record<string, AttributeType>;
-}
 
 /** The declared extensions read from strings: those typed `integer` or `boolean`. */
 export function convertibleExtensions(

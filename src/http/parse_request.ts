@@ -13,11 +13,8 @@ import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } 
 import { CloudEvent, type EventScope, isEventScope, ScopedEvent } from "../event.ts";
 import { hasAttributeHeaders, wireFromBinary } from "./binary_mode.ts";
 import { BATCH_MEDIA_TYPE, STRUCTURED_MEDIA_TYPE, STRUCTURED_PREFIX } from "./constants.ts";
-import {
-  checkExtensionTypes,
-  convertibleExtensions,
-  readCanonicalExtensions,
-} from "./extension_types.ts";
+import { checkExtensionTypes } from "../attributes.ts";
+import { convertibleExtensions, readCanonicalExtensions } from "./extension_types.ts";
 import { HttpRequestError } from "./http_request_error.ts";
 import { isUtf8Charset, parseMediaType } from "./media_type.ts";
 import { MAX_PROBLEM_ISSUES } from "./problem.ts";

@@ -75,6 +75,8 @@ const DEFAULT_STOP_TIMEOUT = 10_000;
 const DEFAULT_REQUEST_TIMEOUT = 5_000;
 /** Longest `delay` KV accepts on an enqueue: 30 days. */
 const MAX_DELAY_MS = 30 * 24 * 3_600_000;
+/** Longest wait of a starting subscription for its batches moved back from parking. */
+const UNPARK_WAIT_MS = 1_000;
 /** A name of the longest length, to bound the routing fields of a message. */
 const MAX_NAME_LENGTH_TEXT = "x".repeat(MAX_NAME_LENGTH);
 
@@ -410,7 +412,14 @@ export class KvBroker extends EventTarget implements Broker {
       // The messages a closing predecessor gives back are parked first, then moved back here.
       await predecessor?.closed;
       await this.#registry!.register(target);
-      await unpark(this.#store(), this.#keys, target, this.#writer, this.#options.backoff);
+      const moved = await unpark(
+        this.#store(),
+        this.#keys,
+        target,
+        this.#writer,
+        this.#options.backoff,
+      );
+      await state.awaitArrivals(moved, UNPARK_WAIT_MS);
     })().catch((error) => {
       this.#reporter.log(
         "error",
@@ -788,7 +797,8 @@ export class KvBroker extends EventTarget implements Broker {
         ...first.batch.envelope,
         subscription: first.subscription,
         group: this.#options.group,
-        batch: sortableId(),
+        // Derived from the first message's batch: sorts with it, in publish order.
+        batch: `${first.batch.envelope.batch}~${sortableId()}`,
         body: encodeBody(records),
       });
       records = [];

@@ -126,6 +126,9 @@ export class KvSubscriptionState {
   leftovers: KvDelivery[] = [];
   /** Resolves once the subscription is closed and its leftovers are parked. */
   closed: Promise<void> | undefined;
+  /** Batches moved back from parking that have not arrived yet. */
+  #awaiting: Set<string> | undefined;
+  #arrived: (() => void) | undefined;
 
   /** Creates the state of a subscription around its runner. */
   constructor(readonly runner: HandlerRunner<KvDelivery>) {}
@@ -147,18 +150,54 @@ export class KvSubscriptionState {
 
   /** Hands arrivals to the runner, or holds them while starting. */
   push(deliveries: readonly KvDelivery[]): void {
-    if (this.held !== null) {
-      this.held.push(...deliveries);
+    if (this.held === null) {
+      for (const delivery of deliveries) this.runner.push(delivery);
       return;
     }
-    for (const delivery of deliveries) this.runner.push(delivery);
+    this.held.push(...deliveries);
+    const awaiting = this.#awaiting;
+    if (awaiting === undefined || deliveries.length === 0) return;
+    awaiting.delete(deliveries[0].batch.envelope.batch);
+    if (awaiting.size === 0) this.#arrived?.();
   }
 
-  /** Starting is over: what arrived meanwhile goes to the runner, in order. */
+  /**
+   * While starting: resolves once the batches with these ids (moved back
+   * from parking) have arrived here, or after `ms` (another instance may
+   * have got them).
+   */
+  awaitArrivals(ids: readonly string[], ms: number): Promise<void> {
+    if (ids.length === 0 || this.held === null) return Promise.resolve();
+    const awaiting = new Set(ids);
+    for (const delivery of this.held) awaiting.delete(delivery.batch.envelope.batch);
+    if (awaiting.size === 0) return Promise.resolve();
+    this.#awaiting = awaiting;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return new Promise<void>((resolve) => {
+      this.#arrived = resolve;
+      timer = setTimeout(resolve, ms);
+    }).finally(() => {
+      clearTimeout(timer);
+      this.#awaiting = undefined;
+      this.#arrived = undefined;
+    });
+  }
+
+  /**
+   * Starting is over: what arrived meanwhile goes to the runner, sorted by
+   * batch id (publish order), so messages moved back from parking come
+   * before later ones that arrived first.
+   */
   open(): void {
     const held = this.held;
     this.held = null;
-    if (held !== null) { for (const delivery of held) this.runner.push(delivery); }
+    if (held === null) return;
+    held.sort((a, b) => {
+      const x = a.batch.envelope.batch;
+      const y = b.batch.envelope.batch;
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+    for (const delivery of held) this.runner.push(delivery);
   }
 
   /** Takes every waiting message out (queued or held), to give them back. */

@@ -34,7 +34,9 @@ export async function park(kv: KvStore, envelopes: readonly Envelope[]): Promise
     const atomic = kv.atomic();
     for (const envelope of chunk) {
       const { channel, group, subscription } = envelope;
-      atomic.set(keys.parkedEntry(channel, group, subscription, sortableId()), envelope);
+      // Keyed by the batch's own id first: parked batches go back in publish order.
+      const id = `${envelope.batch}~${sortableId()}`;
+      atomic.set(keys.parkedEntry(channel, group, subscription, id), envelope);
     }
     atomic.sum(keys.parked, 1n);
     await atomic.commit();
@@ -50,8 +52,8 @@ async function parkedEntries(kv: KvStore, keys: KvKeys, target: Target): Promise
 
 /**
  * Moves a subscription's parked batches back onto the queue, oldest first,
- * through the ordered writer so they keep their order. Resolves with how
- * many batches it moved.
+ * through the ordered writer so they keep their order. Resolves with the
+ * ids of the batches it moved.
  */
 export async function unpark(
   kv: KvStore,
@@ -59,8 +61,8 @@ export async function unpark(
   target: Target,
   writer: OrderedWriter,
   backoff: ResolvedBackoff,
-): Promise<number> {
-  let moved = 0;
+): Promise<string[]> {
+  const moved: string[] = [];
   for (;;) {
     const entries = await parkedEntries(kv, keys, target);
     if (entries.length === 0) return moved;
@@ -75,6 +77,6 @@ export async function unpark(
       return atomic.commit();
     });
     // A failed check: another instance moved one of them; read again.
-    if (result.ok) moved += entries.length;
+    if (result.ok) moved.push(...entries.map((entry) => (entry.value as Envelope).batch));
   }
 }

@@ -176,6 +176,8 @@ export class KvBroker extends EventTarget implements Broker {
   readonly #startedIn = new WeakMap<KvSubscriptionState, number>();
   #sequence = 0;
   #arrivals = 0;
+  /** Batches routed here are handled (from start until stop begins). */
+  #accepting = false;
 
   /** Validates the options (throws `InvalidArgumentError`); opens the database on `start()`. */
   constructor(options?: KvBrokerOptions) {
@@ -245,15 +247,19 @@ export class KvBroker extends EventTarget implements Broker {
         backoff: this.#options.backoff,
         ready: () => this.#subscriptionsReady(),
       });
+      // Listening first: a starting subscription waits for its batches moved back from parking.
+      this.#accepting = true;
+      Dispatcher.of(kv).attach(this.#consumer);
       this.#generation++;
       for (const state of this.#subscriptions.values()) {
         state.runner.renew();
         this.#startSubscription(state);
       }
       await this.#subscriptionsReady();
-      Dispatcher.of(kv).attach(this.#consumer);
       this.#startWatch(kv);
     } catch (error) {
+      this.#accepting = false;
+      Dispatcher.of(kv).detach(this.#consumer);
       await this.#close(kv);
       throw new BrokerError(`KvBroker could not start: ${describeError(error).message}`, {
         cause: error,
@@ -321,6 +327,7 @@ export class KvBroker extends EventTarget implements Broker {
     const kv = this.#kv;
     if (kv === undefined) return;
     await this.#publisher?.whenIdle();
+    this.#accepting = false;
     Dispatcher.of(kv).detach(this.#consumer);
     await this.#subscriptionsReady();
     const states = [...this.#subscriptions.values()];
@@ -590,7 +597,7 @@ export class KvBroker extends EventTarget implements Broker {
 
   /** A batch routed to this broker: hands its messages to the subscription, or declines. */
   #receive(envelope: Envelope): Promise<void> | undefined {
-    if (this.#lifecycle.state !== "started") return undefined;
+    if (!this.#accepting) return undefined;
     const state = this.#subscriptions.get(subscriptionKey(envelope.channel, envelope.subscription));
     if (state === undefined || !state.active) return undefined;
     let records: unknown[];

@@ -16,6 +16,7 @@
 
 import { InvalidArgumentError } from "../errors.ts";
 import type { ResolvedBackoff } from "../retry.ts";
+import { commit, isLockConflict } from "./commit.ts";
 import { enqueueOptions } from "./delivery_budget.ts";
 import {
   bodyText,
@@ -29,7 +30,7 @@ import {
 } from "./envelope.ts";
 import { sortableId } from "./ids.ts";
 import type { KvKeys } from "./keys.ts";
-import type { KvKey, KvStore, KvStoreEntry } from "./kv_store.ts";
+import type { KvKey, KvStore, KvStoreAtomic, KvStoreEntry } from "./kv_store.ts";
 import { decodeRecord } from "./record.ts";
 
 /**
@@ -146,10 +147,11 @@ export async function deadLetterForeign(
   };
   const key = keys.deadLetter(FOREIGN_CHANNEL, sortableId());
   try {
-    await kv.atomic().set(key, stored).commit();
-  } catch {
+    await commit(() => kv.atomic().set(key, stored));
+  } catch (error) {
+    if (isLockConflict(error)) throw error;
     // Too large to keep beside its reason: keep the reason and a description.
-    await kv.atomic().set(key, { ...stored, value: describeValue(value) }).commit();
+    await commit(() => kv.atomic().set(key, { ...stored, value: describeValue(value) }));
   }
 }
 
@@ -363,8 +365,33 @@ async function replayEntry(
   backoff: ResolvedBackoff,
 ): Promise<number> {
   const { entry, target } = found;
-  const atomic = kv.atomic().check({ key: entry.key, versionstamp: entry.versionstamp });
-  // One batch per chunk that fits in a queue value.
+  const left = found.records.filter((_, i) => !indexes.includes(i));
+  const result = await commit(() => {
+    const atomic = kv.atomic().check({ key: entry.key, versionstamp: entry.versionstamp });
+    enqueueRecords(
+      atomic,
+      keys,
+      target,
+      indexes.map((i) => found.records[i]),
+      maxDeliveries,
+      backoff,
+    );
+    if (left.length === 0 || found.batch === undefined) atomic.delete(entry.key);
+    else atomic.set(entry.key, { ...found.batch, body: encodeBody(left) });
+    return atomic;
+  });
+  return result.ok ? indexes.length : 0;
+}
+
+/** Enqueues records for a subscription as fresh messages, one batch per chunk that fits a value. */
+function enqueueRecords(
+  atomic: KvStoreAtomic,
+  keys: KvKeys,
+  target: { channel: string; group: string; subscription: string },
+  records: readonly string[],
+  maxDeliveries: number,
+  backoff: ResolvedBackoff,
+): void {
   let chunk: string[] = [];
   let bytes = 0;
   const flush = () => {
@@ -384,8 +411,7 @@ async function replayEntry(
     chunk = [];
     bytes = 0;
   };
-  for (const index of indexes) {
-    const record = found.records[index];
+  for (const record of records) {
     if (bytes + record.length * 3 > MAX_VALUE_BYTES - 4_096 || chunk.length >= MAX_BATCH_MESSAGES) {
       flush();
     }
@@ -393,9 +419,4 @@ async function replayEntry(
     bytes += record.length * 3;
   }
   flush();
-  const left = found.records.filter((_, i) => !indexes.includes(i));
-  if (left.length === 0 || found.batch === undefined) atomic.delete(entry.key);
-  else atomic.set(entry.key, { ...found.batch, body: encodeBody(left) });
-  const result = await atomic.commit();
-  return result.ok ? indexes.length : 0;
 }

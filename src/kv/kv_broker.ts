@@ -40,6 +40,7 @@ import {
   listDeadLetters,
   replayDeadLetters as moveDeadLetters,
 } from "./dead_letters.ts";
+import { commit } from "./commit.ts";
 import { enqueueOptions } from "./delivery_budget.ts";
 import { Dispatcher, type QueueConsumer } from "./dispatcher.ts";
 import {
@@ -639,7 +640,8 @@ export class KvBroker extends EventTarget implements Broker {
       attempts: envelope.attempt,
       error: `cannot be read: ${describeError(error).message}`,
     }, bodyText(envelope.body));
-    return this.#store().atomic().set(key, value).commit().then(() => {
+    const kv = this.#store();
+    return commit(() => kv.atomic().set(key, value)).then(() => {
       this.#counters.deadLettered++;
     });
   }
@@ -655,7 +657,8 @@ export class KvBroker extends EventTarget implements Broker {
       attempts: envelope.attempt,
       error: `cannot be decoded: ${describeError(error).message}`,
     }, JSON.stringify(raw));
-    this.#settleAfter(this.#store().atomic().set(key, value).commit(), batch, () => {
+    const kv = this.#store();
+    this.#settleAfter(commit(() => kv.atomic().set(key, value)), batch, () => {
       this.#counters.deadLettered++;
     });
   }
@@ -750,10 +753,10 @@ export class KvBroker extends EventTarget implements Broker {
       body: encodeBody([JSON.stringify(delivery.raw)]),
     };
     const wait = Math.min(MAX_DELAY_MS, Math.max(0, Math.round(delay)));
-    const commit = this.#store().atomic()
-      .enqueue(envelope, enqueueOptions(this.#keys, envelope, this.#options.backoff, wait))
-      .commit();
-    return this.#settleAfter(commit, delivery.batch, () => this.#counters.retried++);
+    const kv = this.#store();
+    const options = enqueueOptions(this.#keys, envelope, this.#options.backoff, wait);
+    const committed = commit(() => kv.atomic().enqueue(envelope, options));
+    return this.#settleAfter(committed, delivery.batch, () => this.#counters.retried++);
   }
 
   /** Dead-letters the message and tells a waiting requester its handler gave up. */
@@ -767,14 +770,15 @@ export class KvBroker extends EventTarget implements Broker {
       error: reason,
     }, JSON.stringify(delivery.raw));
     const replyTo = delivery.replyTo;
-    const commit = this.#store().atomic().set(key, value).commit().then(() => {
+    const kv = this.#store();
+    const committed = commit(() => kv.atomic().set(key, value)).then(() => {
       this.#counters.deadLettered++;
       if (!isReplyChannel(replyTo)) return;
       return this.#requests.failed(replyTo, delivery.subscription, error).catch((failure) =>
         this.#reporter.log("error", "the failure of a request could not be recorded", failure)
       );
     });
-    return this.#settleAfter(commit, delivery.batch);
+    return this.#settleAfter(committed, delivery.batch);
   }
 
   /** Parks the messages a subscription gave back, in arrival order; settles them. */

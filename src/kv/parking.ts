@@ -12,6 +12,7 @@
  */
 
 import type { ResolvedBackoff } from "../retry.ts";
+import { commit } from "./commit.ts";
 import { enqueueOptions } from "./delivery_budget.ts";
 import type { Envelope } from "./envelope.ts";
 import { sortableId } from "./ids.ts";
@@ -31,15 +32,16 @@ export async function park(kv: KvStore, envelopes: readonly Envelope[]): Promise
   for (let i = 0; i < envelopes.length; i += PER_COMMIT) {
     const chunk = envelopes.slice(i, i + PER_COMMIT);
     const keys = new KvKeys(chunk[0].prefix);
-    const atomic = kv.atomic();
-    for (const envelope of chunk) {
-      const { channel, group, subscription } = envelope;
-      // Keyed by the batch's own id first: parked batches go back in publish order.
-      const id = `${envelope.batch}~${sortableId()}`;
-      atomic.set(keys.parkedEntry(channel, group, subscription, id), envelope);
-    }
-    atomic.sum(keys.parked, 1n);
-    await atomic.commit();
+    // Keyed by the batch's own id first: parked batches go back in publish order.
+    const ids = chunk.map((envelope) => `${envelope.batch}~${sortableId()}`);
+    await commit(() => {
+      const atomic = kv.atomic();
+      chunk.forEach((envelope, i) => {
+        const { channel, group, subscription } = envelope;
+        atomic.set(keys.parkedEntry(channel, group, subscription, ids[i]), envelope);
+      });
+      return atomic.sum(keys.parked, 1n);
+    });
   }
 }
 
@@ -66,16 +68,16 @@ export async function unpark(
   for (;;) {
     const entries = await parkedEntries(kv, keys, target);
     if (entries.length === 0) return moved;
-    const atomic = kv.atomic();
-    entries.forEach((entry, index) => {
-      const envelope = entry.value as Envelope;
-      atomic.check({ key: entry.key, versionstamp: entry.versionstamp }).delete(entry.key)
-        .enqueue(envelope, enqueueOptions(keys, envelope, backoff, index));
-    });
-    const result = await writer.write(async (stamp) => {
-      await stamp(entries.length);
-      return atomic.commit();
-    });
+    const build = () => {
+      const atomic = kv.atomic();
+      entries.forEach((entry, index) => {
+        const envelope = entry.value as Envelope;
+        atomic.check({ key: entry.key, versionstamp: entry.versionstamp }).delete(entry.key)
+          .enqueue(envelope, enqueueOptions(keys, envelope, backoff, index));
+      });
+      return atomic;
+    };
+    const result = await writer.write((stamp) => commit(build, () => stamp(entries.length)));
     // A failed check: another instance moved one of them; read again.
     if (result.ok) moved.push(...entries.map((entry) => (entry.value as Envelope).batch));
   }

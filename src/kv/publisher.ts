@@ -13,6 +13,7 @@
 
 import type { ResolvedBackoff } from "../retry.ts";
 import { BrokerError, InvalidArgumentError } from "../errors.ts";
+import { commit } from "./commit.ts";
 import { enqueueOptions } from "./delivery_budget.ts";
 import {
   bodyLength,
@@ -142,17 +143,19 @@ export class Publisher {
       if (this.#queue.length === 0) return;
       const taken = this.#plan(snapshot);
       if (taken.count === 0) continue; // the head was refused as too large
-      const atomic = host.kv().atomic().check({
-        key: host.keys.registry,
-        versionstamp: snapshot.versionstamp,
-      });
-      const enqueues = this.#enqueue(atomic, taken.batches);
+      const versionstamp = snapshot.versionstamp;
+      const build = () => {
+        const atomic = host.kv().atomic().check({ key: host.keys.registry, versionstamp });
+        this.#enqueue(atomic, taken.batches);
+        return atomic;
+      };
+      let enqueues = 0;
+      for (const batch of taken.batches.values()) enqueues += batch.targets.length;
       let ok: boolean;
       try {
-        const result = await host.writer.write(async (stamp) => {
-          if (enqueues > 0) await stamp(1);
-          return atomic.commit();
-        });
+        const result = await host.writer.write((stamp) =>
+          commit(build, enqueues > 0 ? () => stamp(1) : undefined)
+        );
         ok = result.ok;
       } catch (error) {
         const cause = error instanceof Error ? error : new Error(String(error));
@@ -219,10 +222,9 @@ export class Publisher {
     return { count, batches };
   }
 
-  /** Adds one queue message per subscription; returns how many. */
-  #enqueue(atomic: KvStoreAtomic, batches: ReadonlyMap<string, ChannelBatch>): number {
+  /** Adds one queue message per subscription. */
+  #enqueue(atomic: KvStoreAtomic, batches: ReadonlyMap<string, ChannelBatch>): void {
     const host = this.#host;
-    let enqueues = 0;
     for (const batch of batches.values()) {
       if (batch.targets.length === 0) continue;
       const body = encodeBody(batch.records);
@@ -239,9 +241,7 @@ export class Publisher {
           body,
         };
         atomic.enqueue(envelope, enqueueOptions(host.keys, envelope, host.backoff, 0));
-        enqueues++;
       }
     }
-    return enqueues;
   }
 }

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { commit } from "./commit.ts";
 import type { KvKeys } from "./keys.ts";
 import type { KvStore } from "./kv_store.ts";
 
@@ -118,11 +119,12 @@ export class Registry {
     const existing = await this.#kv.get(key);
     if (existing.versionstamp !== null) return;
     const stored: StoredTarget = { ...target, since: new Date().toISOString() };
-    const result = await this.#kv.atomic()
-      .check({ key, versionstamp: null })
-      .set(key, stored)
-      .sum(this.#keys.registry, 1n)
-      .commit();
+    const result = await commit(() =>
+      this.#kv.atomic()
+        .check({ key, versionstamp: null })
+        .set(key, stored)
+        .sum(this.#keys.registry, 1n)
+    );
     // A failed check: another instance registered it first, which is as good.
     if (result.ok) this.invalidate();
   }

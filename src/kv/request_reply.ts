@@ -21,6 +21,7 @@ import {
   RequestFailedError,
   RequestTimeoutError,
 } from "../errors.ts";
+import { commit } from "./commit.ts";
 import type { KvKeys } from "./keys.ts";
 import type { KvStore, KvStoreEntryMaybe } from "./kv_store.ts";
 import { decodeRecord, encodeRecord } from "./record.ts";
@@ -186,10 +187,12 @@ export class KvRequests {
   async reply(replyTo: string, result: unknown): Promise<void> {
     const ok = this.#keys.reply(replyTo.slice(REPLY_CHANNEL_PREFIX.length), "ok");
     const record = encodeRecord(result, "reply");
-    await this.#kv().atomic()
-      .check({ key: ok, versionstamp: null })
-      .set(ok, { record }, { expireIn: REPLY_TTL_MS })
-      .commit();
+    const kv = this.#kv();
+    await commit(() =>
+      kv.atomic()
+        .check({ key: ok, versionstamp: null })
+        .set(ok, { record }, { expireIn: REPLY_TTL_MS })
+    );
   }
 
   /** Counts a handler that gave up on a request, with its error. */
@@ -201,10 +204,11 @@ export class KvRequests {
       const current = await kv.get(key);
       const count = (current.value as Failures | null)?.count ?? 0;
       const value: Failures = { count: count + 1, subscription, name, message };
-      const result = await kv.atomic()
-        .check({ key, versionstamp: current.versionstamp })
-        .set(key, value, { expireIn: REPLY_TTL_MS })
-        .commit();
+      const result = await commit(() =>
+        kv.atomic()
+          .check({ key, versionstamp: current.versionstamp })
+          .set(key, value, { expireIn: REPLY_TTL_MS })
+      );
       if (result.ok) return;
     }
     throw new BrokerError(`could not record the failure of "${subscription}" for a request`);

@@ -24,8 +24,7 @@ function pause(ms: number): Promise<void> {
 
 /**
  * Commits the operation `build` makes, building and committing again while
- * the file is locked by another handle. `beforeCommit` runs right before each
- * attempt (the ordered writer's stamp).
+ * the file is locked by another handle.
  *
  * @example
  * ```ts
@@ -38,12 +37,10 @@ function pause(ms: number): Promise<void> {
  */
 export async function commit(
   build: () => KvStoreAtomic,
-  beforeCommit?: () => Promise<void>,
 ): Promise<{ ok: boolean; versionstamp?: string }> {
   const giveUpAt = Date.now() + RETRY_FOR_MS;
   for (let attempt = 1;; attempt++) {
     const atomic = build();
-    if (beforeCommit !== undefined) await beforeCommit();
     try {
       return await atomic.commit();
     } catch (error) {

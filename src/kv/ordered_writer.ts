@@ -3,24 +3,18 @@
  * queue message by its due time, in milliseconds, and breaks ties between
  * messages due in the same millisecond at random; so two batches of one
  * publisher enqueued within the same millisecond could overtake each other.
- * The writer runs such commits one at a time and starts each at least two
- * milliseconds after the last due time of the one before (two, because the
- * database reads its clock a moment after ours), so their due times differ
- * and KV keeps their order.
+ * The writer runs such commits one at a time and gives each enqueue a delay
+ * that makes it due at least a millisecond after every enqueue before it.
+ *
+ * The database reads its clock when the commit starts, so once a commit has
+ * resolved its enqueues are due no later than the time of resolution plus
+ * their delay. A commit that starts in a later millisecond needs no delay; one
+ * that starts in the same millisecond gets a delay of one. No one waits, and
+ * due times stay within a millisecond of the publishes unless commits resolve
+ * faster than one per millisecond for a long while.
  *
  * @module
  */
-
-/**
- * Waits for the clock, then records an attempt: call it after building the
- * operation and right before `commit()`, so the recorded time is the
- * database's to within a millisecond.
- */
-export type Stamp = (spread: number) => Promise<void>;
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /**
  * Serializes ordered commits.
@@ -29,42 +23,37 @@ function pause(ms: number): Promise<void> {
  * ```ts
  * import { OrderedWriter } from "./ordered_writer.ts";
  * const writer = new OrderedWriter();
- * const due: number[] = [];
- * await Promise.all([1, 2].map(() =>
- *   writer.write(async (stamp) => {
- *     await stamp(1);
- *     due.push(Date.now());
- *   })
- * ));
- * console.assert(due[1] - due[0] >= 2);
+ * const delays: number[] = [];
+ * for (let i = 0; i < 3; i++) {
+ *   await writer.write(1, async (delay) => {
+ *     delays.push(delay); // the enqueue delay that keeps this commit's messages after the last
+ *   });
+ * }
+ * console.assert(delays.every((delay) => delay >= 0));
  * ```
  */
 export class OrderedWriter {
   #tail: Promise<void> = Promise.resolve();
   /** Latest due time (ms) an ordered enqueue may have got. */
-  #last = Number.NEGATIVE_INFINITY;
+  #lastDue = Number.NEGATIVE_INFINITY;
 
   /**
-   * Runs `commit` once the ordered commits before it are done. `commit`
-   * calls `stamp(spread)` right before each attempt, where `spread` is the
-   * number of consecutive milliseconds its enqueue delays use (1 when every
-   * enqueue has no delay).
+   * Runs `commit` once the ordered commits before it are done, with the
+   * delay (ms) its first enqueue must have; its enqueues use `delay`,
+   * `delay + 1`, ... up to `delay + spread - 1`.
    */
-  async write<R>(commit: (stamp: Stamp) => Promise<R>): Promise<R> {
+  async write<R>(spread: number, commit: (delay: number) => Promise<R>): Promise<R> {
     const previous = this.#tail;
     let release!: () => void;
     this.#tail = new Promise<void>((resolve) => (release = resolve));
     await previous;
+    const delay = Math.max(0, this.#lastDue + 1 - Date.now());
     try {
-      return await commit((spread) => this.#stamp(spread));
+      return await commit(delay);
     } finally {
+      // Even after a failure: the commit may have gone through before the error.
+      this.#lastDue = Math.max(this.#lastDue, Date.now() + delay + Math.max(1, spread) - 1);
       release();
     }
-  }
-
-  async #stamp(spread: number): Promise<void> {
-    const wait = this.#last + 2 - Date.now();
-    if (wait > 0) await pause(wait);
-    this.#last = Date.now() + Math.max(1, spread) - 1;
   }
 }

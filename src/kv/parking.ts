@@ -68,16 +68,16 @@ export async function unpark(
   for (;;) {
     const entries = await parkedEntries(kv, keys, target);
     if (entries.length === 0) return moved;
-    const build = () => {
+    const build = (delay: number) => {
       const atomic = kv.atomic();
       entries.forEach((entry, index) => {
         const envelope = entry.value as Envelope;
         atomic.check({ key: entry.key, versionstamp: entry.versionstamp }).delete(entry.key)
-          .enqueue(envelope, enqueueOptions(keys, envelope, backoff, index));
+          .enqueue(envelope, enqueueOptions(keys, envelope, backoff, delay + index));
       });
       return atomic;
     };
-    const result = await writer.write((stamp) => commit(build, () => stamp(entries.length)));
+    const result = await writer.write(entries.length, (delay) => commit(() => build(delay)));
     // A failed check: another instance moved one of them; read again.
     if (result.ok) moved.push(...entries.map((entry) => (entry.value as Envelope).batch));
   }

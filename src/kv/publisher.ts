@@ -144,18 +144,14 @@ export class Publisher {
       const taken = this.#plan(snapshot);
       if (taken.count === 0) continue; // the head was refused as too large
       const versionstamp = snapshot.versionstamp;
-      const build = () => {
-        const atomic = host.kv().atomic().check({ key: host.keys.registry, versionstamp });
-        this.#enqueue(atomic, taken.batches);
-        return atomic;
-      };
-      let enqueues = 0;
-      for (const batch of taken.batches.values()) enqueues += batch.targets.length;
       let ok: boolean;
       try {
-        const result = await host.writer.write((stamp) =>
-          commit(build, enqueues > 0 ? () => stamp(1) : undefined)
-        );
+        const result = await host.writer.write(1, (delay) =>
+          commit(() => {
+            const atomic = host.kv().atomic().check({ key: host.keys.registry, versionstamp });
+            this.#enqueue(atomic, taken.batches, delay);
+            return atomic;
+          }));
         ok = result.ok;
       } catch (error) {
         const cause = error instanceof Error ? error : new Error(String(error));
@@ -222,8 +218,12 @@ export class Publisher {
     return { count, batches };
   }
 
-  /** Adds one queue message per subscription. */
-  #enqueue(atomic: KvStoreAtomic, batches: ReadonlyMap<string, ChannelBatch>): void {
+  /** Adds one queue message per subscription, due after `delay` ms. */
+  #enqueue(
+    atomic: KvStoreAtomic,
+    batches: ReadonlyMap<string, ChannelBatch>,
+    delay: number,
+  ): void {
     const host = this.#host;
     for (const batch of batches.values()) {
       if (batch.targets.length === 0) continue;
@@ -240,7 +240,7 @@ export class Publisher {
           deliveries: host.maxDeliveries,
           body,
         };
-        atomic.enqueue(envelope, enqueueOptions(host.keys, envelope, host.backoff, 0));
+        atomic.enqueue(envelope, enqueueOptions(host.keys, envelope, host.backoff, delay));
       }
     }
   }

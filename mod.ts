@@ -46,6 +46,8 @@ export {
   CloudEvent,
   type CloudEventInit,
   type CloudEventJSON,
+  type CloudEventOptions,
+  DEFAULT_MAX_DATA_DEPTH,
   EventScope,
   type ExtensionValue,
   type FromJSONOptions,
@@ -63,6 +65,7 @@ export {
 } from "./src/define_event.ts";
 export type {
   Broker,
+  BrokerHealth,
   BrokerOptions,
   BrokerState,
   BrokerStats,
@@ -78,8 +81,10 @@ export type {
   SubscribeOptions,
   SubscriberDecorator,
   Subscription,
+  SubscriptionHealth,
 } from "./src/broker.ts";
 export {
+  type BusHealth,
   type DefinitionInfo,
   EventBus,
   type EventBusOptions,

@@ -12,8 +12,8 @@
  * - Mode `"pubsub"`: Redis pub/sub, at-most-once fire-and-forget broadcast.
  *
  * A CloudEvent maps onto a stream entry one field per attribute (`ext:<name>`
- * for extensions, `data` or `data_base64`, `h:<name>` for headers); see
- * {@linkcode encodeEntry}.
+ * for extensions, `data` or `data_base64`, `h:<name>` for headers); the
+ * README's "How a CloudEvent maps onto a stream entry" has the full table.
  *
  * @example
  * ```ts
@@ -39,49 +39,16 @@
  * @module
  */
 
-export type {
-  Broker,
-  BrokerOptions,
-  BrokerState,
-  BrokerStats,
-  Handler,
-  HandlerFailure,
-  MessageContext,
-  PublisherDecorator,
-  PublishOptions,
-  RequestOptions,
-  StopOptions,
-  SubscribeOptions,
-  SubscriberDecorator,
-  Subscription,
-} from "./src/broker.ts";
-export type { Logger } from "./src/logger.ts";
 export {
   type DeadLettersOptions,
   RedisBroker,
   type ReplayOptions,
 } from "./src/redis/redis_broker.ts";
-export {
-  maskUrl,
-  redact,
-  type RedisBrokerMode,
-  type RedisBrokerOptions,
-  type RedisConnectionOptions,
-  type RedisDelivery,
-  type ResolvedRedisOptions,
-  resolveRedisOptions,
-  type RetryBackoff,
-  safeError,
+export type {
+  RedisBrokerMode,
+  RedisBrokerOptions,
+  RedisConnectionOptions,
+  RedisDelivery,
 } from "./src/redis/options.ts";
 export type { RedisBrokerStats } from "./src/redis/stats.ts";
 export type { DeadLetter } from "./src/redis/dead_letters.ts";
-export {
-  type DecodedEntry,
-  decodeEntry,
-  encodeEntry,
-  entryBytes,
-  type EntryFields,
-  fieldsFromJSON,
-  fieldsToJSON,
-  fieldsToObject,
-} from "./src/redis/entry_codec.ts";

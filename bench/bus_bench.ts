@@ -1,6 +1,9 @@
 /**
  * Bus section: typed events through `bus.publish` to a typed handler (PROCESS
  * scope, MemoryBroker), next to emittery doing the same work in the same run.
+ * Before it, "bus construction" measures building one event: a typed event
+ * (zod's output is a new object, frozen each time) next to a plain
+ * `CloudEvent` given the same payloads (frozen in place by the first round).
  *
  * Two kinds of work are measured. "prebuilt": the events exist before the
  * clock starts, so only delivery is timed. "built per publish": each event is
@@ -13,7 +16,7 @@
 
 import Emittery from "emittery";
 import { z } from "zod";
-import { defineEvent, EventBus, EventScope, silentLogger } from "../mod.ts";
+import { CloudEvent, defineEvent, EventBus, EventScope, silentLogger } from "../mod.ts";
 import { envInt, median, registerSection, rounds, type Row } from "./bench_util.ts";
 
 const EVENTS = envInt("BENCH_BUS_EVENTS", 1_000_000);
@@ -31,6 +34,48 @@ type OrderPlaced = InstanceType<typeof OrderPlaced>;
 
 const payloads = Array.from({ length: POOL }, (_, i) => ({ orderId: `O-${i}`, amount: i }));
 const prebuilt = payloads.map((data) => new OrderPlaced({ data }));
+
+/** Builds `total` events with `build` and returns the elapsed ms. */
+function constructionRound(total: number, build: (payload: Payload) => CloudEvent): number {
+  let idLength = 0;
+  const start = performance.now();
+  for (let i = 0; i < total; i++) idLength += build(payloads[i % POOL]).id.length;
+  const elapsed = performance.now() - start;
+  if (idLength === 0) throw new Error("unreachable"); // keeps the events observable
+  return elapsed;
+}
+
+type Payload = typeof payloads[number];
+
+const builders: [string, (payload: Payload) => CloudEvent][] = [
+  ["typed event (defineEvent: zod-checked, id, time, frozen)", (data) => new OrderPlaced({ data })],
+  [
+    "CloudEvent (id, time, frozen)",
+    (data) => new CloudEvent({ type: "bench.order.placed", source: "/bench", data }),
+  ],
+];
+
+/** Construction rates, interleaved rounds so both builders see the same machine. */
+async function constructionRows(): Promise<Row[]> {
+  const times = builders.map(() => [] as number[]);
+  builders.forEach(([, build]) => constructionRound(Math.min(EVENTS, 200_000), build)); // warm-up
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [index, [, build]] of builders.entries()) {
+      times[index].push(
+        ...await rounds(1, () => Promise.resolve(constructionRound(EVENTS, build))),
+      );
+    }
+  }
+  const metric = `construction (median of ${ROUNDS} x ${EVENTS.toLocaleString("en-US")})`;
+  const rates = times.map((t) => EVENTS / (median(t) / 1000));
+  return builders.map(([subject], index) => ({
+    subject,
+    metric,
+    value: Math.round(rates[index]),
+    unit: "events/s",
+    note: index === 0 ? `${(rates[0] / rates[1]).toFixed(2)}x CloudEvent` : undefined,
+  }));
+}
 
 /** The handler every subject runs: sum the amounts, signal the last event. */
 function makeSink(total: number): { handle: (amount: number) => void; done: Promise<void> } {
@@ -111,6 +156,9 @@ async function emitteryRound(total: number, build: boolean): Promise<number> {
   await sink.done;
   return performance.now() - start;
 }
+
+// A section of its own, so `deno task bench construction` runs only this.
+registerSection({ name: "bus construction", run: constructionRows });
 
 registerSection({
   name: "bus",

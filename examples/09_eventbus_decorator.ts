@@ -24,6 +24,8 @@ eventHandler(UserRegistered)(function sendWelcomeEmail(event) {
   console.log(`sending welcome email to ${event.data.email}`);
 });
 
+// A static method works with TC39 decorators and with legacy ones
+// (`experimentalDecorators: true`, as NestJS and TypeORM projects compile).
 class Profiles {
   @eventHandler(UserRegistered)
   static createProfile(event: UserRegistered): void {
@@ -31,6 +33,19 @@ class Profiles {
   }
 }
 console.log(`declared handlers on ${Profiles.name}`);
+
+// An instance method (TC39 decorators only) is attached once per instance,
+// each under its own name: Audit.record, Audit.record#2, ...
+class Audit {
+  constructor(readonly log: string) {}
+
+  @eventHandler(UserRegistered)
+  record(event: UserRegistered): void {
+    console.log(`[${this.log}] recorded ${event.data.userId}`);
+  }
+}
+new Audit("audit-a");
+new Audit("audit-b");
 
 const bus = initEventBus();
 console.log("handlers:", JSON.stringify(bus.handlers()));

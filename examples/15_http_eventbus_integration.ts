@@ -33,7 +33,7 @@ import {
   initEventBus,
   ValidationError,
 } from "../mod.ts";
-import { createEventHandler, toHttpRequest } from "../http.ts";
+import { createReceiver, toHttpRequest } from "../http.ts";
 
 // ============================================================
 // Event definitions
@@ -125,7 +125,7 @@ async function publishFrom<D>(
 }
 
 function routes(bus: EventBus): (request: Request) => Promise<Response> | Response {
-  const cloudEvents = createEventHandler({ bus, definitions: [OrderCreated, NotificationSent] });
+  const cloudEvents = createReceiver({ bus, definitions: [OrderCreated, NotificationSent] });
   return (request) => {
     const route = `${request.method} ${new URL(request.url).pathname}`;
     switch (route) {

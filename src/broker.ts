@@ -74,6 +74,12 @@ export interface SubscribeOptions {
   concurrency?: number;
   /** Unsubscribes when it aborts. */
   signal?: AbortSignal;
+  /**
+   * Effectively-once handling: a CloudEvent whose (`source`, `id`) this
+   * subscription already handled successfully within `ttl` ms (default one
+   * day) is acknowledged without running, whoever published it twice.
+   */
+  idempotent?: boolean | { ttl?: number };
 }
 
 /**
@@ -200,6 +206,60 @@ export interface BrokerStats {
 }
 
 /**
+ * Readiness of one subscription, as {@linkcode BrokerHealth} lists it.
+ *
+ * @example
+ * ```ts
+ * import type { SubscriptionHealth } from "@opensecflow/eventbus";
+ * const sub: SubscriptionHealth = { channel: "events.order.created", subscription: "charge", queued: 0 };
+ * ```
+ */
+export interface SubscriptionHealth {
+  /** Channel subscribed to. */
+  readonly channel: string;
+  /** Name of the subscription. */
+  readonly subscription: string;
+  /** Messages waiting in this process. */
+  readonly queued?: number;
+  /** Handler calls running in this process. */
+  readonly running?: number;
+  /** Entries of the stream not yet delivered to the subscription's group (Redis). */
+  readonly lag?: number | null;
+  /** Entries delivered to the group and not yet acknowledged (Redis). */
+  readonly pending?: number;
+}
+
+/**
+ * A broker's readiness, for liveness and readiness probes.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker } from "@opensecflow/eventbus";
+ * const broker = new MemoryBroker();
+ * await broker.start();
+ * const health = await broker.health();
+ * console.log(health.ok, health.state); // true "started"
+ * await broker.stop();
+ * ```
+ */
+export interface BrokerHealth {
+  /** Started and, for a networked broker, connected. */
+  readonly ok: boolean;
+  /** Lifecycle state. */
+  readonly state: BrokerState;
+  /** Whether the broker reaches its server (networked brokers). */
+  readonly connected?: boolean;
+  /** Round trip of a ping, in milliseconds (networked brokers). */
+  readonly latencyMs?: number;
+  /** Each subscription's readiness. */
+  readonly subscriptions: readonly SubscriptionHealth[];
+  /** Dead letters held per channel (brokers with dead letters). */
+  readonly deadLetters?: Readonly<Record<string, number>>;
+  /** What went wrong, when `ok` is false. */
+  readonly error?: string;
+}
+
+/**
  * What a broker reports when a handler fails.
  *
  * @example
@@ -268,12 +328,34 @@ export interface BrokerOptions {
 
 /**
  * Registers a handler when applied: the function form `broker.subscriber(ch)(fn)`
- * returns `fn` unchanged, and the TC39 decorator form works on class methods.
+ * returns `fn` unchanged; as a TC39 decorator it works on static and instance
+ * methods, and as a legacy decorator (`experimentalDecorators`) on static
+ * methods.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker, type SubscriberDecorator } from "@opensecflow/eventbus";
+ * await using broker = new MemoryBroker();
+ * const onJob: SubscriberDecorator = broker.subscriber("jobs");
+ * onJob(function runJob(job: string) {
+ *   console.log("running", job);
+ * });
+ * ```
  */
-export type SubscriberDecorator = <H extends Handler>(
-  handler: H,
-  context?: ClassMethodDecoratorContext,
-) => H;
+export interface SubscriberDecorator {
+  /** Function form, or a TC39 decorator on a static or instance method. */
+  <H extends Handler>(handler: H, context?: ClassMethodDecoratorContext): H;
+  /**
+   * Legacy decorator (`experimentalDecorators`) on a static method. `target`
+   * is the class, so an instance method (whose target is a prototype) is a
+   * type error.
+   */
+  <M extends Handler>(
+    target: abstract new (...args: never[]) => unknown,
+    key: string | symbol,
+    descriptor: TypedPropertyDescriptor<M>,
+  ): void;
+}
 
 /**
  * Wraps a function so that its non-undefined result is published to a channel.
@@ -329,6 +411,8 @@ export interface Broker extends EventTarget {
   request<R = unknown>(message: unknown, channel: string, options?: RequestOptions): Promise<R>;
   /** Counters. */
   stats(): BrokerStats;
+  /** Readiness for probes; never rejects (a failure is reported in the result). */
+  health?(): Promise<BrokerHealth>;
   /** `await using broker = ...` stops the broker at scope exit. */
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -14,15 +14,20 @@ import {
 } from "./attributes.ts";
 import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } from "./errors.ts";
 import {
-  attributeIssues,
   CloudEvent,
+  type CloudEventInit,
+  type CloudEventOptions,
   EventScope,
   type ExtensionValue,
   type FromJSONOptions,
+  initEvent,
   isEventScope,
+  type KnownData,
   ScopedEvent,
-  type ScopedEventInit,
 } from "./event.ts";
+import { dataIssues, eventInitIssues, NO_ISSUES, readOptions } from "./event_checks.ts";
+import { DEFAULT_MAX_DATA_DEPTH, formatDataPath, shorten, thrownText } from "./json_checks.ts";
+import { isBoundedSchema, isZodSchema, jsonOutputDepth } from "./zod_schema.ts";
 
 /**
  * What a typed event class takes: the CloudEvents attributes other than `type`
@@ -72,8 +77,14 @@ export interface EventDefinition<
   // deno-lint-ignore no-explicit-any
   S extends { readonly _zod: { input: unknown; output: unknown } } = any,
 > {
-  /** Builds an event, checking `data` against the schema. */
-  new (init: TypedEventInit<S["_zod"]["input"]>): TypedEvent<T, S["_zod"]["output"]>;
+  /**
+   * Builds an event, checking `data` against the schema; `options.maxDepth`
+   * bounds the nesting of `data`, checked before the schema sees it.
+   */
+  new (
+    init: TypedEventInit<S["_zod"]["input"]>,
+    options?: CloudEventOptions,
+  ): TypedEvent<T, S["_zod"]["output"]>;
   /** Instances, for `instanceof`. */
   readonly prototype: TypedEvent<T, S["_zod"]["output"]>;
   /** The CloudEvents type every instance has. */
@@ -87,7 +98,8 @@ export interface EventDefinition<
   /**
    * Builds a typed event from a wire object, JSON text or a plain CloudEvent;
    * the schema's coercions apply. Throws {@linkcode ValidationError} on any
-   * problem, including a `type` other than this definition's.
+   * problem, including a `type` other than this definition's, and data
+   * nested deeper than `options.maxDepth` (checked before the schema runs).
    */
   parse(input: unknown, options?: FromJSONOptions): TypedEvent<T, S["_zod"]["output"]>;
 }
@@ -117,28 +129,15 @@ export interface DefineEventOptions<
   dataschema?: string;
 }
 
-function isZodSchema(value: unknown): value is z.ZodType {
-  return value !== null && typeof value === "object" && "_zod" in value &&
-    typeof (value as { safeParse?: unknown }).safeParse === "function";
-}
-
 /** Longest zod message kept: some (unrecognized keys) quote the input. */
 const MAX_ZOD_MESSAGE_LENGTH = 200;
 
 /** Maps zod issues onto validation issues under `data`, quoting input only in excerpts. */
 export function zodIssues(error: z.ZodError, root = "data"): ValidationIssue[] {
   return error.issues.map((issue) => ({
-    path: issue.path.reduce<string>(
-      (path, key) =>
-        typeof key === "number" ? `${path}[${key}]` : `${path}.${shorten(String(key), 60)}`,
-      root,
-    ),
+    path: formatDataPath(root, issue.path),
     message: shorten(issue.message, MAX_ZOD_MESSAGE_LENGTH),
   }));
-}
-
-function shorten(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 /**
@@ -188,7 +187,8 @@ export function defineEvent<
   if (!isZodSchema(schema)) {
     throw new InvalidArgumentError(
       "data",
-      `must be a zod schema such as z.object({...}), got ${excerpt(schema)}`,
+      "must be a zod 4 schema such as z.object({...}); zod 3 schemas are not supported, " +
+        `got ${excerpt(schema)}`,
     );
   }
   if (!isEventScope(scope)) {
@@ -210,46 +210,112 @@ export function defineEvent<
   const zodSchema: z.ZodType = schema;
   const context = `event "${type}"`;
 
-  class Typed extends ScopedEvent<unknown> {
+  // Data deeper than a bounded schema is never walked by zod, so the check
+  // that bounds its depth can wait for zod's output. That output needs no
+  // check either when the schema builds JSON data only, no deeper than allowed.
+  const checkInputFirst = !isBoundedSchema(schema);
+  const outputDepth = jsonOutputDepth(schema);
+  const outputKnown = (maxDepth: number): KnownData =>
+    outputDepth === undefined || outputDepth > maxDepth
+      ? "unknown"
+      : outputDepth <= 1
+      ? "flat-json"
+      : "json";
+  const knownByDefault = outputKnown(DEFAULT_MAX_DATA_DEPTH);
+
+  /**
+   * The attributes of an instance, with `data` checked against the schema
+   * and then for whether the schema's output can travel as JSON. A schema
+   * that could recurse into the data or run the application's code on it
+   * gets the data only once that check has passed on the input, so deep or
+   * cyclic input never reaches it. One error lists every problem.
+   */
+  function typedAttributes(
+    init: TypedEventInit<unknown>,
+    options: CloudEventOptions | undefined,
+  ): CloudEventInit<unknown> {
+    if (init === null || typeof init !== "object") {
+      throw new ValidationError([{ path: "", message: `${type}: expected { data, source? }` }]);
+    }
+    const maxDepth = readOptions(options);
+    let issues = checkInputFirst ? dataIssues(init.data, maxDepth) : NO_ISSUES;
+    let data: unknown;
+    if (issues.length === 0) {
+      const parsed = parseData(init.data, maxDepth);
+      if (parsed.success) data = parsed.data;
+      else issues = parsed.issues;
+    }
+    const eventSource = init.source ?? source;
+    const attributes: CloudEventInit<unknown> = {
+      id: init.id,
+      source: eventSource ?? "/",
+      type,
+      subject: init.subject,
+      time: init.time,
+      datacontenttype: init.datacontenttype ?? datacontenttype,
+      dataschema: init.dataschema ?? dataschema,
+      extensions: init.extensions,
+      data,
+    };
+    if (issues.length === 0 && eventSource !== undefined) return attributes;
+    const all = [...issues];
+    if (eventSource === undefined) {
+      all.push({
+        path: "source",
+        message: `is required: pass source, or give "${type}" a default source in defineEvent`,
+      });
+    }
+    const seen = new Set(all.map((issue) => issue.path));
+    attributes.data = undefined;
+    for (const issue of eventInitIssues(attributes, options)) {
+      if (!seen.has(issue.path)) all.push(issue);
+    }
+    throw new ValidationError(all, { context });
+  }
+
+  /**
+   * Runs the schema. One that throws (an async refinement, a transform, a
+   * getter of the data) is a problem too, named where the data says why.
+   */
+  function parseData(
+    input: unknown,
+    maxDepth: number,
+  ): { success: true; data: unknown } | { success: false; issues: readonly ValidationIssue[] } {
+    try {
+      const parsed = zodSchema.safeParse(input);
+      return parsed.success ? parsed : { success: false, issues: zodIssues(parsed.error) };
+    } catch (error) {
+      const issues = dataIssues(input, maxDepth);
+      return {
+        success: false,
+        issues: issues.length > 0
+          ? issues
+          : [{ path: "data", message: `the schema failed: ${thrownText(error)}` }],
+      };
+    }
+  }
+
+  // Typed does not `extends ScopedEvent`: its prototype chain is joined to
+  // ScopedEvent's below and its constructor does ScopedEvent's work itself.
+  // V8 never optimizes the constructor of a derived class whose `name` was
+  // redefined (every compilation aborts on a map dependency), and the name
+  // must be the event's, so a derived class would build events at half speed.
+  class Typed {
     static readonly type: T = type;
     static readonly scope: EventScope = scope;
     static readonly schema: S = options.data;
     static readonly source: string | undefined = source;
+    /** Where the event is delivered. */
+    declare readonly scope: EventScope;
 
-    constructor(init: TypedEventInit<unknown>) {
-      if (init === null || typeof init !== "object") {
-        throw new ValidationError([{ path: "", message: `${type}: expected { data, source? }` }]);
-      }
-      // Collect the data's and the attributes' problems so one error lists them all.
-      const issues: ValidationIssue[] = [];
-      const parsed = zodSchema.safeParse(init.data);
-      if (!parsed.success) issues.push(...zodIssues(parsed.error));
-      const eventSource = init.source ?? source;
-      if (eventSource === undefined) {
-        issues.push({
-          path: "source",
-          message: `is required: pass source, or give "${type}" a default source in defineEvent`,
-        });
-      }
-      const attributes: ScopedEventInit<unknown> = {
-        id: init.id,
-        source: eventSource ?? "/",
-        type,
-        subject: init.subject,
-        time: init.time,
-        datacontenttype: init.datacontenttype ?? datacontenttype,
-        dataschema: init.dataschema ?? dataschema,
-        extensions: init.extensions,
-        data: undefined,
-        scope,
-      };
-      if (issues.length > 0) {
-        const seen = new Set(issues.map((issue) => issue.path));
-        const rest = attributeIssues(attributes).filter((issue) => !seen.has(issue.path));
-        throw new ValidationError([...issues, ...rest], { context });
-      }
-      attributes.data = parsed.data;
-      super(attributes);
+    constructor(init: TypedEventInit<unknown>, eventOptions?: CloudEventOptions) {
+      const event = this as unknown as ScopedEvent<unknown>;
+      const attributes = typedAttributes(init, eventOptions);
+      const known = eventOptions?.maxDepth === undefined
+        ? knownByDefault
+        : outputKnown(readOptions(eventOptions));
+      initEvent(event, attributes, eventOptions, known);
+      (event as { scope: EventScope }).scope = scope;
       if (new.target === Typed) Object.freeze(this);
     }
 
@@ -271,9 +337,11 @@ export function defineEvent<
         dataschema: event.dataschema,
         extensions: event.extensions,
         data: event.data,
-      });
+      }, parseOptions);
     }
   }
+  Object.setPrototypeOf(Typed.prototype, ScopedEvent.prototype);
+  Object.setPrototypeOf(Typed, ScopedEvent);
   Object.defineProperty(Typed, "name", { value: typeNameToClassName(type) });
   return Typed as unknown as EventDefinition<T, S>;
 }

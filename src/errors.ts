@@ -52,7 +52,7 @@ const EXCERPT_LENGTH = 60;
  *
  * @example
  * ```ts
- * import { excerpt } from "@opensecflow/eventbus";
+ * import { excerpt } from "./errors.ts";
  * console.assert(excerpt("x".repeat(1000)).length < 100);
  * ```
  */
@@ -144,7 +144,7 @@ export class NotStartedError extends EventBusError {
   constructor(component: string, state: string, action: string) {
     super(
       "NOT_STARTED",
-      `${component} is ${state}: cannot ${action}; call start() first`,
+      `${component} is not started (state: ${state}): cannot ${action}; call start() first`,
     );
     this.component = component;
     this.state = state;

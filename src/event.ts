@@ -1,24 +1,26 @@
 /**
- * CloudEvents v1.0 events: {@linkcode CloudEvent}, its JSON format (single
- * and batch), and {@linkcode ScopedEvent}, an event that knows whether it stays
- * in the process or reaches every instance of the application.
+ * CloudEvents v1.0 events: {@linkcode CloudEvent} and {@linkcode ScopedEvent},
+ * an event that knows whether it stays in the process or reaches every
+ * instance of the application. The JSON format lives in `event_json.ts`, the
+ * checks in `event_checks.ts`.
  *
  * @module
  */
 
+import { excerpt, ValidationError } from "./errors.ts";
+import { copyExtensions, eventInitIssues, isPlainObject } from "./event_checks.ts";
 import {
-  type AttributeType,
-  checkAbsoluteUri,
-  checkExtensionName,
-  checkExtensionValue,
-  checkMediaType,
-  checkNonEmptyString,
-  checkTimestamp,
-  checkUriReference,
-  describeType,
-} from "./attributes.ts";
-import { decodeBase64, encodeBase64 } from "./base64.ts";
-import { excerpt, ValidationError, type ValidationIssue } from "./errors.ts";
+  batchFromJSON,
+  batchToJSON,
+  type CloudEventJSON,
+  eventFromJSON,
+  eventToJSON,
+  type FromJSONOptions,
+} from "./event_json.ts";
+import { takeCheckedFlat, thrownText } from "./json_checks.ts";
+
+export type { CloudEventJSON, FromJSONOptions } from "./event_json.ts";
+export { DEFAULT_MAX_DATA_DEPTH } from "./json_checks.ts";
 
 /** A value an extension attribute can hold. */
 export type ExtensionValue = string | number | boolean;
@@ -27,6 +29,17 @@ export type ExtensionValue = string | number | boolean;
  * What `new CloudEvent(...)` takes. `id` defaults to a random UUID, `time` to
  * now (pass `null` for an event without time). As in the JSON format, `null`
  * for any optional attribute means the attribute is absent.
+ *
+ * `data` must be able to travel as JSON, since an event may cross Redis or
+ * HTTP: plain objects (prototype `Object.prototype` or `null`), arrays,
+ * strings, finite numbers, booleans and `null`, nested at most `maxDepth`
+ * levels (default {@linkcode DEFAULT_MAX_DATA_DEPTH}). A `Date` is accepted
+ * and travels as its ISO text; an object member whose value is `undefined` is
+ * absent, as JSON writes it. A `Uint8Array` as the whole data is binary data
+ * (`data_base64`). Anything else (`NaN`, `Infinity`, functions, symbols,
+ * bigints, `undefined` in an array, class instances such as `Map`, cycles, a
+ * getter or proxy that throws) is refused with a `ValidationError` naming
+ * its path.
  *
  * @example
  * ```ts
@@ -51,69 +64,33 @@ export interface CloudEventInit<D = unknown> {
   subject?: string;
   /** RFC 3339 timestamp or a Date; default now; `null` means no time. */
   time?: string | Date | null;
-  /** The payload. `Uint8Array` is binary data (`data_base64` in JSON). */
+  /** The payload, JSON data or a `Uint8Array` (`data_base64` in JSON). */
   data?: D;
   /** Extension attributes. */
   extensions?: Record<string, ExtensionValue>;
 }
 
 /**
- * The structured-mode JSON form of an event: core attributes, extensions at
- * the top level, and `data` or `data_base64`.
- */
-export interface CloudEventJSON {
-  /** Always `"1.0"`. */
-  specversion: "1.0";
-  /** Event id. */
-  id: string;
-  /** Event source. */
-  source: string;
-  /** Event type. */
-  type: string;
-  /** Media type of the data. */
-  datacontenttype?: string;
-  /** Schema URI of the data. */
-  dataschema?: string;
-  /** Subject. */
-  subject?: string;
-  /** RFC 3339 timestamp. */
-  time?: string;
-  /** JSON or text payload. */
-  data?: unknown;
-  /** Binary payload, base64. */
-  data_base64?: string;
-  /** Extension attributes. */
-  [extension: string]: unknown;
-}
-
-/**
- * Options of {@linkcode CloudEvent.fromJSON}.
+ * How an event is checked, beyond the CloudEvents rules: taken by the
+ * constructors and, with more, by {@linkcode CloudEvent.fromJSON}.
  *
  * @example
  * ```ts
- * import { CloudEvent } from "@opensecflow/eventbus";
- * const e = CloudEvent.fromJSON(
- *   { specversion: "1.0", id: "1", type: "t", source: "/s", sent: "2024-01-01T00:00:00Z" },
- *   { extensionTypes: { sent: "timestamp" } },
- * );
+ * import { CloudEvent, type CloudEventOptions } from "@opensecflow/eventbus";
+ * const strict: CloudEventOptions = { maxDepth: 8 };
+ * new CloudEvent({ type: "t", source: "/s", data: { a: [1] } }, strict);
  * ```
  */
-export interface FromJSONOptions {
-  /** Declared types of known extensions, checked in their canonical string form. */
-  extensionTypes?: Record<string, AttributeType>;
+export interface CloudEventOptions {
+  /**
+   * Deepest nesting of objects and arrays accepted in `data`: an integer from
+   * 0 to 1000, default {@linkcode DEFAULT_MAX_DATA_DEPTH} (512). `{"a": 1}`
+   * is depth 1, `[[1]]` depth 2.
+   */
+  maxDepth?: number;
 }
 
 const EMPTY: Readonly<Record<string, ExtensionValue>> = Object.freeze({});
-const OPTIONAL_ATTRIBUTES = ["datacontenttype", "dataschema", "subject", "time"] as const;
-const KNOWN_JSON_MEMBERS = new Set([
-  "specversion",
-  "id",
-  "source",
-  "type",
-  ...OPTIONAL_ATTRIBUTES,
-  "data",
-  "data_base64",
-]);
 
 /**
  * Freezes plain objects and arrays all the way down; other objects are left
@@ -145,21 +122,62 @@ export function deepFreeze<T>(value: T): T {
   }
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object") return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+/** Freezes checked data; a proxy that refuses to freeze is a problem of the data. */
+function freezeData<T>(data: T, known: KnownData): T {
+  try {
+    // Flat data has no member to freeze: one call freezes it all. A Date,
+    // the one other object JSON data holds, is left alone as deepFreeze does.
+    const flat = known === "flat-json"
+      ? data !== null && typeof data === "object" && !(data instanceof Date)
+      : takeCheckedFlat(data);
+    return flat ? Object.freeze(data) : deepFreeze(data);
+  } catch (error) {
+    throw new ValidationError([{
+      path: "data",
+      message: `cannot be frozen: ${thrownText(error)}`,
+    }], { context: "CloudEvent" });
+  }
 }
 
-/** JavaScript callers may pass `null` for an optional attribute: it means absent, as in JSON. */
-function absentIfNull<T>(value: T | null | undefined): T | undefined {
-  return value === null ? undefined : value;
-}
+/** A CloudEvent under construction, before it is frozen. */
+type Writable<E> = { -readonly [K in keyof E]: E[K] };
 
-// Events of one kind repeat the same source and type: remembering the last
-// valid value of each skips re-checking them on the hot path.
-let lastValidSource: unknown;
-let lastValidType: unknown;
+/**
+ * What the caller of {@linkcode initEvent} knows of `init.data` already:
+ * nothing (it is checked), that it can travel as JSON (`"json"`), or that it
+ * can and has no object or array inside, Dates aside (`"flat-json"`).
+ */
+export type KnownData = "unknown" | "json" | "flat-json";
+
+/**
+ * The constructor's work, shared with classes that are built without calling
+ * it (see `defineEvent`): checks `init` (throwing {@linkcode ValidationError}
+ * with every problem) and sets the attributes on `event`. Freezing is left to
+ * the caller, since a subclass adds fields first.
+ */
+export function initEvent<D>(
+  event: CloudEvent<D>,
+  init: CloudEventInit<D>,
+  options: CloudEventOptions | undefined,
+  known: KnownData = "unknown",
+): void {
+  const issues = eventInitIssues(init, options, known === "unknown");
+  if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvent" });
+  const target = event as Writable<CloudEvent<D>>;
+  target.specversion = "1.0";
+  target.id = init.id === undefined ? crypto.randomUUID() : init.id;
+  target.source = init.source;
+  target.type = init.type;
+  if (init.datacontenttype != null) target.datacontenttype = init.datacontenttype;
+  if (init.dataschema != null) target.dataschema = init.dataschema;
+  if (init.subject != null) target.subject = init.subject;
+  const time = init.time;
+  if (time === undefined) target.time = nowTimestamp();
+  else if (time instanceof Date) target.time = time.toISOString();
+  else if (time !== null) target.time = time;
+  target.extensions = init.extensions == null ? EMPTY : copyExtensions(init.extensions);
+  if (init.data !== undefined) target.data = freezeData(init.data, known);
+}
 
 let lastMillis = -1;
 let lastTimestamp = "";
@@ -183,7 +201,8 @@ function nowTimestamp(): string {
  *
  * Plain-object and array `data` is frozen in place, deeply (so pass a copy if
  * you need to keep changing the original); a `Uint8Array` cannot be frozen
- * and should be treated as read-only. A subclass that adds fields must freeze
+ * and should be treated as read-only. `data` must be able to travel as JSON
+ * (see {@linkcode CloudEventInit}). A subclass that adds fields must freeze
  * its instances itself: only `CloudEvent`, `ScopedEvent` and `defineEvent`
  * classes are frozen here.
  *
@@ -198,7 +217,7 @@ function nowTimestamp(): string {
  */
 export class CloudEvent<D = unknown> {
   /** Always `"1.0"`. */
-  readonly specversion: "1.0" = "1.0";
+  declare readonly specversion: "1.0";
   /** Event id, unique per source. */
   declare readonly id: string;
   /** URI-reference of the context the event happened in. */
@@ -218,65 +237,12 @@ export class CloudEvent<D = unknown> {
   /** Extension attributes (frozen). */
   declare readonly extensions: Readonly<Record<string, ExtensionValue>>;
 
-  /** Builds and validates an event; throws {@linkcode ValidationError} listing every problem. */
-  constructor(init: CloudEventInit<D>) {
-    if (init === null || typeof init !== "object") {
-      throw new ValidationError([{
-        path: "",
-        message: `must be an object, got ${describeType(init)}`,
-      }]);
-    }
-    const issues: ValidationIssue[] = [];
-    const check = (path: string, problem: string | undefined) => {
-      if (problem) issues.push({ path, message: problem });
-    };
-    if (init.specversion !== undefined && init.specversion !== "1.0") {
-      check("specversion", `must be "1.0", got ${excerpt(init.specversion)}`);
-    }
-    const id = init.id === undefined ? crypto.randomUUID() : init.id;
-    if (init.id !== undefined) check("id", checkNonEmptyString(id));
-    if (init.source !== lastValidSource) {
-      const problem = checkUriReference(init.source);
-      if (problem) check("source", problem);
-      else lastValidSource = init.source;
-    }
-    if (init.type !== lastValidType) {
-      const problem = checkNonEmptyString(init.type);
-      if (problem) check("type", problem);
-      else lastValidType = init.type;
-    }
-    const datacontenttype = absentIfNull(init.datacontenttype);
-    const dataschema = absentIfNull(init.dataschema);
-    const subject = absentIfNull(init.subject);
-    if (datacontenttype !== undefined) check("datacontenttype", checkMediaType(datacontenttype));
-    if (dataschema !== undefined) check("dataschema", checkAbsoluteUri(dataschema));
-    if (subject !== undefined) check("subject", checkNonEmptyString(subject));
-    let time: string | undefined;
-    if (init.time === undefined) time = nowTimestamp();
-    else if (init.time instanceof Date) {
-      const year = init.time.getUTCFullYear();
-      if (Number.isNaN(init.time.getTime())) check("time", "is an invalid Date");
-      else if (year < 0 || year > 9999) {
-        check("time", "is outside the years 0000-9999 an RFC 3339 timestamp can write");
-      } else time = init.time.toISOString();
-    } else if (init.time !== null) {
-      check("time", checkTimestamp(init.time));
-      time = init.time;
-    }
-    const extensions = absentIfNull(init.extensions) === undefined
-      ? EMPTY
-      : copyExtensions(init.extensions, issues);
-    if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvent" });
-
-    this.id = id;
-    this.source = init.source;
-    this.type = init.type;
-    if (datacontenttype !== undefined) this.datacontenttype = datacontenttype;
-    if (dataschema !== undefined) this.dataschema = dataschema;
-    if (subject !== undefined) this.subject = subject;
-    if (time !== undefined) this.time = time;
-    if (init.data !== undefined) this.data = deepFreeze(init.data);
-    this.extensions = extensions;
+  /**
+   * Builds and validates an event; throws {@linkcode ValidationError} listing
+   * every problem, and `InvalidArgumentError` for a bad `options.maxDepth`.
+   */
+  constructor(init: CloudEventInit<D>, options?: CloudEventOptions) {
+    initEvent(this, init, options);
     if (new.target === CloudEvent) Object.freeze(this);
   }
 
@@ -292,25 +258,14 @@ export class CloudEvent<D = unknown> {
    * ```
    */
   toJSON(): CloudEventJSON {
-    const json: CloudEventJSON = {
-      specversion: "1.0",
-      id: this.id,
-      source: this.source,
-      type: this.type,
-    };
-    for (const name of OPTIONAL_ATTRIBUTES) {
-      if (this[name] !== undefined) json[name] = this[name];
-    }
-    for (const name in this.extensions) json[name] = this.extensions[name];
-    if (this.data instanceof Uint8Array) json.data_base64 = encodeBase64(this.data);
-    else if (this.data !== undefined) json.data = this.data;
-    return json;
+    return eventToJSON(this);
   }
 
   /**
    * Parses and validates one event in the JSON format, from text or from an
    * already-parsed object. Unknown top-level members become extensions; `null`
-   * for an optional attribute means it is absent.
+   * for an optional attribute means it is absent. `data` nested deeper than
+   * `options.maxDepth` (default {@linkcode DEFAULT_MAX_DATA_DEPTH}) is refused.
    *
    * @example
    * ```ts
@@ -320,7 +275,7 @@ export class CloudEvent<D = unknown> {
    * ```
    */
   static fromJSON(input: string | unknown, options?: FromJSONOptions): CloudEvent {
-    return eventFromWire(parseJSONText(input), "", options);
+    return eventFromJSON(input, options, CloudEvent);
   }
 
   /**
@@ -335,25 +290,7 @@ export class CloudEvent<D = unknown> {
    * ```
    */
   static batchFromJSON(input: string | unknown, options?: FromJSONOptions): CloudEvent[] {
-    const value = parseJSONText(input);
-    if (!Array.isArray(value)) {
-      throw new ValidationError([{
-        path: "",
-        message: `a batch must be a JSON array, got ${describeType(value)}`,
-      }]);
-    }
-    const events: CloudEvent[] = [];
-    const issues: ValidationIssue[] = [];
-    value.forEach((item, index) => {
-      try {
-        events.push(eventFromWire(item, `[${index}]`, options));
-      } catch (error) {
-        if (!(error instanceof ValidationError)) throw error;
-        issues.push(...error.issues);
-      }
-    });
-    if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvents batch" });
-    return events;
+    return batchFromJSON(input, options, CloudEvent);
   }
 
   /**
@@ -367,150 +304,7 @@ export class CloudEvent<D = unknown> {
    * ```
    */
   static batchToJSON(events: readonly CloudEvent[]): string {
-    if (!Array.isArray(events)) {
-      throw new ValidationError([{ path: "", message: "a batch must be an array of CloudEvent" }]);
-    }
-    const issues: ValidationIssue[] = [];
-    events.forEach((event, index) => {
-      if (!(event instanceof CloudEvent)) {
-        issues.push({
-          path: `[${index}]`,
-          message: `must be a CloudEvent, got ${describeType(event)}`,
-        });
-      }
-    });
-    if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvents batch" });
-    return JSON.stringify(events);
-  }
-}
-
-function copyExtensions(
-  input: unknown,
-  issues: ValidationIssue[],
-  types?: Record<string, AttributeType>,
-): Readonly<Record<string, ExtensionValue>> {
-  // A Map or class instance would pass `typeof` and then lose its entries.
-  if (!isPlainObject(input)) {
-    issues.push({
-      path: "extensions",
-      message: `must be a plain object, got ${describeType(input)}`,
-    });
-    return EMPTY;
-  }
-  const out: Record<string, ExtensionValue> = {};
-  for (const name of Object.keys(input)) {
-    const value = (input as Record<string, unknown>)[name];
-    const problem = checkExtensionName(name) ??
-      checkExtensionValue(value, types && Object.hasOwn(types, name) ? types[name] : undefined);
-    if (problem) {
-      issues.push({ path: excerpt(name).slice(1, -1) || name, message: problem });
-      continue;
-    }
-    // defineProperty keeps names like "constructor" as plain own data.
-    Object.defineProperty(out, name, { value, enumerable: true });
-  }
-  return Object.freeze(out);
-}
-
-function parseJSONText(input: unknown): unknown {
-  if (typeof input !== "string") return input;
-  try {
-    return JSON.parse(input);
-  } catch (error) {
-    throw new ValidationError([{
-      path: "",
-      message: `is not valid JSON (${
-        error instanceof Error ? error.message.slice(0, 80) : "parse error"
-      })`,
-    }]);
-  }
-}
-
-/** Builds an event from a wire object, issues prefixed with `prefix` (for batches). */
-function eventFromWire(value: unknown, prefix: string, options?: FromJSONOptions): CloudEvent {
-  const at = (name: string) => (prefix ? `${prefix}.${name}` : name);
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new ValidationError([{
-      path: prefix,
-      message: `an event must be a JSON object, got ${describeType(value)}`,
-    }]);
-  }
-  if (value instanceof CloudEvent) return value;
-  const wire = value as Record<string, unknown>;
-  const issues: ValidationIssue[] = [];
-  if (wire.specversion !== "1.0") {
-    issues.push({
-      path: at("specversion"),
-      message: wire.specversion === undefined
-        ? "is required"
-        : `must be "1.0", got ${excerpt(wire.specversion)}`,
-    });
-  }
-  for (const name of ["id", "source", "type"]) {
-    if (wire[name] === undefined || wire[name] === null) {
-      issues.push({ path: at(name), message: "is required" });
-    }
-  }
-  const hasData = wire.data !== undefined && wire.data !== null;
-  const hasBinary = wire.data_base64 !== undefined && wire.data_base64 !== null;
-  let data: unknown = hasData ? wire.data : undefined;
-  if (hasData && hasBinary) {
-    issues.push({
-      path: at("data_base64"),
-      message: "data and data_base64 are mutually exclusive",
-    });
-  } else if (hasBinary) {
-    data = typeof wire.data_base64 === "string" ? decodeBase64(wire.data_base64) : undefined;
-    if (data === undefined) {
-      issues.push({ path: at("data_base64"), message: "must be base64 text" });
-    }
-  }
-  const extensionInput: Record<string, unknown> = {};
-  for (const name of Object.keys(wire)) {
-    if (KNOWN_JSON_MEMBERS.has(name) || wire[name] === null) continue;
-    Object.defineProperty(extensionInput, name, { value: wire[name], enumerable: true });
-  }
-  const extensionIssues: ValidationIssue[] = [];
-  const extensions = copyExtensions(extensionInput, extensionIssues, options?.extensionTypes);
-  for (const issue of extensionIssues) issues.push({ ...issue, path: at(issue.path) });
-  const optional = (name: string) => (wire[name] === null ? undefined : wire[name]);
-  let event: CloudEvent | undefined;
-  try {
-    event = new CloudEvent({
-      id: wire.id as string,
-      source: wire.source as string,
-      type: wire.type as string,
-      datacontenttype: optional("datacontenttype") as string | undefined,
-      dataschema: optional("dataschema") as string | undefined,
-      subject: optional("subject") as string | undefined,
-      time: (optional("time") ?? null) as string | null,
-      data,
-      extensions,
-    });
-  } catch (error) {
-    if (!(error instanceof ValidationError)) throw error;
-    const seen = new Set(issues.map((issue) => issue.path));
-    for (const issue of error.issues) {
-      if (!seen.has(at(issue.path))) issues.push({ ...issue, path: at(issue.path) });
-    }
-  }
-  if (issues.length > 0 || event === undefined) {
-    throw new ValidationError(issues, { context: "CloudEvent" });
-  }
-  return event;
-}
-
-/**
- * The problems `new CloudEvent(init)` would report, as a list. Subclasses use
- * it when their own checks fail, so one error lists every problem.
- */
-export function attributeIssues(init: CloudEventInit<unknown>): ValidationIssue[] {
-  try {
-    new CloudEvent(init);
-    return [];
-  } catch (error) {
-    if (error instanceof ValidationError) return [...error.issues];
-    throw error;
+    return batchToJSON(events, CloudEvent);
   }
 }
 
@@ -563,17 +357,16 @@ export class ScopedEvent<D = unknown> extends CloudEvent<D> {
   declare readonly scope: EventScope;
 
   /** Builds and validates an event; the scope defaults to APP. */
-  constructor(init: ScopedEventInit<D>) {
+  constructor(init: ScopedEventInit<D>, options?: CloudEventOptions) {
     const scope = init?.scope ?? EventScope.APP;
     if (!isEventScope(scope)) {
       // Report the scope together with the attributes' problems, not after them.
-      // The data is left out: a throwaway event must not freeze the caller's object.
-      throw new ValidationError([...attributeIssues({ ...init, data: undefined }), {
+      throw new ValidationError([...eventInitIssues(init, options), {
         path: "scope",
         message: `must be "process" or "app", got ${excerpt(scope)}`,
       }], { context: "CloudEvent" });
     }
-    super(init);
+    super(init, options);
     this.scope = scope;
     if (new.target === ScopedEvent) Object.freeze(this);
   }

@@ -8,6 +8,7 @@
 
 import type {
   Broker,
+  BrokerHealth,
   BrokerState,
   ConsumeOptions,
   HandlerFailure,
@@ -18,7 +19,9 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./broker.ts";
+import { checkNonEmptyString } from "./attributes.ts";
 import { DropEvent, HandlerErrorEvent } from "./broker_events.ts";
+import { channelFor as typeChannel } from "./channel.ts";
 import type { EventDefinition, EventOf } from "./define_event.ts";
 import { excerpt, InvalidArgumentError, NotStartedError, ValidationError } from "./errors.ts";
 import { CloudEvent, EventScope, ScopedEvent } from "./event.ts";
@@ -100,6 +103,15 @@ export interface DefinitionInfo {
   readonly sends: boolean;
 }
 
+/** A bus handler on one broker: what it takes to move it to another broker. */
+interface Attachment {
+  readonly scope: EventScope;
+  readonly channel: string;
+  readonly deliver: (message: unknown, context: MessageContext) => unknown;
+  readonly options: SubscribeOptions | undefined;
+  sub: Subscription;
+}
+
 interface Route {
   readonly channel: string;
   /** The definition of this type a typed subscription of this bus uses. */
@@ -144,10 +156,10 @@ interface Registration {
  * ```
  */
 export class EventBus extends EventTarget {
-  /** Broker of PROCESS-scope events. */
-  readonly processBroker: Broker;
-  /** Broker of APP-scope events (may be the same object as `processBroker`). */
-  readonly appBroker: Broker;
+  #process: Broker;
+  #app: Broker;
+  readonly #attachments = new Set<Attachment>();
+  readonly #middleware: Middleware[] = [];
   /** Prefix of broker channels. */
   readonly channelPrefix: string;
   #logger: Logger;
@@ -184,23 +196,38 @@ export class EventBus extends EventTarget {
     super();
     this.#logger = options.logger ?? defaultLogger;
     const brokerOptions = { logger: this.#logger, onError: options.onError };
-    this.processBroker = options.process ?? new MemoryBroker(brokerOptions);
-    this.appBroker = options.app ?? new MemoryBroker(brokerOptions);
+    this.#process = options.process ?? new MemoryBroker(brokerOptions);
+    this.#app = options.app ?? new MemoryBroker(brokerOptions);
     this.channelPrefix = prefix;
-    this.#forwardEvents(this.processBroker);
-    if (this.appBroker !== this.processBroker) this.#forwardEvents(this.appBroker);
+    this.#forwardEvents(this.#process);
+    if (this.#app !== this.#process) this.#forwardEvents(this.#app);
+    internals.set(this, {
+      replaceBrokers: (brokers) => this.#replaceBrokers(brokers),
+      removeMiddleware: (middleware) => this.#removeMiddleware(middleware),
+    });
+  }
+
+  /** Broker of PROCESS-scope events. */
+  get processBroker(): Broker {
+    return this.#process;
+  }
+
+  /** Broker of APP-scope events (may be the same object as `processBroker`). */
+  get appBroker(): Broker {
+    return this.#app;
   }
 
   /** Re-dispatches the brokers' `error` and `drop` events on the bus. */
   #forwardEvents(broker: Broker): void {
     if (typeof broker.addEventListener !== "function") return;
+    const current = () => broker === this.#process || broker === this.#app;
     broker.addEventListener("error", (event) => {
-      if (event instanceof HandlerErrorEvent) {
+      if (event instanceof HandlerErrorEvent && current()) {
         this.dispatchEvent(new HandlerErrorEvent(event.failure));
       }
     });
     broker.addEventListener("drop", (event) => {
-      if (event instanceof DropEvent) {
+      if (event instanceof DropEvent && current()) {
         this.dispatchEvent(
           new DropEvent(event.channel, event.subscription, event.count, event.reason),
         );
@@ -224,7 +251,7 @@ export class EventBus extends EventTarget {
   #route(type: string): Route {
     let route = this.#routes.get(type);
     if (route === undefined) {
-      route = { channel: this.channelPrefix + type, known: undefined, sent: false };
+      route = { channel: typeChannel(this.channelPrefix, type), known: undefined, sent: false };
       // Beyond the bound, odd usage builds routes per call rather than growing forever.
       if (this.#routes.size < MAX_CACHED_CHANNELS) this.#routes.set(type, route);
     }
@@ -275,11 +302,10 @@ export class EventBus extends EventTarget {
     let routes: [Broker, EventScope][];
     let convert: (message: unknown) => CloudEvent;
     if (typeof target === "string") {
-      if (target.length === 0 || /[\s\p{Cc}]/u.test(target)) {
-        throw new InvalidArgumentError("type", "must be a non-empty event type without whitespace");
-      }
+      const problem = checkNonEmptyString(target);
+      if (problem) throw new InvalidArgumentError("type", `${problem}, got ${excerpt(target)}`);
       type = target;
-      routes = [[this.processBroker, EventScope.PROCESS], [this.appBroker, EventScope.APP]];
+      routes = [[this.#process, EventScope.PROCESS], [this.#app, EventScope.APP]];
       convert = (message) => message instanceof CloudEvent ? message : CloudEvent.fromJSON(message);
     } else {
       if (!isDefinition(target)) {
@@ -294,7 +320,7 @@ export class EventBus extends EventTarget {
       type = definition.type;
       this.#checkDefinitionType(definition);
       routes = [[
-        definition.scope === EventScope.PROCESS ? this.processBroker : this.appBroker,
+        definition.scope === EventScope.PROCESS ? this.#process : this.#app,
         definition.scope,
       ]];
       convert = (message) =>
@@ -303,29 +329,32 @@ export class EventBus extends EventTarget {
           ? message as CloudEvent
           : parseForHandler(definition, message, name);
     }
-    const subs: Subscription[] = [];
+    const attachments: Attachment[] = [];
     const registrations: Registration[] = [];
     try {
       for (const [broker, scope] of routes) {
         // One broker serving both scopes gets one subscription, so nothing arrives twice.
         const existing = routes.findIndex(([other]) => other === broker);
-        const sub = existing < subs.length
-          ? subs[existing]
+        const attachment = existing < attachments.length
+          ? attachments[existing]
           : this.#attach(broker, scope, type, convert, handler as EventHandler, name, options);
-        if (existing === subs.length) subs.push(sub);
-        registrations.push(this.#register(type, { name: sub.name, scope }));
+        if (existing === attachments.length) attachments.push(attachment);
+        registrations.push(this.#register(type, { name: attachment.sub.name, scope }));
       }
     } catch (error) {
       // All or nothing: a broker refusing the second subscription undoes the first.
       for (const registration of registrations) this.#registrations.delete(registration);
-      for (const sub of subs) {
-        sub.unsubscribe().catch((e) => this.#logger.error("undoing a subscription failed", e));
+      for (const attachment of attachments) {
+        this.#attachments.delete(attachment);
+        attachment.sub.unsubscribe().catch((e) =>
+          this.#logger.error("undoing a subscription failed", e)
+        );
       }
       throw error;
     }
     const known = typeof target === "string" ? undefined : this.#know(target);
     if (known !== undefined) known.receives++;
-    return this.#combine(type, subs, registrations, known, signal);
+    return this.#combine(type, attachments, registrations, known, signal);
   }
 
   /**
@@ -448,22 +477,48 @@ export class EventBus extends EventTarget {
     handler: EventHandler,
     name: string | undefined,
     options: SubscribeOptions | undefined,
-  ): Subscription {
+  ): Attachment {
     const channel = this.channelFor(type);
-    const hooks = this.#handleHooks;
     let subscription = "";
     const deliver = (message: unknown, context: MessageContext): unknown => {
       const event = convert(message);
+      const hooks = this.#handleHooks;
       if (hooks.length === 0) return handler(event, context);
       const call: HandleCall = { event, scope, channel, subscription, context };
-      return runChain(hooks, call, async () => await handler(event, context), true);
+      return runChain(hooks, call, () => handler(event, context), true);
     };
     // The broker names anonymous handlers (or refuses them, when names must be
     // durable): it must not mistake the wrapper's own name for the user's.
     Object.defineProperty(deliver, "name", { value: name ?? "" });
     const sub = broker.subscribe(channel, deliver, options);
     subscription = sub.name;
-    return sub;
+    const attachment: Attachment = { scope, channel, deliver, options, sub };
+    this.#attachments.add(attachment);
+    return attachment;
+  }
+
+  /**
+   * Moves every subscription onto other brokers (the bus must be stopped),
+   * keeping names and options. Used by `./testing` to run a bus wired to
+   * Redis in memory without changing application code.
+   */
+  #replaceBrokers(brokers: { process: Broker; app: Broker }): void {
+    if (this.#lifecycle.state !== "stopped") {
+      throw new InvalidArgumentError("bus", "must be stopped to change its brokers");
+    }
+    this.#process = brokers.process;
+    this.#app = brokers.app;
+    this.#forwardEvents(this.#process);
+    if (this.#app !== this.#process) this.#forwardEvents(this.#app);
+    for (const attachment of this.#attachments) {
+      const old = attachment.sub;
+      old.unsubscribe().catch((e) => this.#logger.error("moving a subscription failed", e));
+      const broker = attachment.scope === EventScope.PROCESS ? this.#process : this.#app;
+      attachment.sub = broker.subscribe(attachment.channel, attachment.deliver, {
+        ...attachment.options,
+        name: old.name,
+      });
+    }
   }
 
   #register(type: string, info: HandlerInfo): Registration {
@@ -474,16 +529,17 @@ export class EventBus extends EventTarget {
 
   #combine(
     type: string,
-    subs: Subscription[],
+    attachments: Attachment[],
     registrations: Registration[],
     known: KnownDefinition | undefined,
     signal: AbortSignal | undefined,
   ): Subscription {
     const registry = this.#registrations;
-    return subscriptionHandle(this.channelFor(type), subs[0].name, async () => {
+    return subscriptionHandle(this.channelFor(type), attachments[0].sub.name, async () => {
       if (known !== undefined) known.receives--;
       for (const registration of registrations) registry.delete(registration);
-      await Promise.all(subs.map((sub) => sub.unsubscribe()));
+      for (const attachment of attachments) this.#attachments.delete(attachment);
+      await Promise.all(attachments.map((attachment) => attachment.sub.unsubscribe()));
     }, signal);
   }
 
@@ -511,7 +567,53 @@ export class EventBus extends EventTarget {
     const channel = route.channel;
     if (this.#publishHooks.length === 0) return broker.publish(event, channel, options);
     const call: PublishCall = { event, scope: scopeOf(event), channel };
-    return runChain(this.#publishHooks, call, () => broker.publish(event, channel, options));
+    return runChain(
+      this.#publishHooks,
+      call,
+      (final) => this.#brokerOf(final.scope).publish(final.event, final.channel, options),
+      false,
+      this.#replaceEvent,
+    );
+  }
+
+  /**
+   * Publishes events in order, each as {@linkcode EventBus.publish} would.
+   * Every event is checked first (the bus is started, each is a CloudEvent
+   * with a broker for its scope): when one fails, none is published. A broker
+   * failing midway rejects, with the events before it published.
+   *
+   * @example
+   * ```ts
+   * import { CloudEvent, EventBus } from "@opensecflow/eventbus";
+   * await using bus = new EventBus();
+   * await bus.start();
+   * await bus.publishBatch([
+   *   new CloudEvent({ type: "stock.reserved", source: "/stock" }),
+   *   new CloudEvent({ type: "stock.shipped", source: "/stock" }),
+   * ]);
+   * ```
+   */
+  async publishBatch(events: readonly CloudEvent[], options?: PublishOptions): Promise<void> {
+    if (!Array.isArray(events)) {
+      throw new InvalidArgumentError(
+        "events",
+        `must be an array of CloudEvent, got ${excerpt(events)}`,
+      );
+    }
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index];
+      if (!(event instanceof CloudEvent)) {
+        throw new InvalidArgumentError(
+          `events[${index}]`,
+          `must be a CloudEvent (e.g. new OrderCreated({...})), got ${excerpt(event)}`,
+        );
+      }
+      const broker = this.#brokerFor(event, "publish");
+      if (broker instanceof Error) throw broker;
+      const refused = this.#checkOutgoing(event, this.#route(event.type));
+      if (refused !== undefined) throw refused;
+    }
+    for (const event of events) await this.publish(event, options);
   }
 
   /**
@@ -539,10 +641,39 @@ export class EventBus extends EventTarget {
     if (this.#publishHooks.length === 0) return broker.request<R>(event, channel, options);
     let reply: R | undefined;
     const call: PublishCall = { event, scope: scopeOf(event), channel };
-    await runChain(this.#publishHooks, call, async () => {
-      reply = await broker.request<R>(event, channel, options);
-    });
+    await runChain(
+      this.#publishHooks,
+      call,
+      async (final) => {
+        reply = await this.#brokerOf(final.scope).request<R>(final.event, final.channel, options);
+      },
+      false,
+      this.#replaceEvent,
+    );
     return reply as R;
+  }
+
+  /**
+   * The call a publish middleware's replacement event makes: checked and
+   * routed like a fresh publish.
+   */
+  readonly #replaceEvent = (_call: PublishCall, event: CloudEvent): PublishCall => {
+    if (!(event instanceof CloudEvent)) {
+      throw new InvalidArgumentError(
+        "event",
+        `a publish middleware passed next() a replacement that is not a CloudEvent: ${
+          excerpt(event)
+        }`,
+      );
+    }
+    const route = this.#route(event.type);
+    const refused = this.#checkOutgoing(event, route);
+    if (refused !== undefined) throw refused;
+    return { event, scope: scopeOf(event), channel: route.channel };
+  };
+
+  #brokerOf(scope: EventScope): Broker {
+    return scope === EventScope.PROCESS ? this.#process : this.#app;
   }
 
   /**
@@ -588,9 +719,7 @@ export class EventBus extends EventTarget {
       );
     }
     // A ScopedEvent carries its scope; a plain CloudEvent has none and goes to APP.
-    return (event as Partial<ScopedEvent>).scope === EventScope.PROCESS
-      ? this.processBroker
-      : this.appBroker;
+    return (event as Partial<ScopedEvent>).scope === EventScope.PROCESS ? this.#process : this.#app;
   }
 
   /**
@@ -600,12 +729,12 @@ export class EventBus extends EventTarget {
    */
   start(): Promise<void> {
     return this.#lifecycle.start(async () => {
-      await this.processBroker.start();
-      if (this.appBroker !== this.processBroker) {
+      await this.#process.start();
+      if (this.#app !== this.#process) {
         try {
-          await this.appBroker.start();
+          await this.#app.start();
         } catch (error) {
-          await this.processBroker.stop().catch((stopError) =>
+          await this.#process.stop().catch((stopError) =>
             this.#logger.error(
               "process broker failed to stop after the app broker failed to start",
               stopError,
@@ -629,9 +758,7 @@ export class EventBus extends EventTarget {
       return Promise.reject(error);
     }
     return this.#lifecycle.stop(async () => {
-      const brokers = this.appBroker === this.processBroker
-        ? [this.processBroker]
-        : [this.processBroker, this.appBroker];
+      const brokers = this.#app === this.#process ? [this.#process] : [this.#process, this.#app];
       const results = await Promise.allSettled(brokers.map((broker) => broker.stop(options)));
       const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
       if (failures.length > 0) {
@@ -647,6 +774,34 @@ export class EventBus extends EventTarget {
   /** Stops the bus at the end of an `await using` scope. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
+  }
+
+  /**
+   * Readiness of both brokers, for liveness and readiness probes: `ok` when
+   * the bus is started and both brokers are healthy. A broker without a
+   * `health()` of its own is judged by its state. Never rejects.
+   *
+   * @example
+   * ```ts
+   * import { EventBus } from "@opensecflow/eventbus";
+   * await using bus = new EventBus();
+   * await bus.start();
+   * const health = await bus.health();
+   * console.log(health.ok, health.process.state, health.app.state); // true "started" "started"
+   * ```
+   */
+  async health(): Promise<BusHealth> {
+    const [process, app] = await Promise.all([
+      brokerHealth(this.#process),
+      this.#app === this.#process ? undefined : brokerHealth(this.#app),
+    ]);
+    const appHealth = app ?? process;
+    return {
+      ok: this.#lifecycle.state === "started" && process.ok && appHealth.ok,
+      state: this.#lifecycle.state,
+      process,
+      app: appHealth,
+    };
   }
 
   /**
@@ -686,20 +841,91 @@ export class EventBus extends EventTarget {
     if (publish === undefined && handle === undefined) {
       throw new InvalidArgumentError("middleware", "needs a publish() or handle() hook");
     }
-    if (publish !== undefined) {
-      if (typeof publish !== "function") {
-        throw new InvalidArgumentError("middleware.publish", "must be a function");
-      }
-      this.#publishHooks.push(publish.bind(middleware));
+    if (publish !== undefined && typeof publish !== "function") {
+      throw new InvalidArgumentError("middleware.publish", "must be a function");
     }
-    if (handle !== undefined) {
-      if (typeof handle !== "function") {
-        throw new InvalidArgumentError("middleware.handle", "must be a function");
-      }
-      this.#handleHooks.push(handle.bind(middleware));
+    if (handle !== undefined && typeof handle !== "function") {
+      throw new InvalidArgumentError("middleware.handle", "must be a function");
     }
+    this.#middleware.push(middleware);
+    this.#rebuildHooks();
     return this;
   }
+
+  #removeMiddleware(middleware: Middleware): void {
+    const index = this.#middleware.indexOf(middleware);
+    if (index === -1) return;
+    this.#middleware.splice(index, 1);
+    this.#rebuildHooks();
+  }
+
+  /** New lists rather than edits: a chain running now keeps the list it started with. */
+  #rebuildHooks(): void {
+    const publish: NonNullable<Middleware["publish"]>[] = [];
+    const handle: NonNullable<Middleware["handle"]>[] = [];
+    for (const middleware of this.#middleware) {
+      if (middleware.publish) publish.push(middleware.publish.bind(middleware));
+      if (middleware.handle) handle.push(middleware.handle.bind(middleware));
+    }
+    this.#publishHooks = publish;
+    this.#handleHooks = handle;
+  }
+}
+
+/**
+ * What {@linkcode EventBus.health} returns.
+ *
+ * @example
+ * ```ts
+ * import { EventBus, type BusHealth } from "@opensecflow/eventbus";
+ * const health: BusHealth = await new EventBus().health();
+ * console.log(health.ok); // false: not started
+ * ```
+ */
+export interface BusHealth {
+  /** The bus is started and both brokers are healthy. */
+  readonly ok: boolean;
+  /** The bus's lifecycle state. */
+  readonly state: BrokerState;
+  /** The process broker's readiness. */
+  readonly process: BrokerHealth;
+  /** The app broker's readiness (the same object when one broker serves both scopes). */
+  readonly app: BrokerHealth;
+}
+
+async function brokerHealth(broker: Broker): Promise<BrokerHealth> {
+  if (typeof broker.health === "function") {
+    try {
+      return await broker.health();
+    } catch (error) {
+      return {
+        ok: false,
+        state: broker.state,
+        subscriptions: [],
+        error: error instanceof Error ? error.message : String(error),
+      };
+    }
+  }
+  return { ok: broker.state === "started", state: broker.state, subscriptions: [] };
+}
+
+/** What `./testing` may do to a bus that the public API does not offer. */
+export interface BusInternals {
+  /** Moves every subscription onto other brokers; the bus must be stopped. */
+  replaceBrokers(brokers: { process: Broker; app: Broker }): void;
+  /** Removes a middleware added with `use`. */
+  removeMiddleware(middleware: Middleware): void;
+}
+
+const internals = new WeakMap<EventBus, BusInternals>();
+
+/** The internals of a bus, for `./testing`; not part of the public API. */
+export function busInternals(bus: EventBus): BusInternals {
+  const found = internals.get(bus);
+  if (found === undefined) {
+    throw new InvalidArgumentError("bus", "must be an EventBus");
+  }
+  return found;
 }
 
 /** Event types whose channel name is remembered; beyond it names are built per call. */

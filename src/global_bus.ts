@@ -11,6 +11,12 @@ import type { EventDefinition, EventOf } from "./define_event.ts";
 import { EventBusStateError, excerpt, InvalidArgumentError } from "./errors.ts";
 import { EventBus, type EventBusOptions, type EventHandler } from "./eventbus.ts";
 import { checkConcurrency, checkHandler } from "./handler_support.ts";
+import {
+  instanceNamer,
+  type LegacyStaticMethod,
+  legacyStaticMethod,
+  methodContext,
+} from "./method_decorator.ts";
 
 /**
  * A handler made by {@linkcode eventHandler}: call it with an event instance
@@ -24,12 +30,37 @@ export type RegisteredHandler<E extends EventDefinition, R> = (
 
 /**
  * What `eventHandler(Definition)` returns: apply it to a function, or use it
- * as a TC39 decorator on a static or instance method.
+ * as a decorator on a class method, in either protocol TypeScript compiles.
+ *
+ * @example
+ * ```ts
+ * import { defineEvent, eventHandler, type EventHandlerDecorator } from "@opensecflow/eventbus";
+ * import { z } from "zod";
+ *
+ * const Ping = defineEvent({ type: "ping", source: "/p", data: z.object({}) });
+ * const onPing: EventHandlerDecorator<typeof Ping> = eventHandler(Ping);
+ * onPing(function pong(e) {
+ *   console.log("ping", e.id);
+ * });
+ * ```
  */
-export type EventHandlerDecorator<E extends EventDefinition> = <R>(
-  handler: (event: EventOf<E>, context: MessageContext) => R,
-  context?: ClassMethodDecoratorContext,
-) => RegisteredHandler<E, R>;
+export interface EventHandlerDecorator<E extends EventDefinition> {
+  /** Function form, or a TC39 decorator on a static or instance method. */
+  <R>(
+    handler: (event: EventOf<E>, context: MessageContext) => R,
+    context?: ClassMethodDecoratorContext,
+  ): RegisteredHandler<E, R>;
+  /**
+   * Legacy decorator (`experimentalDecorators`) on a static method: returns
+   * the descriptor of the converting method. `target` is the class, so an
+   * instance method (whose target is a prototype) is a type error.
+   */
+  <M extends (event: EventOf<E>, context: MessageContext) => unknown>(
+    target: abstract new (...args: never[]) => unknown,
+    key: string | symbol,
+    descriptor: TypedPropertyDescriptor<M>,
+  ): TypedPropertyDescriptor<M>;
+}
 
 interface Declaration {
   readonly definition: EventDefinition;
@@ -55,15 +86,6 @@ function checkDeclarationOptions(options: SubscribeOptions | undefined): void {
     throw new InvalidArgumentError("name", "must be a non-empty string");
   }
   checkConcurrency(options.concurrency);
-}
-
-/** How many instances of each class method were attached, for distinct durable names. */
-const instanceCounts = new Map<string, number>();
-
-function instanceName(base: string): string {
-  const count = (instanceCounts.get(base) ?? 0) + 1;
-  instanceCounts.set(base, count);
-  return count === 1 ? base : `${base}#${count}`;
 }
 
 function directContext(event: { id: string }, name: string): MessageContext {
@@ -107,15 +129,84 @@ function converting<E extends EventDefinition, R>(
   return wrapped;
 }
 
+type TypedHandler<E extends EventDefinition, R = unknown> = (
+  event: EventOf<E>,
+  context: MessageContext,
+) => R;
+
+/** A TC39 decorator on a method: attached once for the class, or once per instance. */
+function declareMethod<E extends EventDefinition, R>(
+  definition: E,
+  options: SubscribeOptions | undefined,
+  handler: TypedHandler<E, R>,
+  context: ClassMethodDecoratorContext,
+  nameOf: (base: string) => string,
+): RegisteredHandler<E, R> {
+  const method = String(context.name);
+  const isStatic = context.static;
+  context.addInitializer(function (this: unknown) {
+    const owner = isStatic ? (this as { name: string }).name : (this as object).constructor.name;
+    const base = options?.name ?? `${owner}.${method}`;
+    // Each instance is a subscription of its own, with a stable distinct name.
+    const name = isStatic ? base : nameOf(base);
+    declare({
+      definition,
+      handler: converting(definition, name, handler).bind(this) as EventHandler,
+      options: { ...options, name },
+    });
+  });
+  return converting(definition, options?.name ?? method, handler);
+}
+
+/** A legacy decorator on a static method: attached now, bound to the class. */
+function declareLegacyStatic<E extends EventDefinition>(
+  definition: E,
+  options: SubscribeOptions | undefined,
+  legacy: LegacyStaticMethod,
+): PropertyDescriptor {
+  const handler = legacy.method as TypedHandler<E>;
+  const name = options?.name ?? `${legacy.owner.name}.${legacy.key}`;
+  declare({
+    definition,
+    handler: converting(definition, name, handler).bind(legacy.owner) as EventHandler,
+    options: { ...options, name },
+  });
+  // Called directly, the method converts its input as a TC39-decorated one does.
+  return {
+    ...legacy.descriptor,
+    value: converting(definition, options?.name ?? legacy.key, handler),
+  };
+}
+
+/** The function form: the returned function is the declared handler. */
+function declareFunction<E extends EventDefinition, R>(
+  definition: E,
+  options: SubscribeOptions | undefined,
+  handler: TypedHandler<E, R>,
+): RegisteredHandler<E, R> {
+  const name = options?.name ?? handler.name;
+  const registered = converting(definition, name || "anonymous", handler);
+  // An anonymous function keeps no name: the broker names it, or refuses it
+  // when names must be durable (RedisBroker), with a message saying how to fix it.
+  if (!name) Object.defineProperty(registered, "name", { value: "" });
+  declare({ definition, handler: registered as EventHandler, options: { ...options } });
+  return registered;
+}
+
 /**
  * Declares a handler of a typed event on the module-level bus. Before
  * {@linkcode initEventBus} it waits in a pending list; `initEventBus` attaches
  * every declared handler exactly once. Works as a function wrapper and as a
- * TC39 decorator on static and instance methods. An instance method is
- * attached for each instance created, under the names `Class.method`,
- * `Class.method#2`, ... in construction order, and stays attached (and the
- * instance alive) for the life of the process: prefer static methods or one
- * instance per class.
+ * decorator, in both protocols TypeScript compiles:
+ *
+ * - TC39 decorators (the default): on static and instance methods. An
+ *   instance method is attached for each instance created, under the names
+ *   `Class.method`, `Class.method#2`, ... in construction order, and stays
+ *   attached (and the instance alive) for the life of the process: prefer
+ *   static methods or one instance per class.
+ * - Legacy decorators (`experimentalDecorators: true`): on static methods,
+ *   attached as `Class.method`. An instance method is refused with
+ *   `InvalidArgumentError`, since that protocol gives no instance to call it on.
  *
  * @example
  * ```ts
@@ -158,39 +249,18 @@ export function eventHandler<E extends EventDefinition>(
     );
   }
   checkDeclarationOptions(options);
-  return <R>(
-    handler: (event: EventOf<E>, context: MessageContext) => R,
-    context?: ClassMethodDecoratorContext,
-  ): RegisteredHandler<E, R> => {
+  const nameOf = instanceNamer();
+  const decorate = (...args: unknown[]): unknown => {
+    const legacy = legacyStaticMethod(args, "eventHandler()");
+    if (legacy !== undefined) return declareLegacyStatic(definition, options, legacy);
+    const [handler, context] = args;
     checkHandler(handler);
-    if (context?.kind === "method") {
-      const method = String(context.name);
-      const isStatic = context.static;
-      context.addInitializer(function (this: unknown) {
-        const owner = isStatic
-          ? (this as { name: string }).name
-          : (this as object).constructor.name;
-        // Each instance is a subscription of its own, with a stable name:
-        // Class.method, Class.method#2, ... in construction order.
-        const name = isStatic
-          ? options?.name ?? `${owner}.${method}`
-          : instanceName(options?.name ?? `${owner}.${method}`);
-        declare({
-          definition,
-          handler: converting(definition, name, handler).bind(this) as EventHandler,
-          options: { ...options, name },
-        });
-      });
-      return converting(definition, options?.name ?? method, handler);
-    }
-    const name = options?.name ?? handler.name;
-    const registered = converting(definition, name || "anonymous", handler);
-    // An anonymous function keeps no name: the broker names it, or refuses it
-    // when names must be durable (RedisBroker), with a message saying how to fix it.
-    if (!name) Object.defineProperty(registered, "name", { value: "" });
-    declare({ definition, handler: registered as EventHandler, options: { ...options } });
-    return registered;
+    const method = methodContext(context, "eventHandler()");
+    return method === undefined
+      ? declareFunction(definition, options, handler as TypedHandler<E>)
+      : declareMethod(definition, options, handler as TypedHandler<E>, method, nameOf);
   };
+  return decorate as EventHandlerDecorator<E>;
 }
 
 /**

@@ -20,6 +20,7 @@ import { InvalidArgumentError } from "./errors.ts";
 import { CloudEvent } from "./event.ts";
 import type { Logger } from "./logger.ts";
 import { checkSignal } from "./subscription.ts";
+import { instanceNamer, legacyStaticMethod, methodContext } from "./method_decorator.ts";
 
 /**
  * Checks a channel name: a non-empty string without whitespace or control
@@ -209,9 +210,11 @@ export function reportFailure(
 
 /**
  * Builds `broker.subscriber(channel, options)`: the function form returns the
- * handler unchanged; as a TC39 decorator on a static method it subscribes the
- * method bound to the class, on an instance method it subscribes each new
- * instance's method.
+ * handler unchanged. As a decorator it works in both protocols TypeScript
+ * compiles: on a static method (TC39 or legacy) it subscribes the method
+ * bound to the class; on an instance method (TC39 only: legacy decorators
+ * give no instance) it subscribes each new instance's method, under the names
+ * `name`, `name#2`, ... in construction order.
  */
 export function subscriberDecorator(
   broker: Broker,
@@ -219,11 +222,22 @@ export function subscriberDecorator(
   options?: SubscribeOptions,
 ): SubscriberDecorator {
   checkChannel(channel);
-  return <H extends Handler>(handler: H, context?: ClassMethodDecoratorContext): H => {
+  const nameOf = instanceNamer();
+  const decorate = (...args: unknown[]): unknown => {
+    const legacy = legacyStaticMethod(args, "broker.subscriber()");
+    if (legacy !== undefined) {
+      const name = options?.name ?? legacy.key;
+      broker.subscribe(channel, legacy.method.bind(legacy.owner) as Handler, { ...options, name });
+      return undefined;
+    }
+    const [handler, context] = args;
     checkHandler(handler);
-    if (context?.kind === "method") {
-      const name = options?.name ?? String(context.name);
-      context.addInitializer(function (this: unknown) {
+    const method = methodContext(context, "broker.subscriber()");
+    if (method !== undefined) {
+      const base = options?.name ?? String(method.name);
+      const isStatic = method.static;
+      method.addInitializer(function (this: unknown) {
+        const name = isStatic ? base : nameOf(base);
         broker.subscribe(channel, handler.bind(this), { ...options, name });
       });
       return handler;
@@ -231,6 +245,7 @@ export function subscriberDecorator(
     broker.subscribe(channel, handler, options);
     return handler;
   };
+  return decorate as SubscriberDecorator;
 }
 
 /**

@@ -8,6 +8,7 @@
 
 import type {
   Broker,
+  BrokerHealth,
   BrokerOptions,
   BrokerState,
   BrokerStats,
@@ -20,6 +21,7 @@ import type {
   SubscribeOptions,
   SubscriberDecorator,
   Subscription,
+  SubscriptionHealth,
 } from "./broker.ts";
 import {
   BrokerError,
@@ -40,6 +42,7 @@ import {
   publisherDecorator,
   subscriberDecorator,
 } from "./handler_support.ts";
+import { checkIdempotent, idempotentHandler } from "./idempotency.ts";
 import { HandlerRunner, type RunnerHost, type Unsettled } from "./handler_runner.ts";
 import { defaultLogger } from "./logger.ts";
 import { Lifecycle } from "./lifecycle.ts";
@@ -59,6 +62,7 @@ import {
 } from "./retry.ts";
 import { RingQueue } from "./ring_queue.ts";
 import { consumeStream, subscriptionHandle } from "./subscription.ts";
+import { deadline } from "./timers.ts";
 
 /**
  * Options of {@linkcode MemoryBroker}.
@@ -300,10 +304,11 @@ export class MemoryBroker extends EventTarget implements Broker {
     if (this.#channels.get(channel)?.some((other) => other.name === name)) {
       throw duplicateNameError(channel, name);
     }
+    const ttl = checkIdempotent(options?.idempotent);
     const runner = new HandlerRunner<Delivery>({
       channel,
       subscription: name,
-      handler: handler as Handler,
+      handler: ttl === undefined ? handler as Handler : idempotentHandler(handler as Handler, ttl),
       concurrency: checked.concurrency,
       reporter: this.#reporter,
       host: this.#host,
@@ -439,6 +444,71 @@ export class MemoryBroker extends EventTarget implements Broker {
       request,
     ).catch((error) => request.abort(error));
     return promise;
+  }
+
+  /**
+   * Resolves once nothing is queued, waiting for a retry or running in any
+   * subscription, including work that handlers publish meanwhile. For tests
+   * and graceful hand-offs; it does not stop anything.
+   *
+   * @example
+   * ```ts
+   * import { MemoryBroker } from "@opensecflow/eventbus";
+   * await using broker = new MemoryBroker();
+   * const seen: number[] = [];
+   * broker.subscribe("n", function record(n: number) {
+   *   seen.push(n);
+   * });
+   * await broker.start();
+   * await broker.publish(1, "n");
+   * await broker.idle();
+   * console.assert(seen.length === 1);
+   * ```
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = [...this.#channels.values()].flat().concat([...this.#closing])
+        .filter((state) => !state.isIdle());
+      if (busy.length === 0) return;
+      await Promise.race(
+        busy.map((state) =>
+          state.runner.isIdle() && state.waiting === 0 ? state.nextRetry() : state.runner.whenIdle()
+        ),
+      );
+    }
+  }
+
+  /**
+   * Readiness: ok while started, with each subscription's queue.
+   *
+   * @example
+   * ```ts
+   * import { MemoryBroker } from "@opensecflow/eventbus";
+   * await using broker = new MemoryBroker();
+   * broker.subscribe("jobs", function worker() {});
+   * await broker.start();
+   * console.log((await broker.health()).subscriptions); // [{ channel: "jobs", subscription: "worker", queued: 0, running: 0 }]
+   * ```
+   */
+  health(): Promise<BrokerHealth> {
+    const state = this.#lifecycle.state;
+    const subscriptions: SubscriptionHealth[] = [];
+    for (const states of this.#channels.values()) {
+      for (const { runner } of states) {
+        subscriptions.push({
+          channel: runner.channel,
+          subscription: runner.subscription,
+          queued: runner.queued,
+          running: runner.running,
+        });
+      }
+    }
+    return Promise.resolve({
+      ok: state === "started",
+      state,
+      subscriptions,
+      ...(state === "started" ? {} : { error: `MemoryBroker is ${state}` }),
+    });
   }
 
   /** Counters, queue sizes and in-flight work. */
@@ -595,6 +665,7 @@ export class MemoryBroker extends EventTarget implements Broker {
     const timer = setTimeout(() => {
       retries.delete(timer);
       state.runner.pushFront(delivery);
+      state.retryFired();
     }, wait);
     retries.set(timer, delivery);
   }
@@ -608,6 +679,7 @@ export class MemoryBroker extends EventTarget implements Broker {
       state.runner.pushFront(delivery);
     }
     retries.clear();
+    state.retryFired();
   }
 
   #sendReply(delivery: Delivery, result: unknown): void {
@@ -659,6 +731,7 @@ export class MemoryBroker extends EventTarget implements Broker {
         dropped.push(delivery);
       }
       state.retries.clear();
+      state.retryFired();
     }
     for (const delivery of dropped) {
       delivery.request?.failed(state.name, new BrokerError(`request dropped: ${why}`));
@@ -673,12 +746,11 @@ export class MemoryBroker extends EventTarget implements Broker {
   async #drainAndStop(timeout: number): Promise<void> {
     const states = [...this.#channels.values()].flat().concat([...this.#closing]);
     for (const state of states) this.#flushRetries(state);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = await Promise.race([
+    const timedOut = await deadline(
       Promise.all(states.map((state) => state.runner.whenIdle())).then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeout, true))),
-    ]);
-    clearTimeout(timer);
+      timeout,
+      () => true,
+    );
     if (timedOut) {
       let dropped = 0;
       let aborted = 0;

@@ -80,6 +80,8 @@ export class SubscriptionState {
   blocked: RingQueue<Delivery> | null = null;
   /** Deliveries waiting for a retry, by timer. */
   retries: Map<ReturnType<typeof setTimeout>, Delivery> | null = null;
+  /** Resolved when a retry timer fires: `MemoryBroker.idle()` waits on it. */
+  retryWaiters: (() => void)[] | null = null;
   active = true;
 
   constructor(
@@ -97,6 +99,19 @@ export class SubscriptionState {
 
   get waiting(): number {
     return this.blocked === null ? 0 : this.blocked.length;
+  }
+
+  /** Resolves when the next retry of this subscription is queued. */
+  nextRetry(): Promise<void> {
+    return new Promise<void>((resolve) => (this.retryWaiters ??= []).push(resolve));
+  }
+
+  /** A retry was queued. */
+  retryFired(): void {
+    const waiters = this.retryWaiters;
+    if (waiters === null) return;
+    this.retryWaiters = null;
+    for (const resolve of waiters) resolve();
   }
 
   isIdle(): boolean {

@@ -63,45 +63,83 @@ export interface HandleCall {
  * ```
  */
 export interface Middleware {
-  /** Runs around `bus.publish`. */
-  publish?(call: PublishCall, next: () => Promise<void>): Promise<void>;
+  /**
+   * Runs around `bus.publish` and `bus.request`. `next(event)` publishes a
+   * replacement instead: events are immutable, so that is how a hook adds an
+   * attribute (e.g. a trace context extension); later hooks and the broker
+   * see the replacement.
+   */
+  publish?(call: PublishCall, next: (event?: CloudEvent) => Promise<void>): Promise<void>;
   /** Runs around each handler call; resolves with the handler's result. */
   handle?(call: HandleCall, next: () => Promise<unknown>): Promise<unknown>;
 }
 
-type Hook<C, R> = (call: C, next: () => Promise<R>) => Promise<R>;
+type Hook<C, R, A> = (call: C, next: (replacement?: A) => Promise<R>) => Promise<R>;
 
 /**
  * Runs `hooks` as an onion around `last`, the first hook outermost. A hook
  * may call `next()` once. With `mayShortCircuit` (handler calls) a hook that
  * returns without calling it skips the rest and its result stands; without
- * (publishes, which must never be swallowed silently) that is an error.
+ * (publishes, which must never be swallowed silently) that is an error. A
+ * hook that passes `next` a replacement gets it folded into the call by
+ * `replace`, which also checks it; without `replace` a replacement is refused.
  */
-export async function runChain<C, R>(
-  hooks: readonly Hook<C, R>[],
+export function runChain<C, R, A = never>(
+  hooks: readonly Hook<C, R, A>[],
   call: C,
-  last: () => Promise<R>,
+  last: (call: C) => R | Promise<R>,
   mayShortCircuit = false,
+  replace?: (call: C, replacement: A) => C,
 ): Promise<R> {
-  const step = async (index: number): Promise<R> => {
-    if (index === hooks.length) return await last();
+  // No async functions here: each step costs one hook call, not a promise per await.
+  const step = (index: number, current: C): Promise<R> => {
+    if (index === hooks.length) {
+      try {
+        return Promise.resolve(last(current));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     let called = false;
-    const result = await hooks[index](call, () => {
+    const next = (replacement?: A): Promise<R> => {
       if (called) {
         return Promise.reject(
           new EventBusError("MIDDLEWARE", `middleware #${index + 1} called next() twice`),
         );
       }
       called = true;
-      return step(index + 1);
-    });
-    if (!called && !mayShortCircuit) {
-      throw new EventBusError(
-        "MIDDLEWARE",
-        `middleware #${index + 1} returned without calling next(); throw to stop a call instead`,
-      );
+      if (replacement === undefined) return step(index + 1, current);
+      if (replace === undefined) {
+        return Promise.reject(
+          new EventBusError(
+            "MIDDLEWARE",
+            `middleware #${index + 1} passed a value to next(); this hook takes none`,
+          ),
+        );
+      }
+      try {
+        return step(index + 1, replace(current, replacement));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    let result: Promise<R>;
+    try {
+      result = Promise.resolve(hooks[index](current, next));
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return result;
+    // A handle hook may skip the rest; a publish hook must have called next() by the time it settles.
+    if (mayShortCircuit) return result;
+    return result.then((value) => {
+      if (!called) {
+        throw new EventBusError(
+          "MIDDLEWARE",
+          `middleware #${index + 1} returned without calling next(); throw to stop a call instead`,
+        );
+      }
+      return value;
+    });
   };
-  return await step(0);
+  return step(0, call);
 }

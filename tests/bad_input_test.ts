@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { ValidationError } from "../src/errors.ts";
-import { CloudEvent } from "../src/event.ts";
+import { CloudEvent, DEFAULT_MAX_DATA_DEPTH } from "../src/event.ts";
 
 const base = { specversion: "1.0", id: "1", type: "t", source: "/s" } as const;
 const TEN_MB = 10 * 1024 * 1024;
@@ -277,21 +277,180 @@ Deno.test("bad input: data and data_base64 together, and invalid base64", () => 
   assert.deepStrictEqual(Array.from(big.data.subarray(0, 6)), [0, 1, 2, 0, 1, 2]);
 });
 
-Deno.test("bad input: data nested 100 000 levels deep does not overflow the stack", () => {
-  const depth = 100_000;
-  const text = `{"specversion":"1.0","id":"1","type":"t","source":"/s","data":${
-    "[".repeat(depth)
-  }1${"]".repeat(depth)}}`;
-  const e = CloudEvent.fromJSON(text);
-  let level: unknown = e.data;
-  let count = 0;
-  while (Array.isArray(level)) {
-    assert.ok(Object.isFrozen(level));
-    level = level[0];
-    count++;
+/** `[[...[1]...]]` nested `depth` levels, as a value. */
+function nestedArrays(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
+
+/** An event's JSON text with `data` nested `depth` levels. */
+function nestedText(depth: number): string {
+  return `{"specversion":"1.0","id":"1","type":"t","source":"/s","data":${"[".repeat(depth)}1${
+    "]".repeat(depth)
+  }}`;
+}
+
+Deno.test("bad input: data nested 5 000 to 100 000 levels deep is refused, not a RangeError", () => {
+  for (const depth of [5_000, 100_000]) {
+    const fromText = rejected(() => CloudEvent.fromJSON(nestedText(depth)));
+    assert.equal(fromText.issues.length, 1);
+    assert.match(fromText.issues[0].path, /^data\[0\]/);
+    assert.match(fromText.issues[0].message, /nested more than 512 levels/);
+    assert.ok(fromText.message.length < 500, `message is ${fromText.message.length} long`);
+    const inBatch = rejected(() => CloudEvent.batchFromJSON(`[${nestedText(depth)}]`));
+    assert.match(inBatch.issues[0].path, /^\[0\]\.data\[0\]/);
+    const built = rejected(() =>
+      new CloudEvent({ type: "t", source: "/s", data: nestedArrays(depth) })
+    );
+    assert.match(built.issues[0].path, /^data\[0\]/);
   }
-  assert.equal(count, depth);
-  assert.equal(level, 1);
+});
+
+Deno.test("bad input: the default depth bound is 512 levels, and what it accepts can be written", () => {
+  const deepest = CloudEvent.fromJSON(nestedText(DEFAULT_MAX_DATA_DEPTH));
+  assert.equal(DEFAULT_MAX_DATA_DEPTH, 512);
+  const text = JSON.stringify(deepest);
+  assert.deepStrictEqual(CloudEvent.fromJSON(text).data, deepest.data);
+  assert.ok(rejected(() => CloudEvent.fromJSON(nestedText(DEFAULT_MAX_DATA_DEPTH + 1))));
+  const nestedObjects = JSON.parse(`${'{"a":'.repeat(513)}1${"}".repeat(513)}`);
+  const error = rejected(() => new CloudEvent({ type: "t", source: "/s", data: nestedObjects }));
+  assert.match(error.issues[0].path, /^data\.a\.a/);
+});
+
+Deno.test("bad input: NaN and Infinity in data are refused, from JSON text and at construction", () => {
+  // 1e400 is valid JSON text that parses to Infinity.
+  assert.deepStrictEqual(
+    paths(() =>
+      CloudEvent.fromJSON(`{"specversion":"1.0","id":"1","type":"t","source":"/s","data":1e400}`)
+    ),
+    ["data"],
+  );
+  assert.deepStrictEqual(
+    paths(() =>
+      CloudEvent.fromJSON(
+        `{"specversion":"1.0","id":"1","type":"t","source":"/s","data":{"a":[1,-1e400]}}`,
+      )
+    ),
+    ["data.a[1]"],
+  );
+  assert.deepStrictEqual(paths(() => CloudEvent.fromJSON({ ...base, data: [-Infinity] })), [
+    "data[0]",
+  ]);
+  assert.deepStrictEqual(
+    paths(() => CloudEvent.batchFromJSON([base, { ...base, data: { n: NaN } }])),
+    ["[1].data.n"],
+  );
+  for (const value of [NaN, Infinity, -Infinity]) {
+    assert.deepStrictEqual(paths(() => new CloudEvent({ type: "t", source: "/s", data: value })), [
+      "data",
+    ]);
+    assert.deepStrictEqual(
+      paths(() => new CloudEvent({ type: "t", source: "/s", data: { deep: [{ x: value }] } })),
+      ["data.deep[0].x"],
+    );
+  }
+  // Large finite numbers are fine.
+  assert.equal(CloudEvent.fromJSON({ ...base, data: 1e308 }).data, 1e308);
+});
+
+Deno.test("bad input: data that cannot be written as JSON is refused with its path", () => {
+  const build = (data: unknown) => () => new CloudEvent({ type: "t", source: "/s", data });
+  const cyclic: Record<string, unknown> = { name: "loop" };
+  cyclic.self = { back: cyclic };
+  const cyclicArray: unknown[] = [1];
+  cyclicArray.push([cyclicArray]);
+  class Money {
+    amount = 1;
+  }
+  const cases: [unknown, string][] = [
+    [cyclic, "data.self.back"],
+    [cyclicArray, "data[1][0]"],
+    [{ run() {} }, "data.run"],
+    [() => 1, "data"],
+    [{ s: Symbol("x") }, "data.s"],
+    [Symbol("top"), "data"],
+    [{ n: 10n }, "data.n"],
+    [[1, undefined], "data[1]"],
+    // deno-lint-ignore no-sparse-arrays
+    [[1, , 3], "data[1]"],
+    [{ m: new Map([["a", 1]]) }, "data.m"],
+    [new Set([1]), "data"],
+    [{ money: new Money() }, "data.money"],
+    [{ at: new Date(NaN) }, "data.at"],
+    [{ bytes: new Uint8Array([1]) }, "data.bytes"],
+    [new Uint16Array([1]), "data"],
+    [{ re: /x/ }, "data.re"],
+  ];
+  for (const [data, path] of cases) {
+    const error = rejected(build(data));
+    assert.deepStrictEqual(error.issues.map((issue) => issue.path), [path], path);
+  }
+  // A refused event leaves the caller's data as it was.
+  const mine = { ok: { fine: true }, bad: NaN };
+  rejected(build(mine));
+  assert.ok(!Object.isFrozen(mine) && !Object.isFrozen(mine.ok));
+});
+
+Deno.test("bad input: getters and proxies that throw are refused, naming the path", () => {
+  const build = (data: unknown) => () => new CloudEvent({ type: "t", source: "/s", data });
+  const getter = {
+    ok: 1,
+    get broken(): number {
+      throw new TypeError("getter failed");
+    },
+  };
+  const error = rejected(build({ outer: [getter] }));
+  assert.deepStrictEqual(error.issues.map((issue) => issue.path), ["data.outer[0].broken"]);
+  assert.match(error.issues[0].message, /getter failed/);
+  const hostile = new Proxy({}, {
+    ownKeys() {
+      throw new Error("no keys for you");
+    },
+    getPrototypeOf() {
+      return Object.prototype;
+    },
+  });
+  assert.deepStrictEqual(paths(build({ p: hostile })), ["data.p"]);
+  assert.deepStrictEqual(paths(build(hostile)), ["data"]);
+  const everyTrapThrows = new Proxy({}, {
+    get() {
+      throw new Error("get");
+    },
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf");
+    },
+    ownKeys() {
+      throw new Error("ownKeys");
+    },
+  });
+  assert.deepStrictEqual(paths(build({ list: [everyTrapThrows] })), ["data.list[0]"]);
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  assert.deepStrictEqual(paths(build({ gone: proxy })), ["data.gone"]);
+  // A wire object whose members throw is refused as a whole.
+  const wire = new Proxy({ ...base }, {
+    get(target, key) {
+      if (key === "source") throw new Error("no source");
+      return Reflect.get(target, key);
+    },
+  });
+  assert.deepStrictEqual(paths(() => CloudEvent.fromJSON(wire)), [""]);
+});
+
+Deno.test("bad input: a few shared arrays that would expand beyond what JSON can write are refused", () => {
+  // 2^40 values when written out; the walk itself stays linear.
+  let bomb: unknown = [1];
+  for (let i = 0; i < 40; i++) bomb = [bomb, bomb];
+  const error = rejected(() => new CloudEvent({ type: "t", source: "/s", data: bomb }));
+  assert.match(error.issues[0].message, /more than \d+ values/);
+  // A shared object that stays small is fine, and written once per reference.
+  const shared = { sku: "X" };
+  const e = new CloudEvent({ type: "t", source: "/s", data: { a: shared, b: [shared, shared] } });
+  assert.deepStrictEqual(CloudEvent.fromJSON(JSON.stringify(e)).data, {
+    a: { sku: "X" },
+    b: [{ sku: "X" }, { sku: "X" }],
+  });
 });
 
 Deno.test("bad input: wrong types for core attributes name the attribute", () => {

@@ -51,6 +51,8 @@ export interface ContractFeatures {
   redeliversUnacknowledged: boolean;
   /** Handlers run in this process: a failed request keeps the original error as `cause`. */
   inProcess: boolean;
+  /** Subscribe option `idempotent` is honoured (otherwise it must be refused, never ignored). */
+  idempotent: boolean;
 }
 
 /** A broker implementation under test. */
@@ -352,6 +354,28 @@ export function brokerContractSuite(target: ContractTarget): void {
     await wait(got.reached(1), "the decorated handler ran");
     assert.deepEqual(got.items, ["hi"]);
   });
+
+  contract(
+    "subscriber decorator on an instance method subscribes every instance under its own name",
+    async (broker) => {
+      const channel = uniqueChannel("instance-decorator");
+      const got = new Collector<string>();
+      class Worker {
+        constructor(readonly label: string) {}
+
+        @broker.subscriber(channel)
+        handle(job: string, context: MessageContext): void {
+          got.add(`${this.label}:${job}:${context.subscription}`);
+        }
+      }
+      new Worker("a");
+      new Worker("b");
+      await broker.start();
+      await broker.publish("J", channel);
+      await wait(got.reached(2), "both instances got the job");
+      assert.deepEqual([...got.items].sort(), ["a:J:handle", "b:J:handle#2"]);
+    },
+  );
 
   contract("request/reply resolves with the handler's return value", async (broker) => {
     const channel = uniqueChannel("rpc");
@@ -854,6 +878,44 @@ export function brokerContractSuite(target: ContractTarget): void {
     assert.deepEqual(got, [2, 4]);
     await waitFor(() => broker.stats().subscribers === 0, { deadline, what: "unsubscribed" });
   });
+
+  contract(
+    "idempotent: an event published twice runs once; a failed run does not count",
+    async (broker) => {
+      const channel = uniqueChannel("idempotent");
+      if (!features.idempotent) {
+        assert.throws(
+          () => broker.subscribe(channel, function once() {}, { idempotent: true }),
+          InvalidArgumentError,
+        );
+        return;
+      }
+      const calls = new Collector<string>();
+      let failFirst = true;
+      broker.subscribe(channel, function once(e: CloudEvent) {
+        calls.add(e.subject!);
+        if (e.subject === "flaky" && failFirst) {
+          failFirst = false;
+          throw new Error("first run fails");
+        }
+      }, { idempotent: true });
+      await broker.start();
+      const event = new CloudEvent({ type: "test.once", source: "/c", subject: "same" });
+      const flaky = new CloudEvent({ type: "test.once", source: "/c", subject: "flaky" });
+      await broker.publish(event, channel);
+      await broker.publish(event, channel);
+      await broker.publish(CloudEvent.fromJSON(JSON.stringify(event)), channel); // a copy, same id
+      await broker.publish(flaky, channel);
+      await broker.publish(flaky, channel);
+      await broker.publish(
+        new CloudEvent({ type: "test.once", source: "/c", subject: "end" }),
+        channel,
+      );
+      await wait(calls.reached(4), "the sentinel");
+      assert.deepEqual(calls.items, ["same", "flaky", "flaky", "end"]);
+    },
+    { maxDeliveries: 1 },
+  );
 
   contract("subscribe: a signal unsubscribes, and await using does too", async (broker) => {
     const channel = uniqueChannel("signal");

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { defineEvent, type EventOf } from "../src/define_event.ts";
 import { InvalidArgumentError, ValidationError } from "../src/errors.ts";
 import { CloudEvent, EventScope, ScopedEvent } from "../src/event.ts";
+import { isBoundedSchema, jsonOutputDepth } from "../src/zod_schema.ts";
 
 const OrderCreated = defineEvent({
   type: "order.created",
@@ -275,4 +276,208 @@ Deno.test("defineEvent: a type with whitespace is refused at definition time", (
     () => defineEvent({ type: "order created", source: "/o", data: z.object({}) }),
     InvalidArgumentError,
   );
+});
+
+/** `[[...[1]...]]` nested `depth` levels. */
+function nestedArrays(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
+
+Deno.test("defineEvent: deep data is refused before a recursive schema walks it", () => {
+  const Doc = defineEvent({ type: "doc.json", source: "/d", data: z.json() });
+  const deep = nestedArrays(2_000);
+  // Unchecked, z.json() itself overflows the stack on this payload.
+  assert.throws(() => z.json().safeParse(deep), RangeError);
+  const built = issuePaths(() => new Doc({ data: deep as z.infer<ReturnType<typeof z.json>> }));
+  assert.equal(built.length, 1);
+  assert.match(built[0], /^data\[0\]/);
+  const parsed = issuePaths(() => Doc.parse({ ...wire, type: "doc.json", data: deep }));
+  assert.match(parsed[0], /^data\[0\]/);
+  const text = `{"specversion":"1.0","id":"1","type":"doc.json","source":"/d","data":${
+    "[".repeat(2_000)
+  }1${"]".repeat(2_000)}}`;
+  assert.match(issuePaths(() => Doc.parse(text))[0], /^data\[0\]/);
+
+  interface Tree {
+    children: Tree[];
+  }
+  const TreeSchema: z.ZodType<Tree> = z.lazy(() => z.object({ children: z.array(TreeSchema) }));
+  const Forest = defineEvent({ type: "forest", source: "/f", data: TreeSchema });
+  let tree: Tree = { children: [] };
+  for (let i = 0; i < 2_000; i++) tree = { children: [tree] };
+  assert.match(issuePaths(() => new Forest({ data: tree }))[0], /^data\.children\[0\]/);
+  // Within the bound, the recursive schema checks the data as usual.
+  assert.ok(new Forest({ data: { children: [{ children: [] }] } }));
+  assert.ok(new Doc({ data: nestedArrays(100) as z.infer<ReturnType<typeof z.json>> }));
+});
+
+Deno.test("defineEvent: maxDepth is an option of the class and of parse", () => {
+  const Doc = defineEvent({ type: "doc.json", source: "/d", data: z.json() });
+  const data = { a: { b: [1] } };
+  assert.ok(new Doc({ data }, { maxDepth: 3 }));
+  assert.deepStrictEqual(issuePaths(() => new Doc({ data }, { maxDepth: 2 })), ["data.a.b"]);
+  assert.deepStrictEqual(
+    issuePaths(() => Doc.parse({ ...wire, type: "doc.json", data }, { maxDepth: 1 })),
+    ["data.a"],
+  );
+  assert.throws(() => new Doc({ data }, { maxDepth: -1 }), InvalidArgumentError);
+});
+
+Deno.test("defineEvent: what the schema outputs must travel as JSON too", () => {
+  const Odd = defineEvent({
+    type: "odd",
+    source: "/o",
+    data: z.object({ n: z.number() }).transform((value) => ({ ...value, ratio: value.n / 0 })),
+  });
+  assert.deepStrictEqual(issuePaths(() => new Odd({ data: { n: 1 } })), ["data.ratio"]);
+  const Mapped = defineEvent({
+    type: "mapped",
+    source: "/m",
+    data: z.record(z.string(), z.number()).transform((value) => new Map(Object.entries(value))),
+  });
+  assert.deepStrictEqual(issuePaths(() => new Mapped({ data: { a: 1 } })), ["data"]);
+  // Non-finite input is refused at its path.
+  assert.deepStrictEqual(
+    issuePaths(() => new OrderCreated({ data: { orderId: "A", amount: NaN } })),
+    ["data.amount"],
+  );
+});
+
+Deno.test("defineEvent: a schema that throws is a ValidationError, not its own exception", () => {
+  const Throwing = defineEvent({
+    type: "throwing",
+    source: "/t",
+    data: z.string().transform((): string => {
+      throw new TypeError("transform broke");
+    }),
+  });
+  const paths = issuePaths(() => new Throwing({ data: "x" }));
+  assert.deepStrictEqual(paths, ["data"]);
+  const Async = defineEvent({
+    type: "async",
+    source: "/a",
+    data: z.string().refine(() => Promise.resolve(true)),
+  });
+  assert.deepStrictEqual(issuePaths(() => new Async({ data: "x" })), ["data"]);
+});
+
+Deno.test("defineEvent: a schema that is not zod 4 is refused, saying so", () => {
+  // What a zod 3 schema looks like from the outside: parse methods, no `_zod`.
+  const zod3Like = {
+    _def: { typeName: "ZodObject" },
+    parse: (value: unknown) => value,
+    safeParse: (value: unknown) => ({ success: true, data: value }),
+  };
+  let error: unknown;
+  try {
+    defineEvent({ type: "t", data: zod3Like as unknown as z.ZodObject<z.ZodRawShape> });
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof InvalidArgumentError);
+  assert.equal(error.argument, "data");
+  assert.match(error.message, /zod 4/);
+});
+
+Deno.test("schema traits: which schemas parse boundedly, and which output JSON by construction", () => {
+  interface Category {
+    name: string;
+    subs: Category[];
+  }
+  const Category: z.ZodType<Category> = z.object({
+    name: z.string(),
+    get subs() {
+      return z.array(Category);
+    },
+  });
+  // [schema, bounded, depth of JSON output (undefined: not known to be JSON)]
+  const cases: [string, z.ZodType, boolean, number | undefined][] = [
+    ["flat object", z.object({ id: z.string(), n: z.number().positive() }), true, 1],
+    ["nested", z.object({ a: z.array(z.object({ b: z.email() })) }), true, 3],
+    ["strict", z.strictObject({ a: z.string() }), true, 1],
+    ["optional member", z.object({ a: z.string().optional(), b: z.int().nullable() }), true, 1],
+    ["tuple", z.tuple([z.string()], z.number()), true, 1],
+    ["record", z.record(z.string(), z.boolean()), true, 1],
+    ["union", z.union([z.string(), z.object({ a: z.array(z.number()) })]), true, 2],
+    [
+      "intersection",
+      z.intersection(z.object({ a: z.string() }), z.object({ b: z.null() })),
+      true,
+      1,
+    ],
+    ["coerced", z.coerce.date(), true, 0],
+    ["literals", z.literal(["a", 1, true, null]), true, 0],
+    ["enum", z.enum(["a", "b"]), true, 0],
+    // Input passes through: bounded, but the output is checked.
+    ["loose", z.looseObject({ a: z.string() }), true, undefined],
+    ["record of any", z.record(z.string(), z.any()), true, undefined],
+    ["unknown", z.unknown(), true, undefined],
+    ["default", z.object({ unit: z.string().default("c") }), true, undefined],
+    ["optional in array", z.array(z.string().optional()), true, undefined],
+    ["NaN", z.nan(), true, undefined],
+    ["undefined literal", z.literal(undefined), true, undefined],
+    ["__proto__ member", z.object({ ["__proto__"]: z.object({}) }), true, undefined],
+    // Recursion or application code: the input is checked before zod.
+    ["json", z.json(), false, undefined],
+    ["lazy", z.lazy(() => z.string()), false, undefined],
+    ["recursive getter", Category, false, undefined],
+    ["transform", z.string().transform((s) => s.length), false, undefined],
+    ["refine", z.string().refine((s) => s !== ""), false, undefined],
+    ["trim (an overwrite)", z.string().trim(), false, undefined],
+    ["catch", z.string().catch("x"), false, undefined],
+    ["preprocess", z.preprocess((x) => x, z.string()), false, undefined],
+    ["custom", z.custom<string>(() => true), false, undefined],
+  ];
+  for (const [name, schema, bounded, depth] of cases) {
+    assert.equal(isBoundedSchema(schema), bounded, name);
+    assert.equal(jsonOutputDepth(schema), depth, name);
+  }
+});
+
+Deno.test("defineEvent: whatever the schema, what it lets through is checked and named by path", () => {
+  const Loose = defineEvent({
+    type: "loose",
+    source: "/l",
+    data: z.looseObject({ a: z.string() }),
+  });
+  assert.deepStrictEqual(issuePaths(() => new Loose({ data: { a: "x", b: NaN } })), ["data.b"]);
+  const cyclic: Record<string, unknown> = { a: "x" };
+  cyclic.self = cyclic;
+  // zod copies the unknown member `self` (the input itself) into its output,
+  // so the cycle closes one level down.
+  assert.deepStrictEqual(issuePaths(() => new Loose({ data: cyclic as { a: string } })), [
+    "data.self.self",
+  ]);
+  const Bag = defineEvent({ type: "bag", source: "/b", data: z.record(z.string(), z.any()) });
+  assert.match(
+    issuePaths(() => new Bag({ data: { deep: nestedArrays(600) } }))[0],
+    /^data\.deep\[0\]/,
+  );
+  assert.deepStrictEqual(issuePaths(() => new Bag({ data: { at: new Map() } })), ["data.at"]);
+  // A getter that throws while zod reads it is named too.
+  const hostile = {
+    orderId: "A",
+    get amount(): number {
+      throw new TypeError("no amount");
+    },
+  };
+  assert.deepStrictEqual(issuePaths(() => new OrderCreated({ data: hostile })), ["data.amount"]);
+  // Output known to be JSON, but deeper than maxDepth allows: still refused.
+  const Nested = defineEvent({
+    type: "nested",
+    source: "/n",
+    data: z.object({ a: z.object({ b: z.array(z.string()) }) }),
+  });
+  assert.ok(new Nested({ data: { a: { b: ["x"] } } }, { maxDepth: 3 }));
+  assert.deepStrictEqual(
+    issuePaths(() => new Nested({ data: { a: { b: ["x"] } } }, { maxDepth: 2 })),
+    ["data.a.b"],
+  );
+  // Every object of the data is frozen, whichever way it was checked.
+  const built = new Nested({ data: { a: { b: ["x"] } } });
+  assert.ok(Object.isFrozen(built.data) && Object.isFrozen(built.data.a.b));
+  const flat = new OrderCreated({ data: { orderId: "A", amount: 1 } });
+  assert.ok(Object.isFrozen(flat.data));
 });

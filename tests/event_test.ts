@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ValidationError } from "../src/errors.ts";
+import { InvalidArgumentError, ValidationError } from "../src/errors.ts";
 import { CloudEvent, EventScope, ScopedEvent } from "../src/event.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -415,5 +415,124 @@ Deno.test("CloudEvent: a Date outside the years RFC 3339 can write is refused", 
   assert.throws(
     () => new CloudEvent({ type: "t", source: "/s", time: new Date(Date.UTC(-1, 0, 1)) }),
     ValidationError,
+  );
+});
+
+Deno.test("maxDepth: an option of the constructors and of fromJSON/batchFromJSON", () => {
+  const data = { a: { b: [1] } }; // depth 3
+  const wire = { specversion: "1.0", id: "1", type: "t", source: "/s", data };
+  assert.ok(new CloudEvent({ type: "t", source: "/s", data }, { maxDepth: 3 }));
+  assert.deepStrictEqual(
+    issuePaths(() =>
+      new CloudEvent({ type: "t", source: "/s", data: { a: { b: [1] } } }, { maxDepth: 2 })
+    ),
+    ["data.a.b"],
+  );
+  assert.deepStrictEqual(issuePaths(() => CloudEvent.fromJSON(wire, { maxDepth: 2 })), [
+    "data.a.b",
+  ]);
+  assert.deepStrictEqual(issuePaths(() => CloudEvent.batchFromJSON([wire], { maxDepth: 1 })), [
+    "[0].data.a",
+  ]);
+  assert.deepStrictEqual(
+    issuePaths(() =>
+      new ScopedEvent({ type: "t", source: "/s", data: [[]], scope: EventScope.APP }, {
+        maxDepth: 1,
+      })
+    ),
+    ["data[0]"],
+  );
+  // Depth 0 admits scalars only.
+  assert.equal(new CloudEvent({ type: "t", source: "/s", data: "x" }, { maxDepth: 0 }).data, "x");
+  assert.deepStrictEqual(
+    issuePaths(() => new CloudEvent({ type: "t", source: "/s", data: {} }, { maxDepth: 0 })),
+    ["data"],
+  );
+  for (const maxDepth of [-1, 1.5, NaN, Infinity, 1001, "8", null]) {
+    assert.throws(
+      () => new CloudEvent({ type: "t", source: "/s" }, { maxDepth: maxDepth as number }),
+      (error: unknown) => error instanceof InvalidArgumentError && error.argument === "maxDepth",
+      String(maxDepth),
+    );
+    assert.throws(
+      () => CloudEvent.fromJSON(wire, { maxDepth: maxDepth as number }),
+      InvalidArgumentError,
+    );
+  }
+});
+
+Deno.test("data: a Date travels as its ISO text, an undefined member as absent, bytes as data_base64", () => {
+  const at = new Date(Date.UTC(2024, 0, 31, 12));
+  const e = new CloudEvent({ type: "t", source: "/s", data: { at, note: undefined, n: 1 } });
+  const back = CloudEvent.fromJSON(JSON.stringify(e));
+  assert.deepStrictEqual(back.data, { at: "2024-01-31T12:00:00.000Z", n: 1 });
+  const nullProto = Object.assign(Object.create(null), { a: 1 });
+  assert.deepStrictEqual(
+    {
+      ...CloudEvent.fromJSON(
+        JSON.stringify(new CloudEvent({ type: "t", source: "/s", data: nullProto })),
+      ).data as object,
+    },
+    { a: 1 },
+  );
+  const bytes = new CloudEvent({ type: "t", source: "/s", data: new Uint8Array([1, 2]) });
+  assert.equal(bytes.toJSON().data_base64, "AQI=");
+});
+
+Deno.test("a refused event freezes nothing: the checks run before anything is built", () => {
+  const data = { lines: [{ sku: "X" }] };
+  assert.deepStrictEqual(
+    issuePaths(() => new ScopedEvent({ type: "t", source: "/s", data, scope: "x" as EventScope })),
+    ["scope"],
+  );
+  assert.deepStrictEqual(
+    issuePaths(() => new CloudEvent({ type: "", source: "/s", data })),
+    ["type"],
+  );
+  assert.ok(!Object.isFrozen(data) && !Object.isFrozen(data.lines[0]));
+  // Problems of the attributes and of the data come in one error.
+  assert.deepStrictEqual(
+    issuePaths(() => new CloudEvent({ type: "", source: "", data: { x: NaN } })),
+    ["source", "type", "data.x"],
+  );
+});
+
+Deno.test("fromJSON options are checked: extension types must be known types", () => {
+  const wire = { specversion: "1.0", id: "1", type: "t", source: "/s", sent: "x" };
+  const argument = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (error) {
+      assert.ok(
+        error instanceof InvalidArgumentError,
+        `expected InvalidArgumentError, got ${error}`,
+      );
+      return error.argument;
+    }
+    assert.fail("expected an InvalidArgumentError");
+  };
+  assert.equal(
+    argument(() =>
+      CloudEvent.fromJSON(wire, {
+        extensionTypes: { sent: "timestamps" as "timestamp" },
+      })
+    ),
+    "extensionTypes",
+  );
+  assert.equal(
+    argument(() =>
+      CloudEvent.batchFromJSON([wire], {
+        extensionTypes: ["uri"] as unknown as Record<string, "uri">,
+      })
+    ),
+    "extensionTypes",
+  );
+  assert.equal(
+    argument(() => CloudEvent.fromJSON(wire, "strict" as unknown as { maxDepth: number })),
+    "options",
+  );
+  assert.equal(
+    argument(() => new CloudEvent({ type: "t", source: "/s" }, 5 as unknown as { maxDepth: 1 })),
+    "options",
   );
 });

@@ -385,7 +385,7 @@ Deno.test("bus: middleware runs around publish and handler calls, first added ou
 Deno.test("bus: invalid arguments throw InvalidArgumentError", () => {
   const bus = quietBus();
   assert.throws(() => bus.subscribe({} as never, () => {}), InvalidArgumentError);
-  assert.throws(() => bus.subscribe("has space", function f() {}), InvalidArgumentError);
+  assert.throws(() => bus.subscribe("", function f() {}), InvalidArgumentError);
   assert.throws(() => bus.subscribe(OrderCreated, 42 as never), InvalidArgumentError);
   assert.throws(() => bus.use({} as never), InvalidArgumentError);
   assert.throws(() => new EventBus({ channelPrefix: "a b" }), InvalidArgumentError);

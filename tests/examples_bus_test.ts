@@ -46,6 +46,11 @@ const cases: [file: string, expected: RegExp[]][] = [
     /settled PAY-1 by card: 1250 cents/,
     /also rejected at run time: ValidationError/,
   ]],
+  ["22_testing_helpers.ts", [
+    /receipt sent to ada@example.com/,
+    /a failing handler failed the publish: RangeError/,
+    /published: order.placed, receipt.sent, order.placed/,
+  ]],
 ];
 
 for (const [file, expected] of cases) {

@@ -125,8 +125,10 @@ Deno.test("example 19: Hono app with the CloudEvents route", async () => {
     'POST /signups (bad email) -> 400 {"success":false,"issues":[{"path":"data.email"',
     /POST \/webhooks\/cloudevents \(structured\) -> 202 \{"accepted":1/,
     /POST \/webhooks\/cloudevents \(unknown type\) -> 400 .*"path":"type"/,
+    'POST /imports (batch) -> 201 {"imported":1,"skipped":1}',
+    /POST \/imports \(bad email\) -> 400 .*"path":"\[0\]\.data\.email"/,
     'GET /handlers -> 200 {"user.signed_up":[{"name":"sendWelcomeMail","scope":"app"}]}',
-    "welcomed: ada@example.com, grace@example.com",
+    "welcomed: ada@example.com, grace@example.com, linus@example.com",
     "bus stopped",
   ]);
 });

@@ -241,3 +241,100 @@ Deno.test("global: when a broker refuses a declared handler, initEventBus throws
   );
   assert.throws(() => getEventBus(), EventBusStateError);
 });
+
+const Legacy = defineEvent({
+  type: "test.legacy.static",
+  scope: EventScope.PROCESS,
+  source: "/legacy",
+  data: z.object({ n: z.number() }),
+});
+type Legacy = InstanceType<typeof Legacy>;
+
+Deno.test("global: a legacy decorator call (target, key, descriptor) on a static method attaches it bound to the class", async () => {
+  await resetEventBus();
+  const seen: string[] = [];
+  let calls = countdown(1);
+  class Ledger {
+    static readonly label = "ledger";
+    static book(e: Legacy): void {
+      seen.push(`${this.label}:${e.data.n}`);
+      calls.hit();
+    }
+  }
+  // What `experimentalDecorators` code does for `@eventHandler(Legacy) static book`.
+  const descriptor = eventHandler(Legacy)(
+    Ledger,
+    "book",
+    Object.getOwnPropertyDescriptor(Ledger, "book")!,
+  );
+  Object.defineProperty(Ledger, "book", descriptor);
+  const bus = initEventBus({ logger: silentLogger });
+  assert.deepEqual(bus.handlers()["test.legacy.static"], [{
+    name: "Ledger.book",
+    scope: "process",
+  }]);
+  await bus.start();
+  await bus.publish(new Legacy({ data: { n: 1 } }));
+  await withDeadline(calls.reached, DEADLINE, "the legacy static handler");
+  // Called directly, the decorated method converts a CloudEvents JSON object.
+  calls = countdown(1);
+  (Ledger.book as (input: unknown) => void)({
+    specversion: "1.0",
+    id: "d1",
+    source: "/direct",
+    type: "test.legacy.static",
+    data: { n: 2 },
+  });
+  assert.deepEqual(seen, ["ledger:1", "ledger:2"]);
+  await resetEventBus();
+});
+
+Deno.test("global: a legacy decorator call on an instance method, an accessor or a property is refused, naming it", async () => {
+  await resetEventBus();
+  class Desk {
+    record(_e: Legacy): void {}
+    get total(): number {
+      return 1;
+    }
+  }
+  const decorate = eventHandler(Legacy, { name: "refusedLegacy" }) as unknown as (
+    target: object,
+    key: string,
+    descriptor: PropertyDescriptor | undefined,
+  ) => unknown;
+  const proto = Desk.prototype;
+  assert.throws(
+    () => decorate(proto, "record", Object.getOwnPropertyDescriptor(proto, "record")),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && e.argument === "Desk.record" &&
+      /instance method with legacy decorators.*Make the method static/.test(e.message),
+  );
+  assert.throws(
+    () => decorate(proto, "total", Object.getOwnPropertyDescriptor(proto, "total")),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && e.argument === "Desk.total" &&
+      /methods only/.test(e.message),
+  );
+  assert.throws(
+    () => decorate(proto, "field", undefined),
+    (e: unknown) => e instanceof InvalidArgumentError && e.argument === "Desk.field",
+  );
+  const bus = initEventBus({ logger: silentLogger });
+  const names = Object.values(bus.handlers()).flat().map((h) => h.name);
+  assert.ok(!names.includes("refusedLegacy"), "a refused declaration is not kept");
+  await resetEventBus();
+});
+
+Deno.test("global: a TC39 decorator on something other than a method is refused", () => {
+  const context = {
+    kind: "field",
+    name: "total",
+    static: false,
+  } as unknown as ClassMethodDecoratorContext;
+  assert.throws(
+    () => eventHandler(Legacy)(function total() {}, context),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && e.argument === "total" &&
+      /methods only, not a field/.test(e.message),
+  );
+});

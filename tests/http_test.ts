@@ -17,11 +17,15 @@ import {
   silentLogger,
 } from "../mod.ts";
 import {
-  createEventHandler,
+  createReceiver,
   type EventPublisher,
   HttpDeliveryError,
+  HttpRequestError,
   httpSink,
+  parseRequest,
+  type ParseRequestOptions,
   type ProblemDetails,
+  sendBatch,
   sendEvent,
   toHttpRequest,
 } from "../http.ts";
@@ -72,7 +76,7 @@ const OrderCreated = defineEvent({
 
 Deno.test("binary mode from the SDK is accepted, attributes and extensions intact", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const sent = new SdkCloudEvent({
     type: "com.example.ping",
     source: "/sdk",
@@ -82,7 +86,7 @@ Deno.test("binary mode from the SDK is accepted, attributes and extensions intac
   });
   const response = await handler(fromSdk(HTTP.binary(sent)));
   assert.equal(response.status, 202);
-  assert.deepEqual(await response.json(), { accepted: 1, ids: [sent.id] });
+  assert.deepEqual(await response.json(), { accepted: 1 });
   assert.equal(bus.events.length, 1);
   const got = bus.events[0];
   assert.equal(got.id, sent.id);
@@ -97,7 +101,7 @@ Deno.test("binary mode from the SDK is accepted, attributes and extensions intac
 
 Deno.test("structured mode from the SDK is accepted", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const sent = new SdkCloudEvent({ type: "t.structured", source: "/sdk", data: "text", seq: 7 });
   const response = await handler(fromSdk(HTTP.structured(sent)));
   assert.equal(response.status, 202);
@@ -108,7 +112,7 @@ Deno.test("structured mode from the SDK is accepted", async () => {
 
 Deno.test("binary mode: octet-stream body is bytes, text body is text, empty body is no data", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const bytes = new Uint8Array([0, 1, 254, 255]);
   assert.equal(
     (await handler(post({ ...binaryHeaders, "content-type": "application/octet-stream" }, bytes)))
@@ -127,7 +131,7 @@ Deno.test("binary mode: octet-stream body is bytes, text body is text, empty bod
 
 Deno.test("binary mode: header values are percent-decoded, and toHttpRequest encodes them", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const response = await handler(
     post({ ...binaryHeaders, "ce-subject": "h%C3%A9llo%20%22world%22%25" }),
   );
@@ -154,7 +158,7 @@ Deno.test("binary mode: header values are percent-decoded, and toHttpRequest enc
 
 Deno.test("binary mode: malformed headers answer 400 naming the attribute", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const cases: [Record<string, string>, string][] = [
     [{ "ce-id": "1", "ce-source": "/s", "ce-type": "t" }, "specversion"],
     [{ ...binaryHeaders, "ce-specversion": "0.3" }, "specversion"],
@@ -175,7 +179,7 @@ Deno.test("binary mode: malformed headers answer 400 naming the attribute", asyn
 
 Deno.test("bad JSON answers 400: structured body, binary JSON data, batch", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const structured = await problem(
     await handler(post({ "content-type": "application/cloudevents+json" }, "{not json")),
     400,
@@ -202,7 +206,7 @@ Deno.test("bad JSON answers 400: structured body, binary JSON data, batch", asyn
 });
 
 Deno.test("unsupported content types answer 415", async () => {
-  const handler = createEventHandler({ bus: recorder() });
+  const handler = createReceiver({ bus: recorder() });
   await problem(await handler(post({ "content-type": "application/json" }, "{}")), 415);
   await problem(await handler(post({ "content-type": "text/plain" }, "hi")), 415);
   await problem(await handler(post({}, "hi")), 415);
@@ -214,13 +218,13 @@ Deno.test("unsupported content types answer 415", async () => {
     await handler(post({ "content-type": "application/cloudevents+json; charset=latin1" }, "{}")),
     415,
   );
-  const structuredOnly = createEventHandler({ bus: recorder(), modes: ["structured"] });
+  const structuredOnly = createReceiver({ bus: recorder(), modes: ["structured"] });
   await problem(await structuredOnly(post(binaryHeaders)), 415);
 });
 
 Deno.test("a body over maxBodyBytes answers 413, with Content-Length before reading", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus, maxBodyBytes: 64 });
+  const handler = createReceiver({ bus, maxBodyBytes: 64 });
   let pulled = 0;
   const body = new ReadableStream<Uint8Array>({
     pull(controller) {
@@ -240,7 +244,7 @@ Deno.test("a body over maxBodyBytes answers 413, with Content-Length before read
 
 Deno.test("a streamed body without Content-Length is counted and cut off at the limit", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus, maxBodyBytes: 10_000 });
+  const handler = createReceiver({ bus, maxBodyBytes: 10_000 });
   const cancelled = deferred<void>();
   // An endless body: only a reader that counts and stops can answer.
   const body = new ReadableStream<Uint8Array>({
@@ -264,7 +268,7 @@ Deno.test("a streamed body without Content-Length is counted and cut off at the 
 
 Deno.test("a batch with one bad event is refused whole; a good batch is published in order", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus });
+  const handler = createReceiver({ bus });
   const good = (id: string) => ({ specversion: "1.0", id, source: "/b", type: "t.batch" });
   const bad = await problem(
     await handler(
@@ -289,7 +293,7 @@ Deno.test("a batch with one bad event is refused whole; a good batch is publishe
 });
 
 Deno.test("a method other than POST answers 405 with Allow", async () => {
-  const handler = createEventHandler({ bus: recorder() });
+  const handler = createReceiver({ bus: recorder() });
   for (const method of ["GET", "PUT", "DELETE"]) {
     const response = await handler(new Request(URL_, { method }));
     await problem(response, 405);
@@ -298,7 +302,7 @@ Deno.test("a method other than POST answers 405 with Allow", async () => {
 });
 
 Deno.test("the web hook OPTIONS handshake grants listed origins only", async () => {
-  const handler = createEventHandler({ bus: recorder(), webhookOrigins: ["sender.example.com"] });
+  const handler = createReceiver({ bus: recorder(), webhookOrigins: ["sender.example.com"] });
   const ask = (headers: Record<string, string>) =>
     handler(new Request(URL_, { method: "OPTIONS", headers }));
   const granted = await ask({
@@ -315,19 +319,19 @@ Deno.test("the web hook OPTIONS handshake grants listed origins only", async () 
   await problem(put, 405);
   assert.equal(put.headers.get("allow"), "POST, OPTIONS");
   // Without webhookOrigins there is no handshake.
-  const plain = await createEventHandler({ bus: recorder() })(
+  const plain = await createReceiver({ bus: recorder() })(
     new Request(URL_, { method: "OPTIONS", headers: { "webhook-request-origin": "a.b" } }),
   );
   await problem(plain, 405);
   assert.throws(
-    () => createEventHandler({ bus: recorder(), webhookOrigins: [""] }),
+    () => createReceiver({ bus: recorder(), webhookOrigins: [""] }),
     InvalidArgumentError,
   );
 });
 
 Deno.test("definitions: typed events with their scope; schema and unknown types answer 400", async () => {
   const bus = recorder();
-  const handler = createEventHandler({
+  const handler = createReceiver({
     bus,
     definitions: [OrderCreated],
     allowUnknownTypes: false,
@@ -367,7 +371,7 @@ Deno.test("definitions: typed events with their scope; schema and unknown types 
 
 Deno.test("untyped events get the configured scope", async () => {
   const bus = recorder();
-  const handler = createEventHandler({ bus, scope: EventScope.PROCESS });
+  const handler = createReceiver({ bus, scope: EventScope.PROCESS });
   assert.equal((await handler(post(binaryHeaders))).status, 202);
   assert.ok(bus.events[0] instanceof ScopedEvent);
   assert.equal((bus.events[0] as ScopedEvent).scope, EventScope.PROCESS);
@@ -376,7 +380,7 @@ Deno.test("untyped events get the configured scope", async () => {
 Deno.test("publish failures: not started answers 503, an unknown error 500 without its message", async () => {
   const stopped = new EventBus({ logger: silentLogger });
   const notStarted = await problem(
-    await createEventHandler({ bus: stopped, logger: silentLogger })(post(binaryHeaders)),
+    await createReceiver({ bus: stopped, logger: silentLogger })(post(binaryHeaders)),
     503,
   );
   assert.match(notStarted.detail, /not published/);
@@ -385,7 +389,7 @@ Deno.test("publish failures: not started answers 503, an unknown error 500 witho
   const logged: unknown[] = [];
   const logger = { ...silentLogger, error: (...args: unknown[]) => void logged.push(args) };
   const internal = await problem(
-    await createEventHandler({ bus: failing, logger })(post(binaryHeaders)),
+    await createReceiver({ bus: failing, logger })(post(binaryHeaders)),
     500,
   );
   assert.doesNotMatch(JSON.stringify(internal), /secret/);
@@ -400,7 +404,7 @@ Deno.test("publish failures: not started answers 503, an unknown error 500 witho
   };
   const events = ["1", "2", "3"].map((id) => new CloudEvent({ id, type: "t", source: "/s" }));
   const partial = await problem(
-    await createEventHandler({ bus: failsSecond, logger: silentLogger })(
+    await createReceiver({ bus: failsSecond, logger: silentLogger })(
       post(
         { "content-type": "application/cloudevents-batch+json" },
         CloudEvent.batchToJSON(events),
@@ -430,7 +434,7 @@ Deno.test("options are validated with typed errors", async () => {
     { bus, definitions: [OrderCreated, OrderCreated] },
   ];
   for (const options of bad) {
-    assert.throws(() => createEventHandler(options), InvalidArgumentError, JSON.stringify(options));
+    assert.throws(() => createReceiver(options), InvalidArgumentError, JSON.stringify(options));
   }
   const event = new CloudEvent({ type: "t", source: "/s" });
   assert.throws(() => toHttpRequest(event, "ftp://example.com"), InvalidArgumentError);
@@ -572,7 +576,7 @@ Deno.test("httpSink forwards bus events to a webhook, behind a real Deno.serve h
   const bus = new EventBus({ logger: silentLogger });
   const ingress = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen() {} },
-    createEventHandler({ bus, definitions: [OrderCreated] }),
+    createReceiver({ bus, definitions: [OrderCreated] }),
   );
   try {
     const forward = httpSink(`http://127.0.0.1:${webhook.addr.port}/orders`, {
@@ -631,7 +635,7 @@ Deno.test("an event the bus refuses for what it is answers 400, not a retryable 
       Promise.reject(new InvalidArgumentError("message", "is 2000 bytes; the limit is 1000")),
   };
   const body = await problem(
-    await createEventHandler({ bus: refusing, logger: silentLogger })(post(binaryHeaders)),
+    await createReceiver({ bus: refusing, logger: silentLogger })(post(binaryHeaders)),
     400,
   );
   assert.match(body.detail, /limit is 1000/);
@@ -645,5 +649,442 @@ Deno.test("an invalid sink URL is reported without its credentials", () => {
         "https://user:sekret@exa mple.com/hook",
       ),
     (error: unknown) => error instanceof InvalidArgumentError && !/sekret/.test(error.message),
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Hostile input
+// ---------------------------------------------------------------------------
+
+/** An EventBus on memory brokers that counts what reaches its brokers. */
+async function countingBus(): Promise<{ bus: EventBus; published: CloudEvent[] }> {
+  const bus = new EventBus({ logger: silentLogger });
+  const published: CloudEvent[] = [];
+  bus.use({
+    async publish(call, next) {
+      await next();
+      published.push(call.event);
+    },
+  });
+  await bus.start();
+  return { bus, published };
+}
+
+const STRUCTURED = "application/cloudevents+json";
+const BATCH = "application/cloudevents-batch+json";
+const minimal = (id: string, type = "t.min") => ({
+  specversion: "1.0",
+  id,
+  source: "http://a.aa",
+  type,
+});
+
+Deno.test("a repeated media-type parameter answers 400, never 500, and publishes nothing", async () => {
+  const { bus, published } = await countingBus();
+  try {
+    const receive = createReceiver({ bus });
+    const structured = await problem(
+      await receive(
+        post(
+          { "content-type": `${STRUCTURED}; charset=utf-8; charset=latin1` },
+          JSON.stringify(minimal("1")),
+        ),
+      ),
+      400,
+    );
+    assert.match(structured.detail, /repeats the parameter "charset"/);
+    // Parameter names are case-insensitive: v and V are the same parameter.
+    const batch = await problem(
+      await receive(post({ "content-type": `${BATCH}; v=1; V=2` }, "[]")),
+      400,
+    );
+    assert.match(batch.detail, /repeats the parameter "v"/);
+    const binary = await problem(
+      await receive(post({ ...binaryHeaders, "content-type": "text/plain; a=1; a=2" }, "hi")),
+      400,
+    );
+    assert.deepEqual(paths(binary), ["datacontenttype"]);
+    assert.equal(published.length, 0);
+  } finally {
+    await bus.stop();
+  }
+});
+
+Deno.test("toHttpRequest refuses in binary mode a datacontenttype no Content-Type can carry", async () => {
+  for (const datacontenttype of ["text/plain; a=1; a=2", 'text/plain; a="✓"']) {
+    const event = new CloudEvent({ type: "t", source: "/s", datacontenttype, data: "x" });
+    assert.throws(
+      () => toHttpRequest(event, URL_),
+      (error: unknown) => error instanceof InvalidArgumentError && /structured/.test(error.message),
+    );
+    // Structured mode carries it inside the JSON document, as it is.
+    const request = toHttpRequest(event, URL_, { mode: "structured" });
+    assert.equal(CloudEvent.fromJSON(await request.text()).datacontenttype, datacontenttype);
+  }
+});
+
+Deno.test("data nested 2000 levels deep under a recursive schema answers 400, not 500", async () => {
+  type Tree = { children: Tree[] };
+  const TreeSchema: z.ZodType<Tree> = z.lazy(() => z.object({ children: z.array(TreeSchema) }));
+  const JsonDoc = defineEvent({ type: "doc.json", source: "/d", data: z.json() });
+  const TreeDoc = defineEvent({ type: "doc.tree", source: "/d", data: TreeSchema });
+  const { bus, published } = await countingBus();
+  const logged: unknown[] = [];
+  const logger = { ...silentLogger, error: (...args: unknown[]) => void logged.push(args) };
+  try {
+    const receive = createReceiver({ bus, definitions: [JsonDoc, TreeDoc], logger });
+    const arrays = "[".repeat(2000) + "]".repeat(2000);
+    const tree = '{"children":['.repeat(2000) + "]}".repeat(2000);
+    for (const [type, data] of [["doc.json", arrays], ["doc.tree", tree]]) {
+      const body = `{"specversion":"1.0","id":"1","source":"/d","type":"${type}","data":${data}}`;
+      const answer = await problem(
+        await receive(post({ "content-type": STRUCTURED }, body)),
+        400,
+      );
+      assert.match(answer.detail, /nested (too deeply|more than \d+ levels deep)/, type);
+      const binary = await receive(
+        post({ ...binaryHeaders, "ce-type": type, "content-type": "application/json" }, data),
+      );
+      await problem(binary, 400);
+    }
+    assert.equal(published.length, 0);
+    assert.deepEqual(logged, []);
+  } finally {
+    await bus.stop();
+  }
+});
+
+Deno.test("a batch whose second type has a space is published whole, on a real bus", async () => {
+  const { bus, published } = await countingBus();
+  const spaced: string[] = [];
+  bus.subscribe("a b", function spacedType(event) {
+    spaced.push(event.id);
+  });
+  try {
+    const receive = createReceiver({ bus });
+    const response = await receive(
+      post(
+        { "content-type": BATCH },
+        JSON.stringify([minimal("1", "t"), minimal("2", "a b")]),
+      ),
+    );
+    assert.equal(response.status, 202);
+    assert.deepEqual(await response.json(), { accepted: 2 });
+    assert.deepEqual(published.map((event) => event.id), ["1", "2"]);
+  } finally {
+    await bus.stop();
+  }
+  assert.deepEqual(spaced, ["2"]);
+});
+
+Deno.test("a batch goes through publishBatch when the publisher has it, and is refused whole", async () => {
+  const batches: string[][] = [];
+  const single: string[] = [];
+  const publisher: EventPublisher = {
+    publish: (event) => Promise.resolve(void single.push(event.id)),
+    publishBatch: (events) => Promise.resolve(void batches.push(events.map((e) => e.id))),
+  };
+  const receive = createReceiver({ bus: publisher });
+  const ok = await receive(
+    post({ "content-type": BATCH }, JSON.stringify([minimal("1"), minimal("2")])),
+  );
+  assert.equal(ok.status, 202);
+  assert.deepEqual(batches, [["1", "2"]]);
+  assert.deepEqual(single, []);
+
+  // A real bus that is not started refuses the whole batch before publishing any.
+  const stopped = new EventBus({ logger: silentLogger });
+  let reached = 0;
+  stopped.use({
+    async publish(_call, next) {
+      reached++;
+      await next();
+    },
+  });
+  const refused = await problem(
+    await createReceiver({ bus: stopped, logger: silentLogger })(
+      post({ "content-type": BATCH }, JSON.stringify([minimal("1"), minimal("2")])),
+    ),
+    503,
+  );
+  assert.equal(reached, 0);
+  assert.equal(refused.accepted, undefined);
+});
+
+Deno.test("answers stay small whatever the input", async () => {
+  const LIMIT = 4096;
+  const size = async (response: Response) => (await response.arrayBuffer()).byteLength;
+  const hugeId = "i".repeat(65_000);
+  const { bus, published } = await countingBus();
+  try {
+    const receive = createReceiver({ bus, logger: silentLogger });
+    // 415 quoting a 20 KB media type.
+    const longType = `application/${"x".repeat(20_000)}`;
+    const unsupported = await receive(post({ "content-type": longType }, "{}"));
+    assert.equal(unsupported.status, 415);
+    assert.ok((await size(unsupported)) < LIMIT);
+    const longStructured = await receive(
+      post({ "content-type": `application/cloudevents+${"x".repeat(20_000)}` }, "{}"),
+    );
+    assert.equal(longStructured.status, 415);
+    assert.ok((await size(longStructured)) < LIMIT);
+    // A ce-* header name of 10 000 characters with a badly encoded value.
+    const longName = await receive(post({ ...binaryHeaders, [`ce-${"n".repeat(10_000)}`]: "%" }));
+    assert.equal(longName.status, 400);
+    assert.ok((await size(longName)) < LIMIT);
+    // 1 MiB of "{}," as a batch: hundreds of thousands of issues.
+    const many = "[" + "{},".repeat(349_000) + "{}]";
+    const manyAnswer = await receive(post({ "content-type": BATCH }, many));
+    const manyBody = await problem(manyAnswer.clone(), 400);
+    assert.ok((await size(manyAnswer)) < LIMIT);
+    assert.equal(manyBody.issues?.length, 20);
+    assert.ok((manyBody.issuesOmitted ?? 0) >= 1, String(manyBody.issuesOmitted));
+    assert.match(manyBody.detail, /checking stopped at event \[\d+\] of 349001/);
+    // A 64 KB id, accepted, and refused by a stopped bus and by a refusing one.
+    const accepted = await receive(post({ ...binaryHeaders, "ce-id": hugeId }));
+    assert.equal(accepted.status, 202);
+    assert.ok((await size(accepted)) < LIMIT);
+    assert.equal(published[0].id, hugeId);
+  } finally {
+    await bus.stop();
+  }
+  const stopped = createReceiver({
+    bus: new EventBus({ logger: silentLogger }),
+    logger: silentLogger,
+  });
+  const unavailable = await stopped(post({ ...binaryHeaders, "ce-id": hugeId }));
+  assert.equal(unavailable.status, 503);
+  assert.ok((await size(unavailable)) < LIMIT);
+  const refusing: EventPublisher = {
+    publish: () => Promise.reject(new InvalidArgumentError("message", "too large")),
+  };
+  const refused = await createReceiver({ bus: refusing, logger: silentLogger })(
+    post({ ...binaryHeaders, "ce-id": hugeId }),
+  );
+  assert.equal(refused.status, 400);
+  assert.ok((await size(refused)) < LIMIT);
+});
+
+Deno.test("a stalled body answers 408 after bodyTimeout, and the stream is cancelled", async () => {
+  const bus = recorder();
+  const receive = createReceiver({ bus, bodyTimeout: 50 });
+  const cancelled = deferred<void>();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"specversion":"1.0",'));
+      // Never closes: a client that stopped sending.
+    },
+    cancel() {
+      cancelled.resolve();
+    },
+  });
+  const request = new Request(URL_, {
+    method: "POST",
+    headers: { "content-type": STRUCTURED },
+    body,
+  });
+  const answer = await problem(
+    await withDeadline(receive(request), 10_000, "stalled body answered"),
+    408,
+  );
+  assert.match(answer.detail, /50 ms/);
+  await withDeadline(cancelled.promise, 10_000, "stream cancelled");
+  assert.equal(bus.events.length, 0);
+  for (const bodyTimeout of [0, -1, 1.5, Infinity, "5s", 2 ** 31]) {
+    assert.throws(
+      () => createReceiver({ bus, bodyTimeout: bodyTimeout as number }),
+      InvalidArgumentError,
+      String(bodyTimeout),
+    );
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Declared extension types, parseRequest, batches out, no SDK at run time
+// ---------------------------------------------------------------------------
+
+Deno.test("declared integer and boolean extensions are read from their canonical strings", async () => {
+  const bus = recorder();
+  const receive = createReceiver({ bus, extensionTypes: { num: "integer", flag: "boolean" } });
+  const binary = await receive(post({ ...binaryHeaders, "ce-num": "42", "ce-flag": "true" }));
+  assert.equal(binary.status, 202);
+  assert.deepEqual(bus.events[0].extensions, { num: 42, flag: true });
+  const structured = await receive(
+    post(
+      { "content-type": STRUCTURED },
+      JSON.stringify({ ...minimal("2"), num: "-7", flag: "false" }),
+    ),
+  );
+  assert.equal(structured.status, 202);
+  assert.deepEqual(bus.events[1].extensions, { num: -7, flag: false });
+  const batch = await receive(
+    post({ "content-type": BATCH }, JSON.stringify([{ ...minimal("3"), num: 0, flag: true }])),
+  );
+  assert.equal(batch.status, 202);
+  assert.deepEqual(bus.events[2].extensions, { num: 0, flag: true });
+  // What the binary sender writes is what the receiver reads back.
+  const sent = new CloudEvent({ type: "t", source: "/s", extensions: { num: 5, flag: false } });
+  assert.equal((await receive(toHttpRequest(sent, URL_))).status, 202);
+  assert.deepEqual(bus.events[3].extensions, { num: 5, flag: false });
+
+  for (
+    const [num, flag, bad] of [["042", "true", "num"], ["1", "TRUE", "flag"], ["1.0", "1", "num"]]
+  ) {
+    const refused = await problem(
+      await receive(post({ ...binaryHeaders, "ce-num": num, "ce-flag": flag })),
+      400,
+    );
+    assert.ok(paths(refused).includes(bad), `${num} ${flag}: ${JSON.stringify(refused.issues)}`);
+  }
+  assert.equal(bus.events.length, 4);
+  for (const extensionTypes of [[], { num: "float" }, { Bad: "string" }, "integer"]) {
+    assert.throws(
+      () => createReceiver({ bus, extensionTypes: extensionTypes as never }),
+      InvalidArgumentError,
+      JSON.stringify(extensionTypes),
+    );
+  }
+});
+
+Deno.test("parseRequest returns the events of every mode, without publishing", async () => {
+  const binary = await parseRequest(post({ ...binaryHeaders, "content-type": "text/plain" }, "hi"));
+  assert.equal(binary.length, 1);
+  assert.equal(binary[0].data, "hi");
+  const order = new OrderCreated({ data: { orderId: "P1", amount: 2 } });
+  const [typed] = await parseRequest(toHttpRequest(order, URL_, { mode: "structured" }), {
+    definitions: [OrderCreated],
+  });
+  assert.ok(typed instanceof OrderCreated);
+  assert.equal((typed as ScopedEvent).scope, EventScope.PROCESS);
+  const batch = await parseRequest(
+    toHttpRequest([order, new CloudEvent({ id: "x", type: "t", source: "/s" })], URL_),
+  );
+  assert.deepEqual(batch.map((event) => event.id), [order.id, "x"]);
+});
+
+Deno.test("parseRequest rejects with HttpRequestError carrying the receiver's answer", async () => {
+  const cases: [Request, number, ParseRequestOptions?][] = [
+    [post({ ...binaryHeaders, "ce-time": "yesterday" }), 400],
+    [new Request(URL_, { method: "PUT" }), 405],
+    [post({ "content-type": STRUCTURED, "content-length": "100" }, "x".repeat(100)), 413, {
+      maxBodyBytes: 10,
+    }],
+    [post({ "content-type": "text/plain" }, "hi"), 415],
+    [post(binaryHeaders), 415, { modes: ["structured"] }],
+  ];
+  for (const [request, status, options] of cases) {
+    const error = await parseRequest(request, options).then(
+      () => assert.fail(`resolved for ${status}`),
+      (e) => e,
+    );
+    assert.ok(error instanceof HttpRequestError, String(error));
+    assert.ok(error instanceof EventBusError);
+    assert.equal(error.code, "HTTP_REQUEST");
+    assert.equal(error.status, status);
+    assert.equal(error.problem.status, status);
+    const response = error.toResponse();
+    const body = await problem(response, status);
+    assert.deepEqual(body, error.problem);
+    if (status === 400) assert.deepEqual(paths(body), ["time"]);
+    if (status === 405) assert.equal(response.headers.get("allow"), "POST");
+  }
+  await assert.rejects(parseRequest("not a request" as never), InvalidArgumentError);
+  await assert.rejects(
+    parseRequest(post(binaryHeaders), { maxBodyBytes: -1 }),
+    InvalidArgumentError,
+  );
+});
+
+Deno.test("toHttpRequest batch mode: an array of events as application/cloudevents-batch+json", async () => {
+  const events = ["1", "2"].map((id) => new CloudEvent({ id, type: "t.batch", source: "/s" }));
+  const request = toHttpRequest(events, URL_, { mode: "batch" });
+  assert.equal(request.headers.get("content-type"), `${BATCH}; charset=utf-8`);
+  assert.deepEqual(CloudEvent.batchFromJSON(await request.text()).map((e) => e.id), ["1", "2"]);
+  // An array defaults to batch mode; one event in batch mode is a batch of one.
+  assert.equal(toHttpRequest(events, URL_).headers.get("content-type"), `${BATCH}; charset=utf-8`);
+  const one = toHttpRequest(events[0], URL_, { mode: "batch" });
+  assert.equal(CloudEvent.batchFromJSON(await one.text()).length, 1);
+  assert.throws(() => toHttpRequest(events, URL_, { mode: "binary" }), InvalidArgumentError);
+  assert.throws(() => toHttpRequest([], URL_, { mode: "batch" }), InvalidArgumentError);
+  assert.throws(
+    () => toHttpRequest([events[0], { id: "x" } as never], URL_),
+    (error: unknown) => error instanceof InvalidArgumentError && error.argument === "events[1]",
+  );
+});
+
+Deno.test("sendBatch delivers a batch to a receiver behind Deno.serve, retrying a 503 first", async () => {
+  const bus = recorder();
+  const receive = createReceiver({ bus });
+  let calls = 0;
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    async (request) => {
+      if (++calls === 1) {
+        await request.body?.cancel();
+        return new Response("busy", { status: 503 });
+      }
+      return await receive(request);
+    },
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/events`;
+    const events = ["1", "2", "3"].map((id) => new CloudEvent({ id, type: "t.out", source: "/s" }));
+    const result = await sendBatch(events, url, { retryDelay: 1, logger: silentLogger });
+    assert.deepEqual(result, { status: 202, attempts: 2 });
+    assert.deepEqual(bus.events.map((event) => event.id), ["1", "2", "3"]);
+
+    const invalid = [
+      new CloudEvent({
+        id: "4",
+        type: "t.out",
+        source: "/s",
+        datacontenttype: "text/plain",
+        data: "x",
+      }),
+    ];
+    // The receiver refuses nothing here: a 4xx comes from a sink that does.
+    const refusing = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (r) => {
+      await r.body?.cancel();
+      return new Response(null, { status: 422 });
+    });
+    try {
+      const error = await sendBatch(invalid, `http://127.0.0.1:${refusing.addr.port}/`, {
+        retryDelay: 1,
+      }).then(() => assert.fail("resolved"), (e) => e);
+      assert.ok(error instanceof HttpDeliveryError);
+      assert.equal(error.status, 422);
+      assert.equal(error.attempts, 1);
+      assert.equal(error.retryable, false);
+    } finally {
+      await refusing.shutdown();
+    }
+  } finally {
+    await server.shutdown();
+  }
+  await assert.rejects(sendBatch([], URL_), InvalidArgumentError);
+  await assert.rejects(sendBatch("x" as never, URL_), InvalidArgumentError);
+  await assert.rejects(
+    sendBatch([new CloudEvent({ type: "t", source: "/s" })], URL_, { mode: "binary" } as never),
+    InvalidArgumentError,
+  );
+});
+
+Deno.test("the HTTP binding loads no CloudEvents SDK at run time", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "http.ts"],
+    cwd: new URL("../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  const info = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: { specifier: string }[];
+  };
+  const specifiers = info.modules.map((module) => module.specifier);
+  assert.ok(specifiers.some((s) => s.endsWith("/http.ts")), "http.ts itself is in the graph");
+  assert.deepEqual(specifiers.filter((s) => s.includes("cloudevents")), []);
+  assert.deepEqual(
+    specifiers.filter((s) => s.startsWith("npm:")).map((s) => s.replace(/@[^@/]*$/, "")),
+    ["npm:/zod"],
   );
 });

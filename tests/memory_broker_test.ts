@@ -20,7 +20,13 @@ import { recordingLogger } from "./_logger.ts";
 
 brokerContractSuite({
   name: "MemoryBroker",
-  features: { retries: true, deadLetters: false, redeliversUnacknowledged: false, inProcess: true },
+  features: {
+    retries: true,
+    deadLetters: false,
+    redeliversUnacknowledged: false,
+    inProcess: true,
+    idempotent: true,
+  },
   create: (options) => new MemoryBroker(options),
 });
 

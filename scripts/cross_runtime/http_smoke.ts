@@ -1,17 +1,25 @@
 /**
  * HTTP binding smoke test that runs unchanged on Deno, Node (>= 20) and Bun:
- * serves `createEventHandler` on port 0 with the runtime's own server
- * (`Deno.serve`, `Bun.serve`, or `node:http` through a small fetch adapter),
- * sends CloudEvents to it in binary mode (`sendEvent`), structured mode (the
- * official SDK) and one invalid event, checks the answers and what the bus
- * received, and exits 0. Any failure throws, which exits non-zero.
+ * serves `createReceiver` on port 0 with the runtime's own server
+ * (`Deno.serve`, `Bun.serve`, or on Node `serve` from `@hono/node-server`,
+ * a maintained fetch adapter), sends CloudEvents to it in binary mode
+ * (`sendEvent`), structured mode (the official SDK), batch mode (`sendBatch`)
+ * and one invalid event, checks the answers and what the bus received, and
+ * exits 0. Any failure throws, which exits non-zero.
  *
  * @module
  */
+import { serve as serveOnNode } from "@hono/node-server";
 import { CloudEvent as SdkCloudEvent, HTTP } from "cloudevents";
 import { z } from "zod";
 import { defineEvent, EventBus, EventScope } from "../../mod.ts";
-import { createEventHandler, type FetchHandler, sendEvent, toHttpRequest } from "../../http.ts";
+import {
+  createReceiver,
+  type FetchHandler,
+  sendBatch,
+  sendEvent,
+  toHttpRequest,
+} from "../../http.ts";
 
 interface RunningServer {
   readonly port: number;
@@ -41,37 +49,19 @@ async function serve(handler: FetchHandler): Promise<RunningServer> {
     const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, handler);
     return { port: server.addr.port, close: () => server.shutdown() };
   }
-  return await serveWithNodeHttp(handler);
-}
-
-/** The smallest node:http -> fetch adapter: enough to prove the handler needs nothing else. */
-async function serveWithNodeHttp(handler: FetchHandler): Promise<RunningServer> {
-  const { createServer } = await import("node:http");
-  const { Readable } = await import("node:stream");
-  const server = createServer(async (req, res) => {
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
-    }
-    const hasBody = req.method !== "GET" && req.method !== "HEAD";
-    const request = new Request(`http://${req.headers.host}${req.url}`, {
-      method: req.method,
-      headers,
-      body: hasBody ? Readable.toWeb(req) as ReadableStream<Uint8Array> : undefined,
-      duplex: "half",
-    } as RequestInit);
-    const response = await handler(request);
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    res.end(new Uint8Array(await response.arrayBuffer()));
+  return await new Promise<RunningServer>((resolve) => {
+    const server = serveOnNode(
+      { fetch: handler, port: 0, hostname: "127.0.0.1" },
+      (info) =>
+        resolve({
+          port: info.port,
+          close: () =>
+            new Promise<void>((done, fail) =>
+              server.close((error?: Error) => (error ? fail(error) : done()))
+            ),
+        }),
+    );
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no TCP address");
-  return {
-    port: address.port,
-    close: () =>
-      new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
-  };
 }
 
 function check(condition: unknown, message: string): asserts condition {
@@ -91,11 +81,11 @@ let allReceived: () => void = () => {};
 const done = new Promise<void>((resolve) => (allReceived = resolve));
 bus.subscribe(Ping, function record(event) {
   received.push(event.data.n);
-  if (received.length === 2) allReceived();
+  if (received.length === 4) allReceived();
 });
 await bus.start();
 
-const server = await serve(createEventHandler({ bus, definitions: [Ping] }));
+const server = await serve(createReceiver({ bus, definitions: [Ping] }));
 const url = `http://127.0.0.1:${server.port}/events`;
 try {
   const binary = await sendEvent(new Ping({ data: { n: 1 } }), url, { mode: "binary" });
@@ -114,7 +104,11 @@ try {
   await structured.body?.cancel();
   console.log(`structured mode (cloudevents SDK) -> ${structured.status}`);
 
-  const invalid = new Ping({ data: { n: 3 } }).toJSON();
+  const batch = await sendBatch([new Ping({ data: { n: 3 } }), new Ping({ data: { n: 4 } })], url);
+  check(batch.status === 202, `batch mode answered ${batch.status}`);
+  console.log(`batch mode (sendBatch) -> ${batch.status}`);
+
+  const invalid = new Ping({ data: { n: 5 } }).toJSON();
   invalid.data = { n: "three" };
   const bad = await fetch(url, {
     method: "POST",
@@ -126,13 +120,13 @@ try {
   check(problem.issues?.[0]?.path === "data.n", `problem names ${JSON.stringify(problem.issues)}`);
   console.log(`invalid event -> ${bad.status} naming ${problem.issues[0].path}`);
 
-  const wrongMethod = await fetch(toHttpRequest(new Ping({ data: { n: 4 } }), url).url);
+  const wrongMethod = await fetch(toHttpRequest(new Ping({ data: { n: 6 } }), url).url);
   await wrongMethod.body?.cancel();
   check(wrongMethod.status === 405, `GET answered ${wrongMethod.status}`);
   console.log(`GET -> ${wrongMethod.status}`);
 
   await done;
-  check(received.join(",") === "1,2", `bus received ${received.join(",")}`);
+  check(received.join(",") === "1,2,3,4", `bus received ${received.join(",")}`);
   console.log(`bus received: ${received.join(", ")}`);
 } finally {
   await server.close();

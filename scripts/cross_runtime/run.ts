@@ -2,9 +2,9 @@
  * Cross-runtime check: the in-memory examples and the HTTP binding run
  * unchanged on Node (>= 20) and Bun, with the same output as on Deno.
  *
- * Each target is bundled once by `deno bundle` (zod and the cloudevents SDK
- * resolved from npm and inlined), then run by Deno from source, and by Node
- * and Bun from the bundle; exit codes must be 0 and the outputs equal after
+ * Each target is bundled once by `deno bundle` (zod, the cloudevents SDK and
+ * `@hono/node-server` resolved from npm and inlined), then run by Deno from
+ * source, and by Node and Bun from the bundle; exit codes must be 0 and the outputs equal after
  * masking ids and timestamps. Bun comes from the npm registry (package `bun`,
  * pinned below) and is installed into the work directory, which is ignored by
  * git. Needs only `deno`, `node` and `npm` on PATH.

@@ -6,13 +6,10 @@
  * @module
  */
 
-import { CONSTANTS } from "cloudevents";
-import { ValidationError, type ValidationIssue } from "../errors.ts";
+import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } from "../errors.ts";
 import type { CloudEvent } from "../event.ts";
+import { ATTRIBUTE_HEADER_PREFIX } from "./constants.ts";
 import { isJsonMediaType, isTextMediaType, isUtf8Charset, parseMediaType } from "./media_type.ts";
-
-/** `"ce-"`, the prefix of every attribute header. */
-export const ATTRIBUTE_HEADER_PREFIX: string = CONSTANTS.EXTENSIONS_PREFIX;
 
 const CORE_HEADER_ATTRIBUTES = [
   "specversion",
@@ -56,7 +53,15 @@ export function hasAttributeHeaders(headers: Headers): boolean {
   return false;
 }
 
-/** The `ce-*` headers and `Content-Type` of an event in binary mode. */
+// What a header value may hold: visible ASCII, Latin-1 text, space and tab.
+const HEADER_TEXT = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * The `ce-*` headers and `Content-Type` of an event in binary mode. Throws
+ * {@linkcode InvalidArgumentError} when `datacontenttype` cannot be a
+ * `Content-Type` (a repeated parameter, characters no header carries): such
+ * an event travels in structured mode.
+ */
 export function binaryHeaders(event: CloudEvent): Headers {
   const headers = new Headers();
   const attributes = event as unknown as Record<string, unknown>;
@@ -70,8 +75,23 @@ export function binaryHeaders(event: CloudEvent): Headers {
     headers.set(ATTRIBUTE_HEADER_PREFIX + name, encodeHeaderValue(String(value)));
   }
   const contentType = event.datacontenttype ?? defaultContentType(event.data);
-  if (contentType !== undefined) headers.set("content-type", contentType);
+  if (contentType !== undefined) headers.set("content-type", checkContentType(contentType));
   return headers;
+}
+
+function checkContentType(contentType: string): string {
+  const repeated = parseMediaType(contentType)?.repeated;
+  const problem = repeated !== undefined
+    ? `repeats the parameter ${excerpt(repeated)}`
+    : HEADER_TEXT.test(contentType)
+    ? undefined
+    : "holds characters an HTTP header cannot carry";
+  if (problem === undefined) return contentType;
+  throw new InvalidArgumentError(
+    "event",
+    `datacontenttype ${excerpt(contentType)} ${problem}, so it cannot be the Content-Type ` +
+      'of binary mode; send this event with mode: "structured"',
+  );
 }
 
 function defaultContentType(data: unknown): string | undefined {
@@ -109,27 +129,39 @@ export function wireFromBinary(headers: Headers, body: Uint8Array): Record<strin
       issues.push({
         path: attribute,
         message: attribute === "datacontenttype"
-          ? `must travel as Content-Type in binary mode, not as header ${name}`
-          : `cannot be sent as header ${name}; the data is the request body`,
+          ? "must travel as Content-Type in binary mode, not as a ce- header"
+          : "cannot be sent as a ce- header; the data is the request body",
       });
       continue;
     }
+    let decoded: string;
     try {
-      Object.defineProperty(wire, attribute, {
-        value: decodeURIComponent(value),
-        enumerable: true,
-      });
+      decoded = decodeURIComponent(value);
     } catch {
       issues.push({
-        path: attribute,
-        message: `header ${name} is not valid percent-encoded UTF-8`,
+        path: excerpt(attribute).slice(1, -1),
+        message: "its header is not valid percent-encoded UTF-8",
       });
+      continue;
     }
+    // defineProperty keeps names like "__proto__" as plain own data.
+    Object.defineProperty(wire, attribute, {
+      value: decoded,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   const contentType = headers.get("content-type");
+  const type = parseMediaType(contentType);
+  if (type?.repeated !== undefined) {
+    issues.push({
+      path: "datacontenttype",
+      message: `Content-Type repeats the parameter ${excerpt(type.repeated)}`,
+    });
+  }
   if (contentType !== null) wire.datacontenttype = contentType;
   if (body.byteLength > 0) {
-    const type = parseMediaType(contentType);
     if (type === undefined || !isTextMediaType(type.essence) || !isUtf8Charset(type)) {
       wire.data = body;
     } else {

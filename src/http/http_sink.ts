@@ -8,7 +8,8 @@ import type { MessageContext } from "../broker.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { CloudEvent } from "../event.ts";
 import { redactUrl } from "./delivery_error.ts";
-import { resolveSendOptions, sendEvent, type SendEventOptions } from "./send_event.ts";
+import { resolveSendOptions, type SendEventOptions } from "./delivery.ts";
+import { sendEvent } from "./send_event.ts";
 import { checkOutgoingMode, checkSinkUrl } from "./to_http_request.ts";
 
 /**

@@ -10,29 +10,41 @@
 export interface MediaType {
   /** `type/subtype`, lowercased, e.g. `"application/cloudevents+json"`. */
   readonly essence: string;
-  /** Parameters with lowercased names, e.g. `{ charset: "utf-8" }`. */
+  /** Parameters with lowercased names, e.g. `{ charset: "utf-8" }`; the first of a repeated name. */
   readonly parameters: Readonly<Record<string, string>>;
+  /**
+   * The first parameter name given twice (names are case-insensitive, RFC
+   * 9110 §8.3.1), which makes the media type malformed; else `undefined`.
+   */
+  readonly repeated: string | undefined;
 }
+
+const ESSENCE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
 
 /** Parses a `Content-Type` value; `undefined` when absent or not `type/subtype`. */
 export function parseMediaType(value: string | null | undefined): MediaType | undefined {
   if (!value) return undefined;
   const [head, ...rest] = value.split(";");
   const essence = head.trim().toLowerCase();
-  if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(essence)) return undefined;
-  const parameters: Record<string, string> = {};
+  if (!ESSENCE.test(essence)) return undefined;
+  // No prototype: a parameter named "__proto__" stays plain data.
+  const parameters: Record<string, string> = Object.create(null);
+  let repeated: string | undefined;
   for (const part of rest) {
     const eq = part.indexOf("=");
     if (eq <= 0) continue;
     const name = part.slice(0, eq).trim().toLowerCase();
+    if (Object.hasOwn(parameters, name)) {
+      repeated ??= name;
+      continue;
+    }
     const raw = part.slice(eq + 1).trim();
     // Quoted strings are rare here (charset); strip the quotes, keep the text.
-    const text = raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2
+    parameters[name] = raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2
       ? raw.slice(1, -1)
       : raw;
-    Object.defineProperty(parameters, name, { value: text, enumerable: true });
   }
-  return { essence, parameters };
+  return { essence, parameters, repeated };
 }
 
 /** `application/json`, `text/json` and any `+json` suffix. */

@@ -1,16 +1,18 @@
 /**
- * Encoding an event as an HTTP request, in binary or structured content mode.
+ * Encoding events as an HTTP request, in binary, structured or batch content
+ * mode.
  *
  * @module
  */
 
-import { CONSTANTS } from "cloudevents";
 import { excerpt, InvalidArgumentError } from "../errors.ts";
 import { CloudEvent } from "../event.ts";
 import { binaryBody, binaryHeaders } from "./binary_mode.ts";
+import { BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE } from "./constants.ts";
 
 /**
- * How an outgoing event is encoded: attributes as `ce-*` headers, or one JSON document.
+ * How outgoing events are encoded: attributes as `ce-*` headers, one JSON
+ * document, or a JSON array of events (`application/cloudevents-batch+json`).
  *
  * @example
  * ```ts
@@ -18,7 +20,7 @@ import { binaryBody, binaryHeaders } from "./binary_mode.ts";
  * const mode: OutgoingMode = "structured";
  * ```
  */
-export type OutgoingMode = "binary" | "structured";
+export type OutgoingMode = "binary" | "structured" | "batch";
 
 /**
  * Options of {@linkcode toHttpRequest}.
@@ -30,7 +32,7 @@ export type OutgoingMode = "binary" | "structured";
  * ```
  */
 export interface ToHttpRequestOptions {
-  /** Content mode; default `"binary"`. */
+  /** Content mode; default `"binary"` for one event, `"batch"` for an array. */
   mode?: OutgoingMode;
   /** Extra headers (authentication, tracing); they cannot override the event's own. */
   headers?: HeadersInit;
@@ -60,22 +62,52 @@ export function checkSinkUrl(url: unknown): URL {
   return parsed;
 }
 
-/** Checks the content mode option. */
-export function checkOutgoingMode(mode: unknown): OutgoingMode {
-  if (mode === undefined) return "binary";
-  if (mode !== "binary" && mode !== "structured") {
+const MODES: readonly OutgoingMode[] = ["binary", "structured", "batch"];
+
+/** Checks the content mode option; `undefined` stays undefined (the default depends on the input). */
+export function checkOutgoingMode(mode: unknown): OutgoingMode | undefined {
+  if (mode !== undefined && !MODES.includes(mode as OutgoingMode)) {
     throw new InvalidArgumentError(
       "mode",
-      `must be "binary" or "structured", got ${excerpt(mode)}`,
+      `must be "binary", "structured" or "batch", got ${excerpt(mode)}`,
     );
   }
-  return mode;
+  return mode as OutgoingMode | undefined;
+}
+
+/** Checks the events of a batch: a non-empty array of CloudEvent. */
+export function checkBatch(events: unknown): readonly CloudEvent[] {
+  if (!Array.isArray(events)) {
+    throw new InvalidArgumentError(
+      "events",
+      `must be an array of CloudEvent, got ${excerpt(events)}`,
+    );
+  }
+  if (events.length === 0) {
+    throw new InvalidArgumentError(
+      "events",
+      "must hold at least one event; an empty batch sends nothing",
+    );
+  }
+  events.forEach((event, index) => {
+    if (!(event instanceof CloudEvent)) {
+      throw new InvalidArgumentError(
+        `events[${index}]`,
+        `must be a CloudEvent, got ${excerpt(event)}`,
+      );
+    }
+  });
+  return events;
 }
 
 /**
  * Builds the `POST` request that carries an event to `url`, in binary mode
  * (the default: `ce-*` headers, percent-encoded, and the data as the body) or
- * structured mode (`application/cloudevents+json`).
+ * structured mode (`application/cloudevents+json`); or a batch of events
+ * (`application/cloudevents-batch+json`), the default for an array. An event
+ * whose `datacontenttype` cannot be a `Content-Type` header (a repeated
+ * parameter, non-Latin-1 text) is refused in binary mode with
+ * `InvalidArgumentError`: send it in structured mode.
  *
  * @example
  * ```ts
@@ -84,29 +116,40 @@ export function checkOutgoingMode(mode: unknown): OutgoingMode {
  * const event = new CloudEvent({ type: "order.created", source: "/orders", data: { id: 1 } });
  * const request = toHttpRequest(event, "https://example.com/hooks", { mode: "binary" });
  * console.log(request.headers.get("ce-type")); // "order.created"
+ * const batch = toHttpRequest([event, event], "https://example.com/hooks", { mode: "batch" });
+ * console.log(batch.headers.get("content-type")); // "application/cloudevents-batch+json; charset=utf-8"
  * ```
  */
 export function toHttpRequest(
-  event: CloudEvent,
+  events: CloudEvent | readonly CloudEvent[],
   url: string | URL,
   options: ToHttpRequestOptions = {},
 ): Request {
-  if (!(event instanceof CloudEvent)) {
-    throw new InvalidArgumentError("event", `must be a CloudEvent, got ${excerpt(event)}`);
-  }
   if (options === null || typeof options !== "object") {
     throw new InvalidArgumentError("options", "must be an object");
   }
+  const mode = checkOutgoingMode(options.mode) ?? (Array.isArray(events) ? "batch" : "binary");
+  if (mode !== "batch" && Array.isArray(events)) {
+    throw new InvalidArgumentError(
+      "mode",
+      `an array of events travels in batch mode, not ${excerpt(mode)}; use mode: "batch"`,
+    );
+  }
+  const batch = mode === "batch"
+    ? checkBatch(Array.isArray(events) ? events : [events])
+    : [checkEvent(events)];
   const target = checkSinkUrl(url);
-  const mode = checkOutgoingMode(options.mode);
   const headers = new Headers(options.headers);
   let body: BodyInit | null;
-  if (mode === "structured") {
-    headers.set("content-type", CONSTANTS.DEFAULT_CE_CONTENT_TYPE);
-    body = JSON.stringify(event);
+  if (mode === "batch") {
+    headers.set("content-type", BATCH_CONTENT_TYPE);
+    body = JSON.stringify(batch);
+  } else if (mode === "structured") {
+    headers.set("content-type", STRUCTURED_CONTENT_TYPE);
+    body = JSON.stringify(batch[0]);
   } else {
-    for (const [name, value] of binaryHeaders(event)) headers.set(name, value);
-    const data = binaryBody(event);
+    for (const [name, value] of binaryHeaders(batch[0])) headers.set(name, value);
+    const data = binaryBody(batch[0]);
     body = data instanceof Uint8Array ? new Uint8Array(data) : data;
   }
   // A redirect would turn the POST into a GET without the event: never follow one.
@@ -117,4 +160,11 @@ export function toHttpRequest(
     signal: options.signal,
     redirect: "manual",
   });
+}
+
+function checkEvent(event: unknown): CloudEvent {
+  if (!(event instanceof CloudEvent)) {
+    throw new InvalidArgumentError("event", `must be a CloudEvent, got ${excerpt(event)}`);
+  }
+  return event;
 }

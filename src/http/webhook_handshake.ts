@@ -20,6 +20,8 @@ import { problemResponse } from "./problem.ts";
  */
 export type WebhookOrigins = readonly string[] | "*";
 
+const MAX_ORIGIN_LENGTH = 255;
+
 /** Checks the `webhookOrigins` option. */
 export function checkWebhookOrigins(value: unknown): WebhookOrigins | undefined {
   if (value === undefined || value === "*") return value;
@@ -38,12 +40,19 @@ export function answerHandshake(request: Request, origins: WebhookOrigins): Resp
   if (origin === null) {
     return problemResponse(400, "an OPTIONS handshake needs a WebHook-Request-Origin header");
   }
+  // Host names are at most 253 characters: a longer origin is not one, and
+  // the grant below echoes it.
+  if (origin.length > MAX_ORIGIN_LENGTH) {
+    return problemResponse(400, `WebHook-Request-Origin ${excerpt(origin)} is not a host name`);
+  }
   if (origins !== "*" && !origins.includes(origin.trim().toLowerCase())) {
     return problemResponse(403, `origin ${excerpt(origin)} may not deliver events here`);
   }
   const headers = new Headers({ allow: "POST, OPTIONS", "webhook-allowed-origin": origin.trim() });
   // Granting the requested rate as-is: the handler applies no rate limit of its own.
   const rate = request.headers.get("webhook-request-rate");
-  if (rate !== null && /^\d+$/.test(rate.trim())) headers.set("webhook-allowed-rate", rate.trim());
+  if (rate !== null && /^\d{1,9}$/.test(rate.trim())) {
+    headers.set("webhook-allowed-rate", rate.trim());
+  }
   return new Response(null, { status: 200, headers });
 }

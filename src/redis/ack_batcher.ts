@@ -16,37 +16,33 @@ export class AckBatcher {
   readonly #stream: string;
   readonly #group: string;
   readonly #maxBatch: number;
-  readonly #onAcked: (ids: readonly string[]) => void;
   readonly #onFailed: (ids: readonly string[], error: unknown) => void;
+  readonly #sendNow = (): void => this.#send();
   #ids: string[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inFlight = new Set<Promise<void>>();
 
-  /**
-   * `onAcked` runs once Redis confirmed the ids; `onFailed` when the XACK
-   * failed (the entries stay pending and will be delivered again).
-   */
+  /** `onFailed` runs when an XACK failed (the entries stay pending and will be delivered again). */
   constructor(
     client: () => Redis,
     stream: string,
     group: string,
     maxBatch: number,
-    onAcked: (ids: readonly string[]) => void,
     onFailed: (ids: readonly string[], error: unknown) => void,
   ) {
     this.#client = client;
     this.#stream = stream;
     this.#group = group;
     this.#maxBatch = maxBatch;
-    this.#onAcked = onAcked;
     this.#onFailed = onFailed;
   }
 
   /** Queues one id. */
   add(id: string): void {
-    this.#ids.push(id);
-    if (this.#ids.length >= this.#maxBatch) this.#send();
-    else if (this.#timer === undefined) this.#timer = setTimeout(() => this.#send(), 0);
+    const ids = this.#ids;
+    ids.push(id);
+    if (ids.length >= this.#maxBatch) this.#send();
+    else if (this.#timer === undefined) this.#timer = setTimeout(this.#sendNow, 0);
   }
 
   /** Sends what is queued and waits for every XACK sent so far. */
@@ -60,13 +56,18 @@ export class AckBatcher {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#ids.length === 0) return;
     const ids = this.#ids;
+    if (ids.length === 0) return;
     this.#ids = [];
     const sent: Promise<void> = this.#client().xack(this.#stream, this.#group, ...ids).then(
-      () => this.#onAcked(ids),
-      (error) => this.#onFailed(ids, error),
-    ).finally(() => this.#inFlight.delete(sent));
+      () => {
+        this.#inFlight.delete(sent);
+      },
+      (error) => {
+        this.#inFlight.delete(sent);
+        this.#onFailed(ids, error);
+      },
+    );
     this.#inFlight.add(sent);
   }
 }

@@ -7,7 +7,10 @@
 
 import { Redis, type RedisOptions } from "ioredis";
 import { BrokerError } from "../errors.ts";
-import { redact, type ResolvedRedisOptions, safeError } from "./options.ts";
+import type { Reporter } from "../reporter.ts";
+import { deadline } from "../timers.ts";
+import type { ResolvedRedisOptions } from "./options.ts";
+import { redact, safeError } from "./secrets.ts";
 
 /** What a connection is for; named in logs. */
 export type ConnectionRole = "command" | "blocking" | "subscriber";
@@ -18,6 +21,7 @@ export type ConnectionRole = "command" | "blocking" | "subscriber";
  */
 export function createConnection(
   options: ResolvedRedisOptions,
+  reporter: Reporter,
   role: ConnectionRole,
   overrides: RedisOptions = {},
 ): Redis {
@@ -32,14 +36,15 @@ export function createConnection(
     // ioredis repeats the error on every reconnect attempt; one line per outage is enough.
     if (failing) return;
     failing = true;
-    options.logger.warn(
+    reporter.log(
+      "warn",
       `redis ${role} connection to ${options.maskedUrl}: ${
         safeError(error, options.secrets).message
       }`,
     );
   });
   client.on("ready", () => {
-    if (failing) options.logger.info(`redis ${role} connection to ${options.maskedUrl} is back`);
+    if (failing) reporter.log("info", `redis ${role} connection to ${options.maskedUrl} is back`);
     failing = false;
   });
   return client;
@@ -47,8 +52,8 @@ export function createConnection(
 
 /**
  * Connects, or rejects with {@linkcode BrokerError} (credentials removed)
- * after `timeout` ms or on the first failure; a failed connection is closed so
- * nothing keeps retrying in the background.
+ * after `connectTimeout` ms or on the first failure; a failed connection is
+ * closed so nothing keeps retrying in the background.
  */
 export async function connectWithin(
   client: Redis,
@@ -56,19 +61,16 @@ export async function connectWithin(
   role: ConnectionRole,
 ): Promise<void> {
   if (client.status === "ready") return;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   let onError: ((error: unknown) => void) | undefined;
   const failed = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no connection within ${options.connectTimeout} ms`)),
-      options.connectTimeout,
-    );
     onError = (error) => reject(error);
     client.once("error", onError);
   });
   try {
     const connecting = client.status === "wait" ? client.connect() : waitReady(client);
-    await Promise.race([connecting, failed]);
+    await deadline(Promise.race([connecting, failed]), options.connectTimeout, () => {
+      throw new Error(`no connection within ${options.connectTimeout} ms`);
+    });
   } catch (error) {
     client.disconnect();
     throw new BrokerError(
@@ -78,7 +80,6 @@ export async function connectWithin(
       { cause: safeError(error, options.secrets) },
     );
   } finally {
-    clearTimeout(timer);
     if (onError) client.off("error", onError);
   }
 }
@@ -118,16 +119,11 @@ export async function closeConnection(client: Redis): Promise<void> {
     client.disconnect();
     return;
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await Promise.race([
-      client.quit(),
-      new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS))),
-    ]);
+    await deadline(client.quit(), QUIT_TIMEOUT_MS, () => undefined);
   } catch {
     // dropped below
   } finally {
-    clearTimeout(timer);
     client.disconnect();
   }
 }

@@ -1,8 +1,9 @@
 /**
- * Dead letters: entries that failed `maxDeliveries` times, failed validation
- * or could not be decoded. They live in a stream per channel,
- * `${keyPrefix}dlq:${channel}`, each with the reason and the original fields,
- * and can be listed and replayed.
+ * Dead letters: entries whose deliveries ran out (failures or `NackMessage`),
+ * that a handler refused with `RejectMessage`, or that could not be decoded.
+ * They live in a stream per channel, `${keyPrefix}{${channel}}:dlq`, each with
+ * the reason and the original fields; this module writes them (one
+ * transaction with the acknowledgement), lists them and replays them.
  *
  * @module
  */
@@ -46,6 +47,10 @@ export interface DeadLetter {
 
 /** Why and where an entry is dead-lettered. */
 export interface DeadLetterReason {
+  /** Stream the entry was read from. */
+  readonly stream: string;
+  /** Dead-letter stream of the channel. */
+  readonly deadLetterStream: string;
   readonly channel: string;
   readonly group: string;
   readonly subscription: string;
@@ -76,6 +81,25 @@ export function deadLetterFields(reason: DeadLetterReason, original: EntryFields
     new Date().toISOString(),
     ...original,
   ];
+}
+
+/**
+ * Moves one entry to the dead-letter stream and acknowledges it, in one
+ * transaction: the entry is never both lost and kept pending. Rejects when
+ * Redis refused either command (the entry then stays pending).
+ */
+export async function deadLetter(
+  client: Redis,
+  reason: DeadLetterReason,
+  original: EntryFields,
+  trim: readonly (string | number)[],
+): Promise<void> {
+  const transaction = client.multi();
+  transaction.xadd(reason.deadLetterStream, ...trim, "*", ...deadLetterFields(reason, original));
+  transaction.xack(reason.stream, reason.group, reason.entryId);
+  const results = await transaction.exec();
+  if (results === null) throw new Error("the dead-letter transaction was aborted");
+  for (const [error] of results) if (error) throw error;
 }
 
 /** The original entry's fields of a dead letter. */

@@ -36,7 +36,7 @@ export type EntryFields = string[];
  *
  * @example
  * ```ts
- * import { decodeEntry, encodeEntry } from "@opensecflow/eventbus/redis";
+ * import { decodeEntry, encodeEntry } from "./entry_codec.ts";
  * const decoded = decodeEntry(encodeEntry({ n: 1 }, { headers: { a: "b" } }));
  * console.log(decoded.message, decoded.headers); // { n: 1 } { a: "b" }
  * ```
@@ -55,7 +55,11 @@ export interface DecodedEntry {
 const OPTIONAL = ["datacontenttype", "dataschema", "subject", "time"] as const;
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
-function payloadText(message: unknown): string {
+/**
+ * The JSON text of a message or data; throws {@linkcode InvalidArgumentError}
+ * when it cannot be encoded. `undefined` is the empty text.
+ */
+export function payloadText(message: unknown): string {
   if (message === undefined) return "";
   let json: string | undefined;
   try {
@@ -82,7 +86,7 @@ function payloadText(message: unknown): string {
  * @example
  * ```ts
  * import { CloudEvent } from "@opensecflow/eventbus";
- * import { encodeEntry } from "@opensecflow/eventbus/redis";
+ * import { encodeEntry } from "./entry_codec.ts";
  * const e = new CloudEvent({ type: "t", source: "/s", extensions: { tenant: "acme" } });
  * const fields = encodeEntry(e, { correlationId: "c1" });
  * console.log(fields.includes("ext:tenant")); // true
@@ -146,13 +150,27 @@ function parseJSON(text: string, path: string): unknown {
  *
  * @example
  * ```ts
- * import { decodeEntry } from "@opensecflow/eventbus/redis";
+ * import { decodeEntry } from "./entry_codec.ts";
  * const d = decodeEntry(["specversion", "1.0", "id", "1", "source", "/s", "type", "t", "data", "42"]);
  * console.log(d.message); // a CloudEvent with data 42
  * ```
  */
 export function decodeEntry(fields: readonly string[]): DecodedEntry {
-  return decodeFields(fields, undefined);
+  return decodeFields(fields, undefined, {
+    message: undefined,
+    headers: NO_HEADERS,
+    correlationId: undefined,
+    replyTo: undefined,
+  });
+}
+
+/**
+ * {@linkcode decodeEntry} writing into an object the caller already holds
+ * (a delivery), so decoding allocates nothing beyond the message itself.
+ * Returns `target`.
+ */
+export function decodeEntryInto<T extends DecodedEntry>(fields: readonly string[], target: T): T {
+  return decodeFields(fields, undefined, target);
 }
 
 /** `payload` and `data` values a pub/sub message carried as JSON values, already parsed. */
@@ -165,18 +183,21 @@ function jsonField(parsed: Parsed | undefined, name: "payload" | "data", text: s
   return parsed !== undefined && Object.hasOwn(parsed, name) ? parsed[name] : parseJSON(text, name);
 }
 
-function decodeFields(fields: readonly string[], parsed: Parsed | undefined): DecodedEntry {
+function decodeFields<T extends DecodedEntry>(
+  fields: readonly string[],
+  parsed: Parsed | undefined,
+  target: T,
+): T {
   if (!Array.isArray(fields) || fields.length % 2 !== 0) {
     throw invalid("", "fields must be name/value pairs");
   }
   // The common case, a plain payload without transport fields, skips the general walk.
   if (fields.length === 2 && fields[0] === "payload") {
-    return {
-      message: jsonField(parsed, "payload", fields[1]),
-      headers: NO_HEADERS,
-      correlationId: undefined,
-      replyTo: undefined,
-    };
+    target.message = jsonField(parsed, "payload", fields[1]);
+    target.headers = NO_HEADERS;
+    target.correlationId = undefined;
+    target.replyTo = undefined;
+    return target;
   }
   const headers: Record<string, string> = {};
   const attributes: Record<string, string> = {};
@@ -253,7 +274,11 @@ function decodeFields(fields: readonly string[], parsed: Parsed | undefined): De
   } else {
     throw invalid("", "has neither a specversion nor a payload field");
   }
-  return { message, headers, correlationId, replyTo };
+  target.message = message;
+  target.headers = headers;
+  target.correlationId = correlationId;
+  target.replyTo = replyTo;
+  return target;
 }
 
 /**
@@ -262,7 +287,7 @@ function decodeFields(fields: readonly string[], parsed: Parsed | undefined): De
  *
  * @example
  * ```ts
- * import { entryBytes } from "@opensecflow/eventbus/redis";
+ * import { entryBytes } from "./entry_codec.ts";
  * console.log(entryBytes(["payload", "\"é\""], 1_000)); // 11
  * ```
  */
@@ -288,7 +313,7 @@ export function entryBytes(fields: readonly string[], limit: number): number {
  *
  * @example
  * ```ts
- * import { fieldsToJSON } from "@opensecflow/eventbus/redis";
+ * import { fieldsToJSON } from "./entry_codec.ts";
  * console.log(fieldsToJSON(["payload", "1"])); // '{"payload":"1"}'
  * ```
  */
@@ -305,7 +330,7 @@ export function fieldsToJSON(fields: readonly string[]): string {
  *
  * @example
  * ```ts
- * import { fieldsFromJSON } from "@opensecflow/eventbus/redis";
+ * import { fieldsFromJSON } from "./entry_codec.ts";
  * console.log(fieldsFromJSON('{"payload":"1"}')); // ["payload", "1"]
  * ```
  */
@@ -332,7 +357,7 @@ export function fieldsFromJSON(text: string): EntryFields {
  *
  * @example
  * ```ts
- * import { fieldsToObject } from "@opensecflow/eventbus/redis";
+ * import { fieldsToObject } from "./entry_codec.ts";
  * console.log(fieldsToObject(["a", "1"])); // { a: "1" }
  * ```
  */
@@ -440,5 +465,10 @@ export function decodePubSubText(text: string): DecodedEntry {
 
 /** Decodes a parsed pub/sub message; throws {@linkcode ValidationError} like {@linkcode decodeEntry}. */
 export function decodePubSubMessage(message: PubSubMessage): DecodedEntry {
-  return decodeFields(message.fields, message.parsed);
+  return decodeFields(message.fields, message.parsed, {
+    message: undefined,
+    headers: NO_HEADERS,
+    correlationId: undefined,
+    replyTo: undefined,
+  });
 }

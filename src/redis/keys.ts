@@ -1,28 +1,59 @@
 /**
  * Names of the Redis keys, consumer groups and pub/sub channels the broker
- * uses. Every key starts with the broker's `keyPrefix`.
+ * uses. Every key starts with the broker's `keyPrefix`, and every key of one
+ * channel carries the channel as a hash tag (`{channel}`), so all of them
+ * hash to one slot: the scripts and transactions the broker runs on a
+ * channel's keys (dead letter + ack, replay, de-duplication) stay on one
+ * node of a Redis Cluster, while different channels spread over the
+ * masters. A single node uses the same names, so moving to a cluster needs
+ * no rename.
+ *
+ * | key                                         | holds                                   |
+ * | ------------------------------------------- | --------------------------------------- |
+ * | `${keyPrefix}{${channel}}:stream`           | the channel's stream                    |
+ * | `${keyPrefix}{${channel}}:dlq`              | its dead letters                        |
+ * | `${keyPrefix}{${channel}}:pubsub`           | its pub/sub channel (pub/sub mode)      |
+ * | `${keyPrefix}{${channel}}:attempts:${group}` | handler starts per entry of one group  |
+ * | `${keyPrefix}{${channel}}:seen:${id}`       | a published event, for `dedupeWindow`   |
+ * | `${keyPrefix}{${channel}}:done:${group}:${id}` | an event handled, for `idempotent`   |
+ * | `${keyPrefix}{reply:${consumer}}`           | the reply channel of one instance       |
+ *
+ * Redis takes the tag from the first `{` to the next `}`: a channel holding
+ * braces still maps every key of its own to one slot. A `keyPrefix` holding a
+ * `{...}` pair puts every key on one slot (fine on one node, no spread on a
+ * cluster).
  *
  * @module
  */
 
-/** Stream of a channel: `${keyPrefix}stream:${channel}`. */
+/** The part every key of a channel starts with: `${keyPrefix}{${channel}}:`. */
+export function channelKeys(keyPrefix: string, channel: string): string {
+  return `${keyPrefix}{${channel}}:`;
+}
+
+/** Stream of a channel: `${keyPrefix}{${channel}}:stream`. */
 export function streamKey(keyPrefix: string, channel: string): string {
-  return `${keyPrefix}stream:${channel}`;
+  return `${channelKeys(keyPrefix, channel)}stream`;
 }
 
-/** Dead-letter stream of a channel: `${keyPrefix}dlq:${channel}`. */
+/** Dead-letter stream of a channel: `${keyPrefix}{${channel}}:dlq`. */
 export function deadLetterKey(keyPrefix: string, channel: string): string {
-  return `${keyPrefix}dlq:${channel}`;
+  return `${channelKeys(keyPrefix, channel)}dlq`;
 }
 
-/** Pub/sub channel of a channel in pub/sub mode: `${keyPrefix}pubsub:${channel}`. */
+/** Pub/sub channel of a channel in pub/sub mode: `${keyPrefix}{${channel}}:pubsub`. */
 export function pubsubKey(keyPrefix: string, channel: string): string {
-  return `${keyPrefix}pubsub:${channel}`;
+  return `${channelKeys(keyPrefix, channel)}pubsub`;
 }
 
-/** Reply channel (pub/sub) of one broker instance: `${keyPrefix}reply:${consumer}`. */
+/** Reply channel (pub/sub) of one broker instance: `${keyPrefix}{reply:${consumer}}`. */
 export function replyKey(keyPrefix: string, consumer: string): string {
-  return `${keyPrefix}reply:${consumer}`;
+  return `${keyPrefix}{reply:${consumer}}`;
+}
+
+/** What every reply channel starts with: `${keyPrefix}{reply:`. */
+export function replyKeyPrefix(keyPrefix: string): string {
+  return `${keyPrefix}{reply:`;
 }
 
 /**

@@ -1,19 +1,28 @@
 /**
- * Options of the Redis broker: what a program may pass, their defaults, their
- * validation, and the masking that keeps credentials out of logs, errors and
- * stats.
+ * Options of the Redis broker: what a program may pass, their defaults and
+ * their validation.
  *
  * @module
  */
 
 import type { BrokerOptions, HandlerFailure } from "../broker.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { checkLogger } from "../handler_support.ts";
 import { defaultLogger, type Logger } from "../logger.ts";
+import { resolveBackoff, type ResolvedBackoff, resolveMaxDeliveries } from "../retry.ts";
+import { maskUrl, secretsOf } from "./secrets.ts";
 
 /**
  * Transport of a {@linkcode RedisBrokerOptions.mode}: `"stream"` (Redis
  * Streams with consumer groups: durable, at-least-once) or `"pubsub"` (Redis
  * pub/sub: fire-and-forget, at-most-once).
+ *
+ * @example
+ * ```ts
+ * import { RedisBroker, type RedisBrokerMode } from "@opensecflow/eventbus/redis";
+ * const mode: RedisBrokerMode = "pubsub";
+ * const broker = new RedisBroker({ mode });
+ * ```
  */
 export type RedisBrokerMode = "stream" | "pubsub";
 
@@ -21,6 +30,13 @@ export type RedisBrokerMode = "stream" | "pubsub";
  * Delivery of stream mode: `"group"` (each event once per consumer group; the
  * instances of a service compete) or `"broadcast"` (every instance gets every
  * event).
+ *
+ * @example
+ * ```ts
+ * import { RedisBroker, type RedisDelivery } from "@opensecflow/eventbus/redis";
+ * const delivery: RedisDelivery = "broadcast"; // every instance gets every event
+ * const broker = new RedisBroker({ delivery, group: "cache-invalidation" });
+ * ```
  */
 export type RedisDelivery = "group" | "broadcast";
 
@@ -49,25 +65,6 @@ export interface RedisConnectionOptions {
   port?: number;
   /** Any other ioredis option. */
   [option: string]: unknown;
-}
-
-/**
- * Exponential backoff between the attempts of a failing handler, in
- * milliseconds: `initial * factor ** (attempt - 1)`, at most `max`.
- *
- * @example
- * ```ts
- * import type { RetryBackoff } from "@opensecflow/eventbus/redis";
- * const backoff: RetryBackoff = { initial: 50, max: 5_000, factor: 3 };
- * ```
- */
-export interface RetryBackoff {
-  /** Delay before the second attempt; default 100. */
-  initial?: number;
-  /** Longest delay; default 30000. */
-  max?: number;
-  /** Growth per attempt; default 2. */
-  factor?: number;
 }
 
 /**
@@ -100,10 +97,6 @@ export interface RedisBrokerOptions extends BrokerOptions {
   mode?: RedisBrokerMode;
   /** Stream mode: `"group"` (default) or `"broadcast"`. */
   delivery?: RedisDelivery;
-  /** Failed attempts after which an entry moves to the dead-letter stream; default 5. */
-  maxDeliveries?: number;
-  /** Backoff between attempts; default 100 ms doubling up to 30 s. */
-  retryBackoff?: RetryBackoff;
   /** Pending entries idle this long (ms) are claimed from dead consumers; default 30000. */
   claimIdleMs?: number;
   /** How long one blocking read waits (XREADGROUP BLOCK, ms); default 2000. */
@@ -128,7 +121,7 @@ export interface RedisBrokerOptions extends BrokerOptions {
  *
  * @example
  * ```ts
- * import { resolveRedisOptions, type ResolvedRedisOptions } from "@opensecflow/eventbus/redis";
+ * import { resolveRedisOptions, type ResolvedRedisOptions } from "./options.ts";
  * const resolved: ResolvedRedisOptions = resolveRedisOptions({ group: "billing" });
  * console.log(resolved.group, resolved.batchSize); // "billing" 100
  * ```
@@ -155,7 +148,7 @@ export interface ResolvedRedisOptions {
   /** Attempts before dead-lettering. */
   readonly maxDeliveries: number;
   /** Backoff between attempts. */
-  readonly retryBackoff: Required<RetryBackoff>;
+  readonly retryBackoff: ResolvedBackoff;
   /** Idle time after which pending entries are claimed. */
   readonly claimIdleMs: number;
   /** XREADGROUP BLOCK time. */
@@ -184,14 +177,6 @@ function integer(value: unknown, name: string, fallback: number, min: number): n
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
     throw new InvalidArgumentError(name, `must be an integer >= ${min}, got ${String(value)}`);
-  }
-  return value;
-}
-
-function positive(value: unknown, name: string, fallback: number, min = 0): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
-    throw new InvalidArgumentError(name, `must be a number >= ${min}, got ${String(value)}`);
   }
   return value;
 }
@@ -226,97 +211,12 @@ function text(value: unknown, name: string, fallback: string, allowEmpty = false
 }
 
 /**
- * Replaces the password (and any other secret) of a Redis URL with `***`.
- *
- * @example
- * ```ts
- * import { maskUrl } from "@opensecflow/eventbus/redis";
- * console.log(maskUrl("redis://app:s3cret@cache:6379/2")); // "redis://app:***@cache:6379/2"
- * ```
- */
-export function maskUrl(url: string): string {
-  let out = url;
-  const schemeEnd = out.indexOf("://");
-  // The user-info ends at the last "@": a password may itself hold "@" or "/".
-  const at = out.lastIndexOf("@");
-  if (schemeEnd !== -1 && at > schemeEnd) {
-    const userinfo = out.slice(schemeEnd + 3, at);
-    const colon = userinfo.indexOf(":");
-    const masked = colon === -1 ? "***" : `${userinfo.slice(0, colon)}:***`;
-    out = out.slice(0, schemeEnd + 3) + masked + out.slice(at);
-  }
-  return out.replace(/([?&](?:password|pass|pwd)=)[^&#]*/gi, "$1***");
-}
-
-/**
- * Removes secrets from a text: URL user-info passwords and every given
- * secret string.
- *
- * @example
- * ```ts
- * import { redact } from "@opensecflow/eventbus/redis";
- * console.log(redact("auth hunter2 failed", ["hunter2"])); // "auth *** failed"
- * ```
- */
-export function redact(message: string, secrets: readonly string[]): string {
-  let out = message.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)[^\s@/]*@/gi, "$1***@");
-  for (const secret of secrets) {
-    if (secret.length > 0) out = out.split(secret).join("***");
-  }
-  return out;
-}
-
-/**
- * An error safe to log or rethrow: same name and message with secrets
- * removed, and none of the original's fields (ioredis errors carry the failed
- * command, arguments included, which for AUTH means the password).
- *
- * @example
- * ```ts
- * import { safeError } from "@opensecflow/eventbus/redis";
- * const e = safeError(new Error("WRONGPASS for pw123"), ["pw123"]);
- * console.log(e.message); // "WRONGPASS for ***"
- * ```
- */
-export function safeError(error: unknown, secrets: readonly string[]): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  const safe = new Error(redact(message, secrets));
-  if (error instanceof Error) safe.name = error.name;
-  return safe;
-}
-
-function secretsOf(url: URL, redis: RedisConnectionOptions): string[] {
-  const secrets = new Set<string>();
-  if (url.password) {
-    secrets.add(url.password);
-    try {
-      secrets.add(decodeURIComponent(url.password));
-    } catch {
-      // a malformed escape leaves only the raw form to mask
-    }
-  }
-  if (typeof redis.password === "string") secrets.add(redis.password);
-  // ioredis also reads a password from the query string.
-  const queryPassword = url.searchParams.get("password");
-  if (queryPassword) secrets.add(queryPassword);
-  // A password holding "@" (which ioredis accepts) makes URL see only its tail.
-  const schemeEnd = url.href.indexOf("://");
-  const at = url.href.lastIndexOf("@");
-  if (schemeEnd !== -1 && at > schemeEnd) {
-    const userinfo = url.href.slice(schemeEnd + 3, at);
-    const colon = userinfo.indexOf(":");
-    if (colon !== -1) secrets.add(userinfo.slice(colon + 1));
-  }
-  return [...secrets].filter((secret) => secret.length >= 1);
-}
-
-/**
  * Validates options and fills in defaults; throws
  * {@linkcode InvalidArgumentError} naming the first wrong option.
  *
  * @example
  * ```ts
- * import { resolveRedisOptions } from "@opensecflow/eventbus/redis";
+ * import { resolveRedisOptions } from "./options.ts";
  * const resolved = resolveRedisOptions({ url: "redis://:pw@localhost:6379" });
  * console.log(resolved.maskedUrl, resolved.maxDeliveries); // "redis://:***@localhost:6379" 5
  * ```
@@ -345,30 +245,13 @@ export function resolveRedisOptions(options: RedisBrokerOptions = {}): ResolvedR
   if (redis === null || typeof redis !== "object") {
     throw new InvalidArgumentError("redis", "must be an object of ioredis options");
   }
-  const backoff = options.retryBackoff ?? {};
-  if (backoff === null || typeof backoff !== "object") {
-    throw new InvalidArgumentError("retryBackoff", "must be an object");
-  }
   const logger = options.logger ?? defaultLogger;
-  if (
-    logger === null || typeof logger !== "object" ||
-    !["debug", "info", "warn", "error"].every((level) =>
-      typeof (logger as unknown as Record<string, unknown>)[level] === "function"
-    )
-  ) {
-    throw new InvalidArgumentError("logger", "must have debug, info, warn and error methods");
-  }
+  checkLogger(logger);
   if (options.onError !== undefined && typeof options.onError !== "function") {
-    throw new InvalidArgumentError("onError", "must be a function");
+    throw new InvalidArgumentError("onError", `must be a function, got ${typeof options.onError}`);
   }
   const consumer = text(options.consumer, "consumer", crypto.randomUUID());
   const group = text(options.group, "group", "eventbus");
-  const initial = positive(backoff.initial, "retryBackoff.initial", 100);
-  const max = positive(backoff.max, "retryBackoff.max", 30_000);
-  const factor = positive(backoff.factor, "retryBackoff.factor", 2, 1);
-  if (max < initial) {
-    throw new InvalidArgumentError("retryBackoff.max", "must be >= retryBackoff.initial");
-  }
   return {
     url: rawUrl,
     maskedUrl: maskUrl(rawUrl),
@@ -379,8 +262,8 @@ export function resolveRedisOptions(options: RedisBrokerOptions = {}): ResolvedR
     consumer,
     mode: oneOf(options.mode, "mode", ["stream", "pubsub"] as const),
     delivery: oneOf(options.delivery, "delivery", ["group", "broadcast"] as const),
-    maxDeliveries: integer(options.maxDeliveries, "maxDeliveries", 5, 1),
-    retryBackoff: { initial, max, factor },
+    maxDeliveries: resolveMaxDeliveries(options.maxDeliveries, 5),
+    retryBackoff: resolveBackoff(options.retryBackoff),
     claimIdleMs: integer(options.claimIdleMs, "claimIdleMs", 30_000, 10),
     blockMs: integer(options.blockMs, "blockMs", 2_000, 1),
     batchSize: integer(options.batchSize, "batchSize", 100, 1),

@@ -1,126 +1,200 @@
 /**
- * Pub/sub mode: one subscriber connection per broker shared by every
- * channel it listens to (and by the reply channel of requests), and a
- * bounded queue per subscription that runs the handler with its concurrency.
+ * Pub/sub mode: the transport rules around the shared
+ * {@linkcode HandlerRunner}. Each channel is decoded once per message and
+ * handed to every local subscription of it, each with a bounded queue.
  * At-most-once: a message published while this instance is disconnected is
- * never seen, a failed handler is reported and not retried.
+ * never seen, and a message whose handler failed, refused it or gave it
+ * back is dropped (counted and dispatched as a `drop` event), not retried.
  *
  * @module
  */
 
-import type { Redis } from "ioredis";
 import type { Handler, MessageContext } from "../broker.ts";
-import { describeMessage, reportFailure } from "../handler_support.ts";
-import { closeConnection, connectWithin, createConnection } from "./connection.ts";
+import { BrokerError } from "../errors.ts";
+import { CloudEvent } from "../event.ts";
+import {
+  HandlerRunner,
+  type RunnerDelivery,
+  type RunnerHost,
+  type Unsettled,
+} from "../handler_runner.ts";
+import type { Reporter } from "../reporter.ts";
+import { deadline } from "../timers.ts";
 import { type DecodedEntry, decodePubSubText } from "./entry_codec.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
+import type { Replier } from "./request_reply.ts";
 import type { RedisCounters } from "./stats.ts";
 
-type Listener = (text: string) => void;
-
-/** One ioredis connection in subscriber mode, shared by listeners of many channels. */
-export class SubscriberConnection {
-  readonly #options: ResolvedRedisOptions;
-  readonly #listeners = new Map<string, Set<Listener>>();
-  #client: Redis | undefined;
-  #connecting: Promise<Redis> | undefined;
-
-  /** Creates the holder; the connection opens on the first subscription. */
-  constructor(options: ResolvedRedisOptions) {
-    this.#options = options;
-  }
-
-  #connect(): Promise<Redis> {
-    this.#connecting ??= (async () => {
-      const client = createConnection(this.#options, "subscriber", { enableAutoPipelining: false });
-      client.on("message", (channel: string, text: string) => {
-        const listeners = this.#listeners.get(channel);
-        if (listeners === undefined) return;
-        for (const listener of listeners) listener(text);
-      });
-      try {
-        await connectWithin(client, this.#options, "subscriber");
-      } catch (error) {
-        this.#connecting = undefined;
-        throw error;
-      }
-      this.#client = client;
-      return client;
-    })();
-    return this.#connecting;
-  }
-
-  /** Adds a listener; resolves once Redis confirmed the subscription. */
-  async listen(key: string, listener: Listener): Promise<void> {
-    let listeners = this.#listeners.get(key);
-    const first = listeners === undefined;
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.#listeners.set(key, listeners);
-    }
-    listeners.add(listener);
-    const client = await this.#connect();
-    if (first) await client.subscribe(key);
-  }
-
-  /** Removes a listener; unsubscribes the channel when it was the last. */
-  async unlisten(key: string, listener: Listener): Promise<void> {
-    const listeners = this.#listeners.get(key);
-    if (listeners === undefined || !listeners.delete(listener) || listeners.size > 0) return;
-    this.#listeners.delete(key);
-    if (this.#client?.status === "ready") await this.#client.unsubscribe(key).catch(() => {});
-  }
-
-  /** Channels with at least one listener. */
-  get channels(): number {
-    return this.#listeners.size;
-  }
-
-  /** Closes the connection; every listener is dropped. */
-  async close(): Promise<void> {
-    this.#listeners.clear();
-    const connecting = this.#connecting;
-    this.#connecting = undefined;
-    this.#client = undefined;
-    if (connecting === undefined) return;
-    const client = await connecting.catch(() => undefined);
-    if (client) await closeConnection(client);
-  }
-}
-
-/** What a pub/sub subscription needs from its broker. */
+/** What pub/sub subscriptions need from their broker. */
 export interface PubSubHost {
   readonly options: ResolvedRedisOptions;
   readonly counters: RedisCounters;
-  reply(decoded: DecodedEntry, result: unknown): Promise<void> | void;
-  replyFailure(decoded: DecodedEntry, error: string): void;
+  readonly reporter: Reporter;
+  readonly replier: Replier;
 }
 
-interface Queued {
-  readonly decoded: DecodedEntry;
+/**
+ * A request as this instance received it: every local subscription that took
+ * it may answer; the requester learns of a failure only once all of them
+ * gave up, so one failure reply stands for this whole instance.
+ */
+class ReceivedRequest {
+  /** Subscriptions that took it and have not finished with it. */
+  remaining = 0;
+  #answered = false;
+
+  constructor(readonly decoded: DecodedEntry) {}
+
+  /** Whether this is the first answer (only the first is sent). */
+  answer(): boolean {
+    this.remaining--;
+    if (this.#answered) return false;
+    this.#answered = true;
+    return true;
+  }
+
+  /** Whether every subscription has now given up without an answer. */
+  gaveUp(): boolean {
+    return --this.remaining === 0 && !this.#answered;
+  }
 }
 
-/** One subscription in pub/sub mode: a bounded queue drained with the subscription's concurrency. */
-export class PubSubSubscription {
+/** One message on its way to one subscription; it is also the handler's context. */
+class PubSubDelivery implements RunnerDelivery, MessageContext {
+  readonly attempt = 1;
+  readonly signal: AbortSignal;
+
+  constructor(
+    readonly owner: PubSubSubscription,
+    readonly decoded: DecodedEntry,
+    readonly sequence: number,
+    readonly request: ReceivedRequest | undefined,
+  ) {
+    this.signal = owner.signal;
+  }
+
+  get message(): unknown {
+    return this.decoded.message;
+  }
+
+  get context(): MessageContext {
+    return this;
+  }
+
+  get channel(): string {
+    return this.owner.channel;
+  }
+
+  get subscription(): string {
+    return this.owner.name;
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    return this.decoded.headers;
+  }
+
+  get correlationId(): string | undefined {
+    return this.decoded.correlationId;
+  }
+
+  get replyTo(): string | undefined {
+    return this.decoded.replyTo;
+  }
+
+  get messageId(): string {
+    const message = this.decoded.message;
+    if (message instanceof CloudEvent) return message.id;
+    return this.decoded.correlationId ?? `${this.owner.idPrefix}${this.sequence}`;
+  }
+}
+
+/**
+ * The local subscriptions of one pub/sub channel: decodes each message once
+ * and hands it to each of them.
+ */
+export class PubSubChannel {
+  readonly channel: string;
+  /** Redis pub/sub channel. */
+  readonly key: string;
+  /** Receives the raw messages of the channel. */
+  readonly listener: (text: string) => void;
+  readonly #host: PubSubHost;
+  #subscriptions: PubSubSubscription[] = [];
+  #sequence = 0;
+
+  /** Creates the channel's fan-out; subscriptions join with {@linkcode PubSubChannel.add}. */
+  constructor(channel: string, key: string, host: PubSubHost) {
+    this.channel = channel;
+    this.key = key;
+    this.#host = host;
+    this.listener = (text) => this.#receive(text);
+  }
+
+  /** Local subscriptions of the channel. */
+  get size(): number {
+    return this.#subscriptions.length;
+  }
+
+  /** Adds a subscription (once). */
+  add(subscription: PubSubSubscription): void {
+    if (this.#subscriptions.includes(subscription)) return;
+    // Copy on write: a message being handed out keeps the list it started with.
+    this.#subscriptions = [...this.#subscriptions, subscription];
+  }
+
+  /** Removes a subscription; returns how many are left. */
+  remove(subscription: PubSubSubscription): number {
+    this.#subscriptions = this.#subscriptions.filter((other) => other !== subscription);
+    return this.#subscriptions.length;
+  }
+
+  #receive(text: string): void {
+    const subscriptions = this.#subscriptions;
+    let decoded: DecodedEntry;
+    try {
+      decoded = decodePubSubText(text);
+    } catch (error) {
+      this.#host.counters.dropped++;
+      this.#host.reporter.drop(
+        this.channel,
+        undefined,
+        1,
+        `undecodable pub/sub message: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return;
+    }
+    const sequence = ++this.#sequence;
+    if (decoded.replyTo === undefined || decoded.correlationId === undefined) {
+      for (let i = 0; i < subscriptions.length; i++) {
+        subscriptions[i].accept(decoded, sequence, undefined);
+      }
+      return;
+    }
+    const request = new ReceivedRequest(decoded);
+    // Counted before any handler runs: the runner never calls one inside accept().
+    for (const subscription of subscriptions) {
+      if (subscription.accept(decoded, sequence, request)) request.remaining++;
+    }
+    if (request.remaining === 0) {
+      this.#host.replier.fail(
+        decoded,
+        "(none)",
+        new BrokerError(`no subscription of "${this.channel}" took the request`),
+      );
+    }
+  }
+}
+
+/** One subscription in pub/sub mode: a bounded queue run by the shared runner. */
+export class PubSubSubscription implements RunnerHost<PubSubDelivery> {
   readonly channel: string;
   readonly name: string;
-  readonly #handler: Handler;
-  readonly #concurrency: number;
+  /** Prefix of the ids of messages that are neither events nor requests. */
+  readonly idPrefix: string = `${crypto.randomUUID().slice(0, 8)}-`;
   readonly #host: PubSubHost;
-  #queue: Queued[] = [];
-  #head = 0;
-  #running = 0;
-  /** Bumped when a stop abandons running calls; their late results are ignored. */
-  #generation = 0;
+  readonly #runner: HandlerRunner<PubSubDelivery>;
   #active = false;
-  #controller = new AbortController();
-  #idle: (() => void) | undefined;
-  #pumping = false;
   #closed = false;
-  #sequence = 0;
-  readonly #idPrefix = `${crypto.randomUUID().slice(0, 8)}-`;
-  /** Receives the raw messages of the subscription's pub/sub channel. */
-  readonly listener: Listener;
 
   /** Creates the subscription; it takes messages once started. */
   constructor(
@@ -132,15 +206,30 @@ export class PubSubSubscription {
   ) {
     this.channel = channel;
     this.name = name;
-    this.#handler = handler;
-    this.#concurrency = concurrency;
     this.#host = host;
-    this.listener = (text) => this.#receive(text);
+    this.#runner = new HandlerRunner<PubSubDelivery>({
+      channel,
+      subscription: name,
+      handler,
+      concurrency,
+      reporter: host.reporter,
+      host: this,
+    });
   }
 
   /** Messages waiting for a handler slot. */
   get queued(): number {
-    return this.#queue.length - this.#head;
+    return this.#runner.queued;
+  }
+
+  /** Handler calls in flight. */
+  get running(): number {
+    return this.#runner.running;
+  }
+
+  /** The handlers' signal. */
+  get signal(): AbortSignal {
+    return this.#runner.signal;
   }
 
   /** Marks the subscription closed for good (unsubscribed): it never starts again. */
@@ -152,178 +241,100 @@ export class PubSubSubscription {
   /** Starts taking messages (unless closed). */
   start(): void {
     if (this.#closed) return;
+    this.#runner.renew();
     this.#active = true;
-    this.#controller = new AbortController();
   }
 
-  /** Stops taking messages, drains the queue until `deadline`, then counts the rest as dropped. */
   /**
    * Stops taking messages. With `drain` (a broker stop) the queue is handled
-   * until `deadline`; without (an unsubscribe) it is dropped at once and only
-   * the running calls are waited for. What is left is counted as dropped.
+   * until `until`; without (an unsubscribe) it is dropped at once and only
+   * the running calls are waited for. What is left then is dropped and the
+   * running calls' signal fires.
    */
-  async stop(deadline: number, drain = true): Promise<void> {
+  async stop(until: number, drain = true): Promise<void> {
     this.#active = false;
+    const runner = this.#runner;
     if (!drain) this.#dropQueued("its subscription was closed");
-    if (this.#running > 0 || this.queued > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#idle = resolve;
-        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-      });
-      clearTimeout(timer);
-      this.#idle = undefined;
+    const drained = await deadline(
+      runner.whenIdle().then(() => true),
+      until - Date.now(),
+      () => false,
+    );
+    if (!drained) {
+      this.#dropQueued("the broker stopped");
+      const abandoned = runner.abandon("the broker stop timed out");
+      if (abandoned > 0) {
+        this.#host.counters.dropped += abandoned;
+        this.#host.reporter.drop(
+          this.channel,
+          this.name,
+          abandoned,
+          "running handler calls abandoned: the stop timed out",
+        );
+      }
+    } else if (!drain) {
+      runner.abortWhenIdle("subscription closed");
     }
-    if (this.#running > 0 || this.queued > 0) this.#controller.abort();
-    if (this.#running > 0) {
-      // Given up on: counted as dropped, their late results ignored, their slots freed.
-      this.#host.counters.dropped += this.#running;
-      this.#host.options.logger.warn(
-        `${this.#running} running handler call(s) of "${this.name}" abandoned: the stop timed out`,
-      );
-      this.#running = 0;
-      this.#generation++;
+  }
+
+  /** Takes a message unless stopped or full; returns whether it did. */
+  accept(decoded: DecodedEntry, sequence: number, request: ReceivedRequest | undefined): boolean {
+    if (!this.#active) return false;
+    const runner = this.#runner;
+    if (runner.queued >= this.#host.options.maxQueueSize) {
+      this.#host.counters.dropped++;
+      this.#host.reporter.drop(this.channel, this.name, 1, "its queue is full");
+      return false;
     }
-    this.#dropQueued("the broker stopped");
-    if (!drain) this.#controller.abort();
+    runner.push(new PubSubDelivery(this, decoded, sequence, request));
+    return true;
   }
 
   #dropQueued(why: string): void {
-    const left = this.queued;
-    this.#queue = [];
-    this.#head = 0;
-    if (left === 0) return;
-    this.#host.counters.dropped += left;
-    this.#host.options.logger.warn(
-      `${left} pub/sub messages of "${this.name}" on "${this.channel}" dropped: ${why}`,
-    );
+    const left = this.#runner.clear();
+    if (left.length === 0) return;
+    this.#host.counters.dropped += left.length;
+    this.#host.reporter.drop(this.channel, this.name, left.length, why);
+    const error = new BrokerError(`request dropped: ${why}`);
+    for (const delivery of left) this.#gaveUp(delivery, error);
   }
 
-  #receive(text: string): void {
-    if (!this.#active) return;
-    let decoded: DecodedEntry;
-    try {
-      decoded = decodePubSubText(text);
-    } catch (error) {
-      this.#host.counters.dropped++;
-      this.#host.options.logger.error(
-        `undecodable pub/sub message on "${this.channel}" dropped: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-      );
-      return;
-    }
-    if (this.queued >= this.#host.options.maxQueueSize) {
-      this.#host.counters.dropped++;
-      this.#host.options.logger.warn(
-        `queue of "${this.name}" on "${this.channel}" is full; pub/sub message dropped`,
-      );
-      return;
-    }
-    this.#queue.push({ decoded });
-    this.#pump();
-  }
-
-  #pump(): void {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    try {
-      while (this.#running < this.#concurrency && this.#head < this.#queue.length) {
-        const item = this.#queue[this.#head++];
-        if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-          this.#queue = this.#queue.slice(this.#head);
-          this.#head = 0;
-        }
-        this.#running++;
-        this.#run(item.decoded);
-      }
-    } finally {
-      this.#pumping = false;
-    }
-    if (this.#running === 0 && this.queued === 0) this.#idle?.();
-  }
-
-  #finish(): void {
-    this.#running--;
-    this.#pump();
-  }
-
-  /** Runs the handler; a synchronous handler costs no promise. */
-  #run(decoded: DecodedEntry): void {
-    const described = describeMessage(decoded.message);
-    const context: MessageContext = {
-      channel: this.channel,
-      subscription: this.name,
-      messageId: described.id ?? decoded.correlationId ?? `${this.#idPrefix}${++this.#sequence}`,
-      headers: decoded.headers,
-      correlationId: decoded.correlationId,
-      replyTo: decoded.replyTo,
-      attempt: 1,
-      signal: this.#controller.signal,
-    };
-    let result: unknown;
-    try {
-      result = this.#handler(decoded.message, context);
-    } catch (error) {
-      this.#failed(decoded, context, described.type, error);
-      return;
-    }
-    if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
-      const generation = this.#generation;
-      (result as Promise<unknown>).then(
-        (value) => {
-          if (generation === this.#generation) this.#succeeded(decoded, value);
-        },
-        (error) => {
-          if (generation === this.#generation) {
-            this.#failed(decoded, context, described.type, error);
-          }
-        },
-      );
-    } else {
-      this.#succeeded(decoded, result);
-    }
-  }
-
-  #failed(
-    decoded: DecodedEntry,
-    context: MessageContext,
-    eventType: string | undefined,
-    error: unknown,
-  ): void {
-    this.#host.counters.errors++;
-    reportFailure(this.#host.options.logger, this.#host.options.onError, {
-      error,
-      channel: this.channel,
-      subscription: this.name,
-      messageId: context.messageId,
-      eventType,
-      attempt: 1,
-    });
-    if (decoded.replyTo !== undefined) {
-      this.#host.replyFailure(decoded, error instanceof Error ? error.message : String(error));
-    }
-    this.#finish();
-  }
-
-  #succeeded(decoded: DecodedEntry, result: unknown): void {
+  /** The handler succeeded: answer a request. */
+  succeeded(delivery: PubSubDelivery, result: unknown): void | Promise<void> {
     this.#host.counters.consumed++;
-    if (decoded.replyTo === undefined) return this.#finish();
-    let replied: Promise<void> | void = undefined;
-    try {
-      replied = this.#host.reply(decoded, result);
-    } catch (error) {
-      this.#logReplyFailure(decoded, error);
-    }
-    if (!replied) return this.#finish();
-    replied.then(undefined, (error) => this.#logReplyFailure(decoded, error)).finally(() =>
-      this.#finish()
-    );
+    const decoded = delivery.decoded;
+    if (decoded.replyTo === undefined) return;
+    if (delivery.request !== undefined && !delivery.request.answer()) return;
+    return this.#host.replier.reply(decoded, this.name, result);
   }
 
-  #logReplyFailure(decoded: DecodedEntry, error: unknown): void {
-    this.#host.options.logger.error(
-      `reply to ${decoded.replyTo} failed: ${error instanceof Error ? error.message : error}`,
-    );
+  /** At most once: whatever else happened, the message is dropped. */
+  unsettled(delivery: PubSubDelivery, outcome: Unsettled): void {
+    let reason: string;
+    switch (outcome.kind) {
+      case "error":
+        this.#host.counters.errors++;
+        reason = "its handler failed; pub/sub delivers at most once, so it is not retried";
+        break;
+      case "nack":
+        reason = "refused (NackMessage); pub/sub delivers at most once, so it is not redelivered";
+        break;
+      case "reject":
+        reason = `rejected: ${outcome.reason}`;
+        break;
+      case "release":
+        reason = outcome.error.message;
+        break;
+    }
+    this.#host.counters.dropped++;
+    this.#host.reporter.drop(this.channel, this.name, 1, reason);
+    this.#gaveUp(delivery, outcome.error);
+  }
+
+  #gaveUp(delivery: PubSubDelivery, error: unknown): void {
+    const request = delivery.request;
+    if (request !== undefined && request.gaveUp()) {
+      this.#host.replier.fail(request.decoded, this.name, error);
+    }
   }
 }

@@ -10,6 +10,7 @@
 import type { Redis } from "ioredis";
 import type {
   Broker,
+  BrokerHealth,
   BrokerState,
   ConsumeOptions,
   Handler,
@@ -29,37 +30,49 @@ import {
 } from "../errors.ts";
 import {
   checkChannel,
-  checkPublishOptions,
   checkRequestOptions,
+  checkStopOptions,
   checkSubscribeArgs,
-  checkTimeout,
   duplicateNameError,
   publisherDecorator,
   subscriberDecorator,
 } from "../handler_support.ts";
+import { checkIdempotent } from "../idempotency.ts";
+import { Lifecycle } from "../lifecycle.ts";
+import { Reporter } from "../reporter.ts";
 import { consumeStream, subscriptionHandle } from "../subscription.ts";
+import { deadline } from "../timers.ts";
+import { type HealthSubscription, redisHealth } from "./health.ts";
 import { closeConnection, connectWithin, createConnection } from "./connection.ts";
 import {
   type DeadLetter,
   listDeadLetters,
   replayDeadLetters as moveDeadLetters,
 } from "./dead_letters.ts";
-import { DeadlineQueue } from "./deadline_queue.ts";
-import { type DecodedEntry, encodeEntry, entryBytes, toPubSubText } from "./entry_codec.ts";
-import { deadLetterKey, groupName, pubsubKey, replyKey, streamKey } from "./keys.ts";
+import {
+  deadLetterKey,
+  groupName,
+  pubsubKey,
+  replyKey,
+  replyKeyPrefix,
+  streamKey,
+} from "./keys.ts";
 import {
   type RedisBrokerOptions,
   type ResolvedRedisOptions,
   resolveRedisOptions,
-  safeError,
 } from "./options.ts";
-import { PubSubSubscription, SubscriberConnection } from "./pubsub.ts";
-import { failureReplyText, replyText, RequestReply } from "./request_reply.ts";
+import { Publisher } from "./publisher.ts";
+import { PubSubChannel, type PubSubHost, PubSubSubscription } from "./pubsub.ts";
+import { Replier, RequestReply } from "./request_reply.ts";
+import { safeError } from "./secrets.ts";
 import { newCounters, type RedisBrokerStats, type RedisCounters } from "./stats.ts";
-import { StreamConsumer } from "./stream_consumer.ts";
+import { type ConsumerHost, StreamConsumer } from "./stream_consumer.ts";
+import { SubscriberConnection } from "./subscriber_connection.ts";
 
 const DEFAULT_STOP_TIMEOUT = 10_000;
 const DEFAULT_REQUEST_TIMEOUT = 5_000;
+const DEFAULT_DEAD_LETTER_COUNT = 100;
 
 interface SubscriptionRecord {
   readonly channel: string;
@@ -101,15 +114,22 @@ export interface ReplayOptions {
   ids?: string[];
 }
 
+function checkOptionsObject(options: unknown): void {
+  if (options !== undefined && (options === null || typeof options !== "object")) {
+    throw new InvalidArgumentError("options", "must be an object");
+  }
+}
+
 /**
  * A broker on Redis. In stream mode (the default) each channel is a stream
- * (`${keyPrefix}stream:${channel}`), each subscription a consumer group
+ * (`${keyPrefix}{${channel}}:stream`), each subscription a consumer group
  * (`${group}:${name}`): instances sharing `group` and the subscription name
  * share the work, different names each get every event. An entry is
- * acknowledged only after its handler succeeded; failures are retried with
- * backoff and dead-lettered after `maxDeliveries`; entries of a consumer that
- * died are claimed after `claimIdleMs`. Credentials never appear in logs,
- * errors or stats.
+ * acknowledged only after its handler succeeded (or threw `AckMessage`);
+ * failures and `NackMessage` are delivered again with backoff and
+ * dead-lettered after `maxDeliveries`, `RejectMessage` dead-letters at once;
+ * entries of a consumer that died are claimed after `claimIdleMs`.
+ * Credentials never appear in logs, errors or stats.
  *
  * @example
  * ```ts
@@ -130,44 +150,68 @@ export interface ReplayOptions {
 export class RedisBroker extends EventTarget implements Broker {
   readonly #options: ResolvedRedisOptions;
   readonly #counters: RedisCounters = newCounters();
+  readonly #reporter: Reporter;
+  readonly #lifecycle: Lifecycle = new Lifecycle(this);
+  readonly #publisher: Publisher;
+  readonly #requests: RequestReply;
+  readonly #replier: Replier;
   readonly #subscriptions = new Set<SubscriptionRecord>();
   /** Unsubscribed subscriptions whose running calls are still finishing. */
   readonly #closing = new Set<Promise<void>>();
-  readonly #deadlines: DeadlineQueue<(error: Error) => void>;
-  readonly #requests: RequestReply;
-  readonly #replyPrefix: string;
-  /** Validated channels and the key each publishes to (bounded, so odd usage cannot grow it forever). */
-  readonly #channelKeys = new Map<string, string>();
-  #state: BrokerState = "stopped";
+  /** Pub/sub mode: the local subscriptions of each channel. */
+  readonly #pubsubChannels = new Map<string, PubSubChannel>();
+  readonly #consumerHost: ConsumerHost;
+  readonly #pubsubHost: PubSubHost;
   #command: Redis | undefined;
   /** Acks, claims and dead letters of stream consumers, apart from the publishing flood. */
   #consumerCommand: Redis | undefined;
   #consumerCommandReady: Promise<void> | undefined;
   #subscriber: SubscriberConnection | undefined;
-  #starting: Promise<void> | undefined;
-  #stopping: Promise<void> | undefined;
+  /** The command connection of the start in progress, once it is up. */
+  #connected: Promise<void> | undefined;
 
   /** Validates the options (throws `InvalidArgumentError`); connects on `start()`. */
   constructor(options: RedisBrokerOptions = {}) {
     super();
-    this.#options = resolveRedisOptions(options);
-    const { publishTimeout, maskedUrl } = this.#options;
-    this.#deadlines = new DeadlineQueue(publishTimeout, (reject, channel) =>
-      reject(
-        new BrokerError(
-          `publish to "${channel}" was not accepted by Redis at ${maskedUrl} within ${publishTimeout} ms`,
-        ),
-      ));
-    this.#replyPrefix = replyKey(this.#options.keyPrefix, "");
+    const resolved = resolveRedisOptions(options);
+    this.#options = resolved;
+    this.#reporter = new Reporter(resolved.logger, resolved.onError, this);
+    this.#publisher = new Publisher(resolved, this.#counters);
     this.#requests = new RequestReply(
-      replyKey(this.#options.keyPrefix, this.#options.consumer),
+      replyKey(resolved.keyPrefix, resolved.consumer),
       () => this.#subscriberConnection(),
     );
+    this.#replier = new Replier(
+      replyKeyPrefix(resolved.keyPrefix),
+      {
+        send: (replyTo, text) => {
+          const command = this.#command;
+          return command && this.#publisher.publishText(command, replyTo, text);
+        },
+        started: () => this.#lifecycle.state === "started",
+        publish: (message, channel, publishOptions) =>
+          this.publish(message, channel, publishOptions),
+      },
+      this.#counters,
+      this.#reporter,
+      resolved.secrets,
+    );
+    this.#pubsubHost = {
+      options: resolved,
+      counters: this.#counters,
+      reporter: this.#reporter,
+      replier: this.#replier,
+    };
+    this.#consumerHost = {
+      ...this.#pubsubHost,
+      command: () => this.#commandConnection(),
+      consumerCommand: () => this.#consumerCommand ?? this.#commandConnection(),
+    };
   }
 
   /** Current lifecycle state. */
   get state(): BrokerState {
-    return this.#state;
+    return this.#lifecycle.state;
   }
 
   /** Consumer name of this instance (given, or generated). */
@@ -189,63 +233,45 @@ export class RedisBroker extends EventTarget implements Broker {
    * Connects, creates every subscription's consumer group (or pub/sub
    * subscription) and starts consuming. Resolves once all exist, so an event
    * published afterwards is never missed. Rejects with `BrokerError` when
-   * Redis cannot be reached within `connectTimeout`. Idempotent.
+   * Redis cannot be reached within `connectTimeout`. Idempotent; calls to
+   * `start()` and `stop()` run one after another, the last one deciding the
+   * final state.
    */
   start(): Promise<void> {
-    if (this.#state === "started") return Promise.resolve();
-    if (this.#state === "starting") return this.#starting!;
-    if (this.#state === "stopping") return this.#stopping!.then(() => this.start());
-    this.#state = "starting";
-    this.#starting = this.#start().then(
-      () => {
-        this.#state = "started";
-        this.#options.logger.info(`RedisBroker started on ${this.#options.maskedUrl}`);
-      },
-      async (error) => {
-        await this.#shutdown(Date.now());
-        this.#state = "stopped";
-        throw error;
-      },
-    );
-    return this.#starting;
+    return this.#lifecycle.start(() => this.#start());
   }
 
   async #start(): Promise<void> {
-    const command = createConnection(this.#options, "command", { enableAutoPipelining: true });
+    const options = this.#options;
+    // No auto-pipelining: commands go out in call order (a consumer group is created before
+    // any later publish), and the publisher batches publishes itself.
+    const command = createConnection(options, this.#reporter, "command", {
+      enableAutoPipelining: false,
+    });
     this.#command = command;
-    await connectWithin(command, this.#options, "command");
+    this.#connected = connectWithin(command, options, "command");
     try {
+      await this.#connected;
       await Promise.all([...this.#subscriptions].map((record) => this.#ensureStarted(record)));
     } catch (error) {
+      await this.#shutdown(Date.now());
       if (error instanceof BrokerError) throw error;
-      throw new BrokerError(
-        `cannot start the subscriptions: ${safeError(error, this.#options.secrets).message}`,
-        { cause: safeError(error, this.#options.secrets) },
-      );
+      const safe = safeError(error, options.secrets);
+      throw new BrokerError(`cannot start the subscriptions: ${safe.message}`, { cause: safe });
     }
+    this.#reporter.log("info", `RedisBroker started on ${options.maskedUrl}`);
   }
 
   #commandConnection(): Redis {
     if (this.#command === undefined) {
-      throw new NotStartedError("RedisBroker", this.#state, "use Redis");
+      throw new NotStartedError("RedisBroker", this.#lifecycle.state, "use Redis");
     }
     return this.#command;
   }
 
   #subscriberConnection(): SubscriberConnection {
-    this.#subscriber ??= new SubscriberConnection(this.#options);
+    this.#subscriber ??= new SubscriberConnection(this.#options, this.#reporter);
     return this.#subscriber;
-  }
-
-  #host() {
-    return {
-      options: this.#options,
-      counters: this.#counters,
-      command: () => this.#commandConnection(),
-      consumerCommand: () => this.#consumerCommand ?? this.#commandConnection(),
-      reply: (decoded: DecodedEntry, result: unknown) => this.#reply(decoded, result),
-      replyFailure: (decoded: DecodedEntry, error: string) => this.#replyFailure(decoded, error),
-    };
   }
 
   #ensureStarted(record: SubscriptionRecord): Promise<void> {
@@ -254,7 +280,8 @@ export class RedisBroker extends EventTarget implements Broker {
   }
 
   #logStartFailure(record: SubscriptionRecord, error: unknown): void {
-    this.#options.logger.error(
+    this.#reporter.log(
+      "error",
       `subscription "${record.name}" on "${record.channel}" could not start: ${
         safeError(error, this.#options.secrets).message
       }`,
@@ -264,21 +291,18 @@ export class RedisBroker extends EventTarget implements Broker {
   #startSubscription(record: SubscriptionRecord): Promise<void> {
     const options = this.#options;
     if (options.mode === "pubsub") {
-      record.pubsub ??= new PubSubSubscription(
+      const subscription = record.pubsub ??= new PubSubSubscription(
         record.channel,
         record.name,
         record.handler,
         record.concurrency,
-        this.#host(),
+        this.#pubsubHost,
       );
-      record.pubsub.start();
-      return this.#subscriberConnection().listen(
-        pubsubKey(options.keyPrefix, record.channel),
-        record.pubsub.listener,
-      );
+      subscription.start();
+      return this.#joinPubSubChannel(record.channel, subscription);
     }
     const broadcast = options.delivery === "broadcast";
-    record.stream ??= new StreamConsumer({
+    const consumer = record.stream ??= new StreamConsumer({
       channel: record.channel,
       name: record.name,
       handler: record.handler,
@@ -287,16 +311,37 @@ export class RedisBroker extends EventTarget implements Broker {
       group: groupName(options.group, record.name, broadcast ? options.consumer : undefined),
       deadLetterStream: deadLetterKey(options.keyPrefix, record.channel),
       broadcast,
-    }, this.#host());
-    const consumer = record.stream;
+    }, this.#consumerHost);
     // Written now, before any later publish of this broker: the group sees that publish.
     const group = consumer.ensureGroup();
     return Promise.all([group, this.#openConsumerCommand()]).then(() => consumer.start());
   }
 
+  #joinPubSubChannel(channel: string, subscription: PubSubSubscription): Promise<void> {
+    let fanOut = this.#pubsubChannels.get(channel);
+    if (fanOut === undefined) {
+      fanOut = new PubSubChannel(channel, pubsubKey(this.#options.keyPrefix, channel), {
+        ...this.#pubsubHost,
+      });
+      this.#pubsubChannels.set(channel, fanOut);
+    }
+    fanOut.add(subscription);
+    // One listener per channel, whatever the number of local subscriptions.
+    return this.#subscriberConnection().listen(fanOut.key, fanOut.listener);
+  }
+
+  #leavePubSubChannel(channel: string, subscription: PubSubSubscription): Promise<void> {
+    const fanOut = this.#pubsubChannels.get(channel);
+    if (fanOut === undefined || fanOut.remove(subscription) > 0) return Promise.resolve();
+    this.#pubsubChannels.delete(channel);
+    return this.#subscriber?.unlisten(fanOut.key, fanOut.listener) ?? Promise.resolve();
+  }
+
   #openConsumerCommand(): Promise<void> {
     this.#consumerCommandReady ??= (async () => {
-      const client = createConnection(this.#options, "command", { enableAutoPipelining: true });
+      const client = createConnection(this.#options, this.#reporter, "command", {
+        enableAutoPipelining: true,
+      });
       this.#consumerCommand = client;
       await connectWithin(client, this.#options, "command");
     })();
@@ -305,67 +350,57 @@ export class RedisBroker extends EventTarget implements Broker {
 
   /**
    * Stops a subscription. Delivery stops synchronously; with `drain` (a
-   * broker stop) buffered messages are still handled until `deadline`,
-   * without (an unsubscribe) they are left: pending for other instances in
-   * stream mode, dropped in pub/sub mode.
+   * broker stop) queued messages are still handled until `until`, without
+   * (an unsubscribe) they are left: pending for other instances in stream
+   * mode, dropped in pub/sub mode.
    */
   async #stopSubscription(
     record: SubscriptionRecord,
-    deadline: number,
+    until: number,
     drain: boolean,
   ): Promise<void> {
+    const stopping: Promise<void>[] = [];
     if (!drain) {
       record.stream?.close();
       record.pubsub?.close();
+      if (record.pubsub) stopping.push(this.#leavePubSubChannel(record.channel, record.pubsub));
     }
-    const stopping: Promise<void>[] = [];
-    if (record.stream) stopping.push(record.stream.stop(deadline, drain));
-    if (record.pubsub) {
-      const pubsub = record.pubsub;
-      const unlisten = this.#subscriber?.unlisten(
-        pubsubKey(this.#options.keyPrefix, record.channel),
-        pubsub.listener,
-      );
-      stopping.push(pubsub.stop(deadline, drain), unlisten ?? Promise.resolve());
-    }
+    if (record.stream) stopping.push(record.stream.stop(until, drain));
+    if (record.pubsub) stopping.push(record.pubsub.stop(until, drain));
     await record.starting?.catch(() => {});
     record.starting = undefined;
     await Promise.all(stopping);
     // A start that completed while this stop waited for it is stopped too.
-    if (record.stream) await record.stream.stop(deadline, drain);
+    if (record.stream) await record.stream.stop(until, drain);
   }
 
   /**
-   * Stops reading, lets running handlers finish (and acknowledges them) until
-   * `timeout` (default 10000 ms; then their `signal` aborts), leaves the rest
-   * pending for other instances, rejects waiting requests and closes the
-   * connections. Idempotent; `start()` works again afterwards.
+   * Stops reading, lets handlers in flight and messages already read finish
+   * (and acknowledges them) until `timeout` (default 10000 ms; then their
+   * `signal` aborts), leaves the rest pending for other instances, rejects
+   * waiting requests and closes the connections. Idempotent; `start()` works
+   * again afterwards.
    */
   stop(options?: StopOptions): Promise<void> {
     let timeout: number;
     try {
-      timeout = checkTimeout(options?.timeout, DEFAULT_STOP_TIMEOUT);
+      timeout = checkStopOptions(options, DEFAULT_STOP_TIMEOUT);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#state === "stopped") return Promise.resolve();
-    if (this.#state === "stopping") return this.#stopping!;
-    if (this.#state === "starting") {
-      return this.#starting!.then(() => this.stop(options), () => this.stop(options));
-    }
-    this.#state = "stopping";
-    this.#stopping = this.#shutdown(Date.now() + timeout).finally(() => {
-      this.#state = "stopped";
-      this.#options.logger.info("RedisBroker stopped");
+    return this.#lifecycle.stop(async () => {
+      await this.#shutdown(Date.now() + timeout);
+      this.#reporter.log("info", "RedisBroker stopped");
     });
-    return this.#stopping;
   }
 
-  async #shutdown(deadline: number): Promise<void> {
+  async #shutdown(until: number): Promise<void> {
+    const remaining = (): number => Math.max(0, until - Date.now());
     await Promise.all(
       [...this.#subscriptions].map((record) =>
-        this.#stopSubscription(record, deadline, true).catch((error) => {
-          this.#options.logger.error(
+        this.#stopSubscription(record, until, true).catch((error) => {
+          this.#reporter.log(
+            "error",
             `stopping "${record.name}" on "${record.channel}" failed: ${
               safeError(error, this.#options.secrets).message
             }`,
@@ -374,26 +409,18 @@ export class RedisBroker extends EventTarget implements Broker {
       ),
     );
     if (this.#closing.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.all(this.#closing),
-        new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
-      ]);
-      clearTimeout(timer);
+      await deadline(Promise.all(this.#closing), remaining(), () => undefined);
     }
+    this.#connected = undefined;
     this.#requests.close(new BrokerError("RedisBroker stopped before a reply came"));
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
+    this.#pubsubChannels.clear();
     await subscriber?.close();
     // Publishes already accepted by the broker may still sit in ioredis's
     // auto-pipelining batch, which QUIT would overtake: let them reach Redis first.
-    if (this.#deadlines.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#deadlines.whenEmpty(),
-        new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
-      ]);
-      clearTimeout(timer);
+    if (this.#publisher.inFlight > 0) {
+      await deadline(this.#publisher.whenSettled(), remaining(), () => undefined);
     }
     // Closed connections stay referenced: a late ack of an abandoned handler fails cleanly on them.
     this.#consumerCommandReady = undefined;
@@ -401,17 +428,18 @@ export class RedisBroker extends EventTarget implements Broker {
       this.#consumerCommand && closeConnection(this.#consumerCommand),
       this.#command && closeConnection(this.#command),
     ]);
-    this.#deadlines.expireAll();
+    this.#publisher.expireAll();
   }
 
   /**
    * Registers a handler under a durable name (`options.name`, else the
    * function's name; an anonymous handler without a name throws
    * `InvalidArgumentError`). On a running broker its consumer group is created
-   * at once and starts from now. `unsubscribe()` stops delivery at once (so a
-   * handler may unsubscribe itself); running calls finish and are acknowledged
-   * in the background, entries read but not started stay pending for other
-   * instances, and `stop()` waits for those calls.
+   * at once and starts from now. `unsubscribe()` (or `options.signal`
+   * aborting) stops delivery at once, so a handler may unsubscribe itself;
+   * running calls finish and are acknowledged in the background, entries read
+   * but not started stay pending for other instances, and `stop()` waits for
+   * those calls.
    */
   subscribe<T = unknown>(
     channel: string,
@@ -423,6 +451,12 @@ export class RedisBroker extends EventTarget implements Broker {
       throw new InvalidArgumentError(
         "name",
         'an anonymous handler needs a durable name: pass { name: "..." } or use a named function',
+      );
+    }
+    if (checkIdempotent(options?.idempotent) !== undefined) {
+      throw new InvalidArgumentError(
+        "idempotent",
+        "is not supported by RedisBroker: make the handler idempotent itself (entries are delivered at least once)",
       );
     }
     for (const other of this.#subscriptions) {
@@ -437,40 +471,46 @@ export class RedisBroker extends EventTarget implements Broker {
       concurrency,
     };
     this.#subscriptions.add(record);
-    if (this.#state === "started") {
+    const state = this.#lifecycle.state;
+    if (state === "started") {
       // Starting now writes XGROUP CREATE at once: a publish right after subscribe() is seen.
       this.#ensureStarted(record).catch((error) => this.#logStartFailure(record, error));
-    } else if (this.#state === "starting") {
-      this.#starting!.then(() => {
-        if (this.#state === "started" && this.#subscriptions.has(record)) {
+    } else if (state === "starting") {
+      this.#connected?.then(() => {
+        const now = this.#lifecycle.state;
+        if ((now === "starting" || now === "started") && this.#subscriptions.has(record)) {
           return this.#ensureStarted(record);
         }
-      }).catch((error) => this.#logStartFailure(record, error));
+      }, () => {}).catch((error) => this.#logStartFailure(record, error));
     }
-    return subscriptionHandle(channel, name, () => {
-      if (record.closing !== undefined) return record.closing;
-      record.closing = Promise.resolve();
-      if (!this.#subscriptions.delete(record)) return record.closing;
-      // Delivery stops now; running calls finish (and are acknowledged) in the background,
-      // so a handler may unsubscribe itself. stop() still waits for them.
-      const finished = this.#stopSubscription(record, Date.now() + DEFAULT_STOP_TIMEOUT, false)
-        .catch((error) => {
-          this.#options.logger.error(
-            `unsubscribe of "${name}" on "${channel}" failed: ${
-              safeError(error, this.#options.secrets).message
-            }`,
-          );
-        });
-      this.#closing.add(finished);
-      finished.finally(() => this.#closing.delete(finished));
-      return record.closing;
-    }, signal);
+    return subscriptionHandle(channel, name, () => this.#unsubscribe(record), signal);
+  }
+
+  #unsubscribe(record: SubscriptionRecord): Promise<void> {
+    if (record.closing !== undefined) return record.closing;
+    record.closing = Promise.resolve();
+    if (!this.#subscriptions.delete(record)) return record.closing;
+    // Delivery stops now; running calls finish (and are acknowledged) in the background,
+    // so a handler may unsubscribe itself. stop() still waits for them.
+    const finished = this.#stopSubscription(record, Date.now() + DEFAULT_STOP_TIMEOUT, false)
+      .catch((error) => {
+        this.#reporter.log(
+          "error",
+          `unsubscribe of "${record.name}" on "${record.channel}" failed: ${
+            safeError(error, this.#options.secrets).message
+          }`,
+        );
+      });
+    this.#closing.add(finished);
+    finished.finally(() => this.#closing.delete(finished));
+    return record.closing;
   }
 
   /**
    * The messages of `channel` as a `ReadableStream`, acknowledged when the
-   * reader asks for the next one; leaving the loop unsubscribes and leaves
-   * the message in hand unacknowledged, so it is delivered again.
+   * reader asks for the next one; leaving the loop unsubscribes and gives the
+   * message in hand back unacknowledged, so it is delivered again (in stream
+   * mode; pub/sub mode counts it as dropped).
    *
    * @example
    * ```ts
@@ -511,71 +551,16 @@ export class RedisBroker extends EventTarget implements Broker {
    * Redis does not accept it within `publishTimeout`.
    */
   publish(message: unknown, channel: string, options?: PublishOptions): Promise<void> {
-    return this.#publish(message, channel, options, false) as Promise<unknown> as Promise<void>;
+    if (this.#lifecycle.state !== "started") {
+      return Promise.reject(this.#notStarted("publish"));
+    }
+    return this.#publisher.publish(this.#command!, message, channel, options, false) as Promise<
+      unknown
+    > as Promise<void>;
   }
 
-  /** Resolves with the number of receivers (1 for a stream) when `count`, else with undefined. */
-  #publish(
-    message: unknown,
-    channel: string,
-    options: PublishOptions | undefined,
-    count: boolean,
-  ): Promise<number | undefined> {
-    if (this.#state !== "started") {
-      return Promise.reject(new NotStartedError("RedisBroker", this.#state, "publish"));
-    }
-    let fields: string[];
-    let key: string | undefined;
-    try {
-      key = this.#channelKeys.get(channel);
-      if (key === undefined) {
-        checkChannel(channel);
-        key = channel.startsWith(this.#replyPrefix)
-          ? channel
-          : this.#options.mode === "pubsub"
-          ? pubsubKey(this.#options.keyPrefix, channel)
-          : streamKey(this.#options.keyPrefix, channel);
-        if (this.#channelKeys.size < 10_000) this.#channelKeys.set(channel, key);
-      }
-      if (options !== undefined) checkPublishOptions(options);
-      fields = encodeEntry(message, options);
-      const limit = this.#options.maxMessageBytes;
-      let chars = 0;
-      for (let i = 0; i < fields.length; i++) chars += fields[i].length;
-      // A UTF-16 unit is at most 3 UTF-8 bytes: most messages need no exact count.
-      const bytes = chars * 3 <= limit ? chars : entryBytes(fields, limit);
-      if (bytes > limit) {
-        throw new InvalidArgumentError(
-          "message",
-          `encoded size ${bytes} bytes exceeds maxMessageBytes (${limit})`,
-        );
-      }
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const command = this.#command!;
-    const options_ = this.#options;
-    let sent: Promise<unknown>;
-    if (options_.mode === "pubsub" || key === channel) {
-      // Pub/sub mode, or a reply sent by hand to a request's replyTo: straight to the listener.
-      sent = command.publish(key, toPubSubText(fields));
-    } else if (options_.maxLen > 0) {
-      sent = command.xadd(key, "MAXLEN", "~", options_.maxLen, "*", ...fields);
-    } else {
-      sent = command.xadd(key, "*", ...fields);
-    }
-    return new Promise<number | undefined>((resolve, reject) => {
-      const ticket = this.#deadlines.add(reject, channel);
-      sent.then((reply) => {
-        if (!this.#deadlines.settle(ticket)) return;
-        this.#counters.published++;
-        resolve(count ? (typeof reply === "number" ? reply : 1) : undefined);
-      }, (error) => {
-        if (!this.#deadlines.settle(ticket)) return;
-        const safe = safeError(error, options_.secrets);
-        reject(new BrokerError(`publish to "${channel}" failed: ${safe.message}`, { cause: safe }));
-      });
-    });
+  #notStarted(action: string): NotStartedError {
+    return new NotStartedError("RedisBroker", this.#lifecycle.state, action);
   }
 
   /**
@@ -583,12 +568,13 @@ export class RedisBroker extends EventTarget implements Broker {
    * The reply comes over this instance's reply channel. Rejects with
    * `NoSubscribersError` when no consumer group exists on the channel (no
    * listener in pub/sub mode), `RequestTimeoutError` after `timeout` ms
-   * (default 5000), `BrokerError` when every handler failed, and the signal's
-   * reason when `signal` aborts.
+   * (default 5000), `RequestFailedError` (naming the handler's error) when
+   * every handler gave up on it, and the signal's reason when `signal`
+   * aborts.
    */
   request<R = unknown>(message: unknown, channel: string, options?: RequestOptions): Promise<R> {
-    if (this.#state !== "started") {
-      return Promise.reject(new NotStartedError("RedisBroker", this.#state, "request"));
+    if (this.#lifecycle.state !== "started") {
+      return Promise.reject(this.#notStarted("request"));
     }
     let timeout: number;
     try {
@@ -596,7 +582,6 @@ export class RedisBroker extends EventTarget implements Broker {
     } catch (error) {
       return Promise.reject(error);
     }
-    const signal = options?.signal;
     const correlationId = options?.correlationId ?? crypto.randomUUID();
     const publishOptions: PublishOptions = {
       headers: options?.headers,
@@ -604,19 +589,31 @@ export class RedisBroker extends EventTarget implements Broker {
       replyTo: this.#requests.channel,
     };
     const send = async (): Promise<number> => {
+      const command = this.#commandConnection();
       if (this.#options.mode === "pubsub") {
-        const receivers = await this.#publish(message, channel, publishOptions, true);
+        // Each listening instance answers once, success or failure, for all its handlers.
+        const receivers = await this.#publisher.publish(
+          command,
+          message,
+          channel,
+          publishOptions,
+          true,
+        );
         if (receivers === 0) throw new NoSubscribersError(channel);
-        // PUBLISH counts connections, not handlers (an instance may hold
-        // several): failures never settle the request early; the timeout does.
-        return Number.POSITIVE_INFINITY;
+        return receivers!;
       }
       const groups = await this.#groupCount(channel);
       if (groups === 0) throw new NoSubscribersError(channel);
-      await this.#publish(message, channel, publishOptions, true);
+      await this.#publisher.publish(command, message, channel, publishOptions, false);
       return groups;
     };
-    return this.#requests.request(channel, correlationId, timeout, signal, send) as Promise<R>;
+    return this.#requests.request(
+      channel,
+      correlationId,
+      timeout,
+      options?.signal,
+      send,
+    ) as Promise<R>;
   }
 
   async #groupCount(channel: string): Promise<number> {
@@ -635,43 +632,6 @@ export class RedisBroker extends EventTarget implements Broker {
     }
   }
 
-  #reply(decoded: DecodedEntry, result: unknown): Promise<void> | void {
-    const replyTo = decoded.replyTo!;
-    if (replyTo.startsWith(this.#replyPrefix)) {
-      if (decoded.correlationId === undefined || this.#command === undefined) return;
-      // Sent even while stopping: the handler that finished during the drain still answers.
-      return this.#command.publish(replyTo, replyText(decoded.correlationId, result)).then(
-        () => undefined,
-      );
-    }
-    if (result === undefined) return;
-    if (this.#state !== "started") {
-      this.#counters.dropped++;
-      this.#options.logger.warn(
-        `result for replyTo "${replyTo}" not published: the broker is ${this.#state}`,
-      );
-      return;
-    }
-    return this.publish(result, replyTo, { correlationId: decoded.correlationId });
-  }
-
-  #replyFailure(decoded: DecodedEntry, error: string): void {
-    const replyTo = decoded.replyTo;
-    if (
-      replyTo === undefined || !replyTo.startsWith(this.#replyPrefix) ||
-      decoded.correlationId === undefined || this.#command === undefined
-    ) return;
-    this.#command.publish(replyTo, failureReplyText(decoded.correlationId, error)).catch(
-      (failure: unknown) => {
-        this.#options.logger.warn(
-          `failure reply to ${replyTo} was not sent: ${
-            safeError(failure, this.#options.secrets).message
-          }`,
-        );
-      },
-    );
-  }
-
   /**
    * Lists a channel's dead letters, oldest first: the reason, the attempts,
    * the original entry id and the message (decoded when possible).
@@ -688,13 +648,12 @@ export class RedisBroker extends EventTarget implements Broker {
    */
   async deadLetters(channel: string, options?: DeadLettersOptions): Promise<DeadLetter[]> {
     checkChannel(channel);
-    const count = options?.count ?? 100;
+    checkOptionsObject(options);
+    const count = options?.count ?? DEFAULT_DEAD_LETTER_COUNT;
     if (!Number.isSafeInteger(count) || count < 1) {
       throw new InvalidArgumentError("count", `must be an integer >= 1, got ${String(count)}`);
     }
-    if (this.#state !== "started") {
-      throw new NotStartedError("RedisBroker", this.#state, "list dead letters");
-    }
+    if (this.#lifecycle.state !== "started") throw this.#notStarted("list dead letters");
     try {
       return await listDeadLetters(
         this.#commandConnection(),
@@ -725,13 +684,12 @@ export class RedisBroker extends EventTarget implements Broker {
    */
   async replayDeadLetters(channel: string, options?: ReplayOptions): Promise<number> {
     checkChannel(channel);
+    checkOptionsObject(options);
     const ids = options?.ids;
     if (ids !== undefined && (!Array.isArray(ids) || ids.some((id) => typeof id !== "string"))) {
       throw new InvalidArgumentError("ids", "must be an array of dead-letter ids");
     }
-    if (this.#state !== "started") {
-      throw new NotStartedError("RedisBroker", this.#state, "replay dead letters");
-    }
+    if (this.#lifecycle.state !== "started") throw this.#notStarted("replay dead letters");
     const { keyPrefix, maxLen } = this.#options;
     try {
       return await moveDeadLetters(
@@ -749,6 +707,49 @@ export class RedisBroker extends EventTarget implements Broker {
     }
   }
 
+  /**
+   * Readiness for probes, never rejecting: connected or not, a ping's
+   * latency, each stream subscription's consumer-group `lag` and `pending`
+   * entries (`XINFO GROUPS`) next to what this instance has queued and
+   * running, and the dead letters held per channel. Each round trip is
+   * bounded by `connectTimeout`.
+   *
+   * @example
+   * ```ts
+   * import { RedisBroker } from "@opensecflow/eventbus/redis";
+   * await using broker = new RedisBroker({ url: "redis://127.0.0.1:6379", keyPrefix: "doc:" });
+   * broker.subscribe("orders", function audit() {});
+   * await broker.start();
+   * const health = await broker.health();
+   * console.log(health.ok, health.latencyMs, health.subscriptions[0].lag, health.deadLetters);
+   * ```
+   */
+  health(): Promise<BrokerHealth> {
+    const options = this.#options;
+    const subscriptions: HealthSubscription[] = [];
+    for (const record of this.#subscriptions) {
+      const consumer = record.stream ?? record.pubsub;
+      subscriptions.push({
+        channel: record.channel,
+        subscription: record.name,
+        queued: consumer?.queued ?? 0,
+        running: consumer?.running ?? 0,
+        stream: record.stream === undefined ? undefined : {
+          key: record.stream.spec.stream,
+          group: record.stream.spec.group,
+          deadLetters: record.stream.spec.deadLetterStream,
+        },
+      });
+    }
+    return redisHealth({
+      state: this.#lifecycle.state,
+      command: this.#command,
+      subscriptions,
+      timeout: options.connectTimeout,
+      secrets: options.secrets,
+    });
+  }
+
   /** Counters: `BrokerStats` plus retries, dead letters, claims and waiting requests. */
   stats(): RedisBrokerStats {
     const channels = new Set<string>();
@@ -764,7 +765,7 @@ export class RedisBroker extends EventTarget implements Broker {
       queued,
       mode: this.#options.mode,
       pendingRequests: this.#requests.pending,
-      publishing: this.#deadlines.size,
+      publishing: this.#publisher.inFlight,
     };
   }
 

@@ -44,7 +44,7 @@ export function newCounters(): RedisCounters {
 export interface RedisBrokerStats extends BrokerStats {
   /** `"stream"` or `"pubsub"`. */
   mode: "stream" | "pubsub";
-  /** Failed handler calls that were scheduled for another attempt. */
+  /** Deliveries scheduled again after a failure or a `NackMessage` (stream mode). */
   retried: number;
   /** Entries moved to a dead-letter stream. */
   deadLettered: number;

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { streamKey } from "../../src/redis/keys.ts";
 import { RedisBroker } from "../../redis.ts";
 import {
   BrokerError,
@@ -53,7 +54,7 @@ Deno.test("bad input: an oversize event is rejected with InvalidArgumentError an
   broker.subscribe(CHANNEL, (message) => {
     handled.push(message);
   }, { name: "reader" });
-  const stream = `${keyPrefix}stream:${CHANNEL}`;
+  const stream = streamKey(keyPrefix, CHANNEL);
   try {
     await broker.start();
     await assert.rejects(broker.publish("x".repeat(2_000), CHANNEL), InvalidArgumentError);

@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { streamKey } from "../../src/redis/keys.ts";
 import { RedisBroker } from "../../redis.ts";
 import { silentLogger } from "../../mod.ts";
 import {
@@ -78,7 +79,7 @@ Deno.test("broadcast: 3 instances each get every event, also one briefly disconn
   ];
   const publisher = new RedisBroker({ keyPrefix, group: "bcast-publisher", logger: silentLogger });
   const received = instances.map(receiver);
-  const stream = `${keyPrefix}stream:${CHANNEL}`;
+  const stream = streamKey(keyPrefix, CHANNEL);
   try {
     await Promise.all([...instances, publisher].map((broker) => broker.start()));
     const groups = (await admin.xinfo("GROUPS", stream) as unknown[][]).map((fields) =>

@@ -5,14 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import {
-  CloudEvent,
-  defineEvent,
-  EventBus,
-  type HandlerFailure,
-  silentLogger,
-  ValidationError,
-} from "../../mod.ts";
+import { CloudEvent, defineEvent, EventBus, type HandlerFailure, silentLogger } from "../../mod.ts";
 import { RedisBroker } from "../../redis.ts";
 import {
   adminClient,
@@ -61,14 +54,16 @@ Deno.test("bus on Redis: a typed event arrives typed and equal; a bad payload is
     assert.ok(received[0] instanceof InvoicePaid);
     assert.deepEqual(received[0].toJSON(), sent.toJSON());
 
-    // Another service, unaware of the schema, sends the same type with a broken payload.
-    await bus.publish(
+    // Another service, unaware of the schema, sends the same type with a broken payload
+    // (straight to the channel: this bus refuses to publish it).
+    await app.publish(
       new CloudEvent({
         id: "bad-1",
         type: "test.invoice.paid",
         source: "/other",
         data: { cents: "lots" },
       }),
+      "events.test.invoice.paid",
     );
     let letters: Awaited<ReturnType<typeof app.deadLetters>> = [];
     await waitUntil(
@@ -81,9 +76,10 @@ Deno.test("bus on Redis: a typed event arrives typed and equal; a bad payload is
     );
     assert.equal(received.length, 1, "the handler never saw the bad payload");
     assert.equal(letters[0].attempts, 1, "dead-lettered at once, not retried");
-    assert.match(letters[0].error, /data\.invoiceId|data\.cents/);
+    assert.match(letters[0].error, /^rejected: .*(data\.invoiceId|data\.cents)/);
     assert.equal((letters[0].message as CloudEvent).id, "bad-1");
-    assert.ok(failures.some((f) => f.error instanceof ValidationError && f.messageId === "bad-1"));
+    // The bus refuses it (RejectMessage): a refusal, not a handler failure.
+    assert.ok(!failures.some((f) => f.messageId === "bad-1"), "no failure reported");
   } finally {
     await bus.stop();
     await deleteKeys(admin, keyPrefix);

@@ -10,6 +10,7 @@
  */
 
 import assert from "node:assert/strict";
+import { deadLetterKey, streamKey } from "../../src/redis/keys.ts";
 import { RedisBroker } from "../../redis.ts";
 import { type MessageContext, silentLogger } from "../../mod.ts";
 import {
@@ -82,13 +83,13 @@ async function assertRecovered(
     handled.attempts.every((attempt) => attempt >= 2),
     `claimed entries must report attempt >= 2, got ${JSON.stringify(handled.attempts)}`,
   );
-  const stream = `${keyPrefix}stream:${CHANNEL}`;
+  const stream = streamKey(keyPrefix, CHANNEL);
   await waitUntil(
     async () => (await pendingOf(admin, stream)).count === 0,
     DEADLINE_MS,
     "every claimed entry is acknowledged",
   );
-  assert.equal(await admin.xlen(`${keyPrefix}dlq:${CHANNEL}`), 0, "nothing dead-lettered");
+  assert.equal(await admin.xlen(deadLetterKey(keyPrefix, CHANNEL)), 0, "nothing dead-lettered");
 }
 
 async function publishAll(keyPrefix: string): Promise<void> {
@@ -168,7 +169,7 @@ Deno.test("crash: entries of a consumer process killed mid-handler are claimed a
     await withDeadline(ready.promise, DEADLINE_MS, "crashing consumer starts");
     await publishAll(keyPrefix);
     await withDeadline(tookAll.promise, DEADLINE_MS, "crashing consumer takes every entry");
-    const stream = `${keyPrefix}stream:${CHANNEL}`;
+    const stream = streamKey(keyPrefix, CHANNEL);
     assert.deepEqual((await pendingOf(admin, stream)).consumers, { "crashing-consumer": ENTRIES });
 
     child.kill("SIGKILL");
@@ -222,7 +223,7 @@ Deno.test("crash: entries of a consumer cut off from Redis (connections killed, 
     await doomed.start();
     await publishAll(keyPrefix);
     await withDeadline(tookAll.promise, DEADLINE_MS, "doomed consumer takes every entry");
-    const stream = `${keyPrefix}stream:${CHANNEL}`;
+    const stream = streamKey(keyPrefix, CHANNEL);
     assert.deepEqual((await pendingOf(admin, stream)).consumers, { "cut-off": ENTRIES });
 
     // No way back first, then kill every connection it has, from Redis' side.

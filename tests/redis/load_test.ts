@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { deadLetterKey, streamKey } from "../../src/redis/keys.ts";
 import { RedisBroker } from "../../redis.ts";
 import { silentLogger } from "../../mod.ts";
 import {
@@ -60,7 +61,7 @@ Deno.test("load: 2 instances in one group share 100,000 events, each handled exa
     await withDeadline(all.promise, 180_000, "every event handled").catch((error) => {
       throw new Error(`${error.message}: ${distinct} of ${EVENTS} handled`);
     });
-    const stream = `${keyPrefix}stream:${CHANNEL}`;
+    const stream = streamKey(keyPrefix, CHANNEL);
     await waitUntil(
       async () => ((await admin.xpending(stream, `${GROUP}:${NAME}`)) as [number])[0] === 0,
       30_000,
@@ -75,7 +76,7 @@ Deno.test("load: 2 instances in one group share 100,000 events, each handled exa
     for (const [index, count] of perInstance.entries()) {
       assert.ok(count >= EVENTS * 0.05, `instance ${index + 1} handled only ${count} events`);
     }
-    assert.equal(await admin.xlen(`${keyPrefix}dlq:${CHANNEL}`), 0, "nothing dead-lettered");
+    assert.equal(await admin.xlen(deadLetterKey(keyPrefix, CHANNEL)), 0, "nothing dead-lettered");
   } finally {
     await stopAll([...instances, publisher], 5_000);
     await deleteKeys(admin, keyPrefix);

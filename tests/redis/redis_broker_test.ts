@@ -7,29 +7,27 @@
  */
 
 import assert from "node:assert/strict";
+import { deadLetterKey, pubsubKey, replyKey, streamKey } from "../../src/redis/keys.ts";
 import type { Redis } from "ioredis";
 import {
   BrokerError,
   CloudEvent,
+  type DropEvent,
   InvalidArgumentError,
   type Logger,
   type MessageContext,
+  NackMessage,
   NoSubscribersError,
+  RejectMessage,
+  RequestFailedError,
   RequestTimeoutError,
   silentLogger,
+  type StateChangeEvent,
   ValidationError,
 } from "../../mod.ts";
-import {
-  decodeEntry,
-  encodeEntry,
-  fieldsFromJSON,
-  fieldsToJSON,
-  maskUrl,
-  redact,
-  RedisBroker,
-  type RedisBrokerOptions,
-  resolveRedisOptions,
-} from "../../redis.ts";
+import { RedisBroker, type RedisBrokerOptions } from "../../redis.ts";
+import { resolveRedisOptions } from "../../src/redis/options.ts";
+import { maskUrl, redact } from "../../src/redis/secrets.ts";
 import {
   adminClient,
   deferred,
@@ -40,8 +38,12 @@ import {
 } from "./_fault_util.ts";
 import { freePort } from "./_redis_server.ts";
 import {
+  decodeEntry,
   decodePubSubMessage,
   decodePubSubText,
+  encodeEntry,
+  fieldsFromJSON,
+  fieldsToJSON,
   parsePubSubText,
   toPubSubText,
 } from "../../src/redis/entry_codec.ts";
@@ -295,7 +297,7 @@ Deno.test("retry: a handler failing twice then succeeding is handled once, acked
     await broker.publish("work", "jobs");
     await wait(done.promise, "third attempt succeeds");
     assert.deepEqual(attempts, [1, 2, 3]);
-    const stream = `${keyPrefix}stream:jobs`;
+    const stream = streamKey(keyPrefix, "jobs");
     await waitUntil(
       async () => (await pendingCount(admin, stream, "svc:flaky")) === 0,
       DEADLINE,
@@ -306,7 +308,7 @@ Deno.test("retry: a handler failing twice then succeeding is handled once, acked
     assert.equal(stats.errors, 2);
     assert.equal(stats.consumed, 1);
     assert.equal(stats.deadLettered, 0);
-    assert.equal(await admin.xlen(`${keyPrefix}dlq:jobs`), 0);
+    assert.equal(await admin.xlen(deadLetterKey(keyPrefix, "jobs")), 0);
   });
 });
 
@@ -328,7 +330,7 @@ Deno.test("dead letters: an always-failing handler is dead-lettered after maxDel
     await broker.publish({ job: "J1" }, "jobs", { headers: { "x-tenant": "acme" } });
     await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
     assert.deepEqual(attempts, [1, 2, 3]);
-    const [entry] = await admin.xrange(`${keyPrefix}stream:jobs`, "-", "+");
+    const [entry] = await admin.xrange(streamKey(keyPrefix, "jobs"), "-", "+");
     const letters = await broker.deadLetters("jobs");
     assert.equal(letters.length, 1);
     const letter = letters[0];
@@ -340,13 +342,17 @@ Deno.test("dead letters: an always-failing handler is dead-lettered after maxDel
     assert.equal(letter.error, "database unavailable");
     assert.ok(!Number.isNaN(Date.parse(letter.failedAt)));
     assert.deepEqual(letter.message, { job: "J1" });
-    assert.equal(await pendingCount(admin, `${keyPrefix}stream:jobs`, "svc:fragile"), 0, "acked");
+    assert.equal(
+      await pendingCount(admin, streamKey(keyPrefix, "jobs"), "svc:fragile"),
+      0,
+      "acked",
+    );
 
     healthy = true;
     assert.equal(await broker.replayDeadLetters("jobs"), 1);
     assert.equal(await wait(handled.promise, "replayed entry handled"), "J1");
     assert.equal(
-      await admin.xlen(`${keyPrefix}dlq:jobs`),
+      await admin.xlen(deadLetterKey(keyPrefix, "jobs")),
       0,
       "removed from the dead-letter stream",
     );
@@ -359,10 +365,38 @@ Deno.test("dead letters: an always-failing handler is dead-lettered after maxDel
   });
 });
 
-Deno.test("dead letters: a handler throwing ValidationError is dead-lettered at once", async () => {
+Deno.test("dead letters: a handler throwing RejectMessage is dead-lettered at once, with its reason", async () => {
+  await withRedis("dlq-reject", async ({ keyPrefix, brokers }) => {
+    const attempts: number[] = [];
+    const failures: unknown[] = [];
+    const broker = new RedisBroker({
+      ...FAST,
+      keyPrefix,
+      maxDeliveries: 5,
+      onError: (failure) => failures.push(failure),
+    });
+    brokers.push(broker);
+    broker.subscribe("orders", function strict(_m: unknown, ctx: MessageContext) {
+      attempts.push(ctx.attempt);
+      throw new RejectMessage("data.amount: must be positive");
+    });
+    await broker.start();
+    await broker.publish({ amount: -1 }, "orders");
+    await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
+    assert.deepEqual(attempts, [1]);
+    const [letter] = await broker.deadLetters("orders");
+    assert.equal(letter.attempts, 1);
+    assert.match(letter.error, /rejected: data\.amount: must be positive/);
+    assert.equal(broker.stats().retried, 0);
+    assert.equal(broker.stats().errors, 0, "a refusal is not a failure");
+    assert.deepEqual(failures, []);
+  });
+});
+
+Deno.test("dead letters: a handler throwing ValidationError is retried like any failure", async () => {
   await withRedis("dlq-validation", async ({ keyPrefix, brokers }) => {
     const attempts: number[] = [];
-    const broker = new RedisBroker({ ...FAST, keyPrefix, maxDeliveries: 5 });
+    const broker = new RedisBroker({ ...FAST, keyPrefix, maxDeliveries: 3 });
     brokers.push(broker);
     broker.subscribe("orders", function strict(_m: unknown, ctx: MessageContext) {
       attempts.push(ctx.attempt);
@@ -371,11 +405,11 @@ Deno.test("dead letters: a handler throwing ValidationError is dead-lettered at 
     await broker.start();
     await broker.publish({ amount: -1 }, "orders");
     await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
-    assert.deepEqual(attempts, [1]);
+    assert.deepEqual(attempts, [1, 2, 3]);
     const [letter] = await broker.deadLetters("orders");
-    assert.equal(letter.attempts, 1);
+    assert.equal(letter.attempts, 3);
     assert.match(letter.error, /data\.amount: must be positive/);
-    assert.equal(broker.stats().retried, 0);
+    assert.equal(broker.stats().retried, 2);
   });
 });
 
@@ -390,7 +424,7 @@ Deno.test("poison: a malformed entry written with raw XADD is dead-lettered and 
       next.resolve();
     });
     await broker.start();
-    const stream = `${keyPrefix}stream:orders`;
+    const stream = streamKey(keyPrefix, "orders");
     const poisonId = await admin.xadd(stream, "*", "garbage", "\u0000\u00ff not an event");
     await admin.xadd(stream, "*", "payload", "{broken json");
     await broker.publish({ ok: true }, "orders");
@@ -445,7 +479,7 @@ Deno.test("claim: entries of a consumer cut off from Redis are handled by anothe
     }, { name: "work" });
     brokers.push(survivor);
     await survivor.start();
-    const stream = `${keyPrefix}stream:jobs`;
+    const stream = streamKey(keyPrefix, "jobs");
 
     // While the doomed handlers run (and keep their entries fresh), nobody claims them:
     // several claim periods pass with every entry still owned by "doomed".
@@ -608,7 +642,9 @@ Deno.test("request: reply, timeout, handler failure, no subscriber, no leaked su
       await assert.rejects(client.request("x", "slow", { timeout: 50 }), RequestTimeoutError);
       await assert.rejects(
         client.request("x", "broken", { timeout: DEADLINE }),
-        (error: unknown) => error instanceof BrokerError && /no such order/.test(error.message),
+        (error: unknown) =>
+          error instanceof RequestFailedError && error.subscription === "broken" &&
+          error.errorName === "Error" && /no such order/.test(error.message),
       );
       await assert.rejects(
         client.request("x", "unknown-channel", { timeout: DEADLINE }),
@@ -621,7 +657,7 @@ Deno.test("request: reply, timeout, handler failure, no subscriber, no leaked su
     } finally {
       release.resolve();
     }
-    const replyChannel = `${keyPrefix}reply:${client.consumer}`;
+    const replyChannel = replyKey(keyPrefix, client.consumer);
     const [, listeners] = await admin.pubsub("NUMSUB", replyChannel) as [string, number];
     assert.equal(Number(listeners), 1, "one reply subscription however many requests");
     assert.equal(client.stats().pendingRequests, 0);
@@ -707,7 +743,7 @@ Deno.test("stop: entries not handled when the timeout runs out stay pending and 
     await wait(startedA.promise, "the first handler call started");
     await broker.stop({ timeout: 20 });
     release.resolve();
-    const stream = `${keyPrefix}stream:jobs`;
+    const stream = streamKey(keyPrefix, "jobs");
     assert.ok((await pendingCount(admin, stream, "svc:slow")) >= 2, "b and c are still pending");
     restarted = true;
     await broker.start();
@@ -732,7 +768,7 @@ Deno.test("dead letters: replay of letters that fail again ends; they wait for t
     const broker = new RedisBroker({ ...FAST, keyPrefix });
     brokers.push(broker);
     broker.subscribe("orders", function strict() {
-      throw new ValidationError([{ path: "data", message: "never valid" }]);
+      throw new RejectMessage("never valid");
     });
     await broker.start();
     for (let i = 0; i < 20; i++) await broker.publish({ i }, "orders");
@@ -750,7 +786,7 @@ for (const mode of ["stream", "pubsub"] as const) {
       const listener = mode === "pubsub" ? await adminClient() : undefined;
       const heard = new Set<number>();
       if (listener) {
-        await listener.subscribe(`${keyPrefix}pubsub:ch`);
+        await listener.subscribe(pubsubKey(keyPrefix, "ch"));
         listener.on("message", (_channel: string, text: string) => {
           const fields = JSON.parse(text) as { payload?: { i: number } };
           if (fields.payload) heard.add(fields.payload.i);
@@ -762,7 +798,7 @@ for (const mode of ["stream", "pubsub"] as const) {
       await broker.stop();
       const results = await Promise.allSettled(publishes);
       assert.equal(results.filter((r) => r.status === "fulfilled").length, 500);
-      if (mode === "stream") assert.equal(await admin.xlen(`${keyPrefix}stream:ch`), 500);
+      if (mode === "stream") assert.equal(await admin.xlen(streamKey(keyPrefix, "ch")), 500);
       else {
         await waitUntil(() => heard.size === 500, DEADLINE, "every pub/sub message heard");
         listener!.disconnect();
@@ -827,7 +863,7 @@ Deno.test("credentials: passwords holding @ or /, and query-string passwords, ar
 
 Deno.test("claim: pending entries trimmed away before anyone handled them are counted as dropped", async () => {
   await withRedis("claim-trimmed", async ({ admin, keyPrefix, brokers }) => {
-    const stream = `${keyPrefix}stream:jobs`;
+    const stream = streamKey(keyPrefix, "jobs");
     const group = "svc:work";
     await admin.xgroup("CREATE", stream, group, "$", "MKSTREAM");
     for (let i = 0; i < 5; i++) await admin.xadd(stream, "*", "payload", JSON.stringify(i));
@@ -842,4 +878,117 @@ Deno.test("claim: pending entries trimmed away before anyone handled them are co
     await waitUntil(() => broker.stats().dropped === 5, DEADLINE, "five trimmed entries counted");
     assert.ok(logger.lines.some((line) => /5 pending entries .* trimmed/.test(line)));
   });
+});
+
+// --- outcomes beyond the contract -------------------------------------------------------------
+
+Deno.test("consume (stream): the message in hand when the loop ends is delivered again with the same attempt", async () => {
+  await withRedis("consume-release", async ({ admin, keyPrefix, brokers }) => {
+    const broker = new RedisBroker({ ...FAST, keyPrefix, group: "svc" });
+    brokers.push(broker);
+    const stream = broker.consume<string>("jobs", { name: "reader" });
+    await broker.start();
+    await broker.publish("a", "jobs");
+    for await (const job of stream) {
+      assert.equal(job, "a");
+      break; // "a" is in hand, unacknowledged
+    }
+    await waitUntil(() => broker.stats().subscribers === 0, DEADLINE, "unsubscribed");
+    const again = deferred<{ job: string; attempt: number }>();
+    broker.subscribe("jobs", function reader(job: string, ctx: MessageContext) {
+      again.resolve({ job, attempt: ctx.attempt });
+    });
+    assert.deepEqual(await wait(again.promise, "the released message"), { job: "a", attempt: 1 });
+    await waitUntil(
+      async () => (await pendingCount(admin, streamKey(keyPrefix, "jobs"), "svc:reader")) === 0,
+      DEADLINE,
+      "acknowledged once handled",
+    );
+    assert.equal(broker.stats().errors, 0, "a release is not a failure");
+  });
+});
+
+Deno.test("nack (stream): delivered again after its delay, then dead-lettered with a reason saying it was refused", async () => {
+  await withRedis("nack-dlq", async ({ keyPrefix, brokers }) => {
+    const attempts: number[] = [];
+    const broker = new RedisBroker({ ...FAST, keyPrefix, maxDeliveries: 2 });
+    brokers.push(broker);
+    broker.subscribe("jobs", function picky(_m: string, ctx: MessageContext) {
+      attempts.push(ctx.attempt);
+      throw new NackMessage({ delay: 1 });
+    });
+    await broker.start();
+    await broker.publish("x", "jobs");
+    await waitUntil(() => broker.stats().deadLettered === 1, DEADLINE, "dead-lettered");
+    assert.deepEqual(attempts, [1, 2]);
+    const [letter] = await broker.deadLetters("jobs");
+    assert.equal(letter.attempts, 2);
+    assert.match(letter.error, /NackMessage/);
+    assert.equal(broker.stats().errors, 0, "a nack is not a failure");
+  });
+});
+
+Deno.test("pubsub mode: a failed handler call is reported once and counted as dropped, with a drop event", async () => {
+  await withRedis("pubsub-drop", async ({ keyPrefix, brokers }) => {
+    const failures: unknown[] = [];
+    const broker = new RedisBroker({
+      ...FAST,
+      keyPrefix,
+      mode: "pubsub",
+      onError: (failure) => failures.push(failure),
+    });
+    brokers.push(broker);
+    const drops: DropEvent[] = [];
+    broker.addEventListener("drop", (event) => drops.push(event as DropEvent));
+    const after = deferred();
+    broker.subscribe("news", function fragile(m: string) {
+      if (m === "boom") throw new Error("cannot read it");
+      after.resolve();
+    });
+    await broker.start();
+    await broker.publish("boom", "news");
+    await broker.publish("fine", "news");
+    await wait(after.promise, "the next message");
+    assert.equal(failures.length, 1);
+    assert.equal(drops.length, 1);
+    assert.equal(drops[0].subscription, "fragile");
+    assert.equal(drops[0].count, 1);
+    const stats = broker.stats();
+    assert.equal(stats.errors, 1);
+    assert.equal(stats.dropped, 1);
+    assert.equal(stats.retried, 0);
+  });
+});
+
+Deno.test("lifecycle: transitions are statechange events; start(); stop(); start() ends started", async () => {
+  await withRedis("lifecycle", async ({ keyPrefix, brokers }) => {
+    const broker = new RedisBroker({ ...FAST, keyPrefix });
+    brokers.push(broker);
+    const states: string[] = [];
+    broker.addEventListener("statechange", (event) => {
+      states.push((event as StateChangeEvent).state);
+    });
+    await Promise.all([broker.start(), broker.stop(), broker.start()]);
+    assert.equal(broker.state, "started");
+    await broker.stop();
+    assert.deepEqual(states, [
+      "starting",
+      "started",
+      "stopping",
+      "stopped",
+      "starting",
+      "started",
+      "stopping",
+      "stopped",
+    ]);
+  });
+});
+
+Deno.test("subscribe: the idempotent option is refused, not ignored", () => {
+  const broker = new RedisBroker({ logger: silentLogger });
+  assert.throws(
+    () => broker.subscribe("jobs", function once() {}, { idempotent: true }),
+    (error: unknown) => error instanceof InvalidArgumentError && error.argument === "idempotent",
+  );
+  assert.equal(broker.stats().subscribers, 0);
 });

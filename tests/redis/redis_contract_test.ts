@@ -52,10 +52,12 @@ target("RedisBroker(stream)", { mode: "stream" }, {
   deadLetters: true,
   redeliversUnacknowledged: true,
   inProcess: false,
+  idempotent: false,
 });
 target("RedisBroker(pubsub)", { mode: "pubsub" }, {
   retries: false,
   deadLetters: false,
   redeliversUnacknowledged: false,
   inProcess: false,
+  idempotent: false,
 });

@@ -1,0 +1,266 @@
+/**
+ * The publish path of the Redis broker: checks the channel and options,
+ * encodes the message, refuses oversize ones, writes it (XADD, or PUBLISH in
+ * pub/sub mode and for replies sent by hand) and bounds the wait for Redis
+ * with `publishTimeout`.
+ *
+ * Publishes made in one turn of the event loop go out as one ioredis
+ * pipeline, settled from its result list: one write, one deadline and no
+ * promise of ioredis's own per publish, which is most of what a publish
+ * costs the client.
+ *
+ * @module
+ */
+
+import type { ChainableCommander, Redis } from "ioredis";
+import { setImmediate } from "node:timers";
+import type { PublishOptions } from "../broker.ts";
+import { BrokerError, InvalidArgumentError } from "../errors.ts";
+import { CloudEvent } from "../event.ts";
+import { checkChannel, checkPublishOptions } from "../handler_support.ts";
+import { DeadlineQueue } from "./deadline_queue.ts";
+import { encodeEntry, entryBytes, payloadText, toPubSubText } from "./entry_codec.ts";
+import { pubsubKey, replyKeyPrefix, streamKey } from "./keys.ts";
+import type { ResolvedRedisOptions } from "./options.ts";
+import { safeError } from "./secrets.ts";
+import type { RedisCounters } from "./stats.ts";
+
+/** Channels whose key is remembered; beyond it keys are built per call. */
+const MAX_CACHED_CHANNELS = 10_000;
+
+type PipelineResult = [error: Error | null, reply: unknown][] | null;
+
+/** The publishes of one turn of the event loop, written as one pipeline. */
+class Batch {
+  readonly pipeline: ChainableCommander;
+  readonly resolves: ((value: number | undefined) => void)[] = [];
+  readonly rejects: ((error: Error) => void)[] = [];
+  readonly channels: string[] = [];
+  /** Whether each publish wants the number of receivers. */
+  readonly counts: boolean[] = [];
+  /** Set once the batch is settled (by Redis, or by its deadline). */
+  settled = false;
+  ticket = -1;
+
+  constructor(client: Redis) {
+    this.pipeline = client.pipeline();
+  }
+
+  get size(): number {
+    return this.resolves.length;
+  }
+}
+
+/** Writes messages to Redis for one broker. */
+export class Publisher {
+  readonly #options: ResolvedRedisOptions;
+  readonly #counters: RedisCounters;
+  readonly #deadlines: DeadlineQueue<Batch>;
+  readonly #replyPrefix: string;
+  /** Validated channels and the key each publishes to. */
+  readonly #keys = new Map<string, string>();
+  readonly #stream: boolean;
+  readonly #maxLen: number;
+  readonly #maxBytes: number;
+  #batch: Batch | undefined;
+  #inFlight = 0;
+  #settledWaiters: (() => void)[] = [];
+
+  /** Creates the publish path of a broker. */
+  constructor(options: ResolvedRedisOptions, counters: RedisCounters) {
+    this.#options = options;
+    this.#counters = counters;
+    this.#replyPrefix = replyKeyPrefix(options.keyPrefix);
+    this.#stream = options.mode === "stream";
+    this.#maxLen = options.maxLen;
+    this.#maxBytes = options.maxMessageBytes;
+    const { publishTimeout, maskedUrl } = options;
+    this.#deadlines = new DeadlineQueue(
+      publishTimeout,
+      (batch) =>
+        this.#fail(batch, (channel) =>
+          new BrokerError(
+            `publish to "${channel}" was not accepted by Redis at ${maskedUrl} within ${publishTimeout} ms`,
+          )),
+    );
+  }
+
+  /** Publishes sent and not yet confirmed by Redis. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Resolves once no publish waits for Redis. */
+  whenSettled(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#settledWaiters.push(resolve));
+  }
+
+  /** Rejects every publish still waiting (the connection is closing). */
+  expireAll(): void {
+    this.#deadlines.expireAll();
+  }
+
+  /**
+   * Writes `message` to `channel` on `client`. Resolves with the number of
+   * receivers (1 for a stream) when `count`, else with `undefined`; rejects
+   * with `InvalidArgumentError` before sending anything when the channel,
+   * options or message are wrong, and with `BrokerError` when Redis refuses
+   * it or does not accept it within `publishTimeout`.
+   */
+  publish(
+    client: Redis,
+    message: unknown,
+    channel: string,
+    options: PublishOptions | undefined,
+    count: boolean,
+  ): Promise<number | undefined> {
+    try {
+      const key = this.#keys.get(channel) ?? this.#keyOf(channel);
+      // A plain JSON message without options is one field: no field list to build.
+      if (
+        options === undefined && this.#stream && key !== channel &&
+        !(message instanceof CloudEvent) && !(message instanceof Uint8Array)
+      ) {
+        const json = payloadText(message);
+        if (json.length * 3 > this.#maxBytes) this.#checkSize(["payload", json]);
+        const pipeline = this.#batchOn(client, channel).pipeline;
+        if (this.#maxLen > 0) pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", "payload", json);
+        else pipeline.xadd(key, "*", "payload", json);
+        return this.#track(channel, count);
+      }
+      if (options !== undefined) checkPublishOptions(options);
+      const fields = encodeEntry(message, options);
+      let chars = 0;
+      for (let i = 0; i < fields.length; i++) chars += fields[i].length;
+      if (chars * 3 > this.#maxBytes) this.#checkSize(fields);
+      const pipeline = this.#batchOn(client, channel).pipeline;
+      if (!this.#stream || key === channel) {
+        // Pub/sub mode, or a reply sent by hand to a request's replyTo: straight to the listener.
+        pipeline.publish(key, toPubSubText(fields));
+      } else if (this.#maxLen > 0) {
+        pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", ...fields);
+      } else {
+        pipeline.xadd(key, "*", ...fields);
+      }
+      return this.#track(channel, count);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Publishes a ready text (a reply) on a pub/sub channel, in the current
+   * batch. Resolves with the number of receivers.
+   */
+  publishText(client: Redis, key: string, text: string): Promise<number | undefined> {
+    this.#batchOn(client, key).pipeline.publish(key, text);
+    return this.#track(key, true);
+  }
+
+  /** The batch of this turn of the event loop, opened (and its flush scheduled) on first use. */
+  #batchOn(client: Redis, channel: string): Batch {
+    let batch = this.#batch;
+    if (batch === undefined) {
+      batch = this.#batch = new Batch(client);
+      batch.ticket = this.#deadlines.add(batch, channel);
+      setImmediate(this.#flushNow);
+    }
+    return batch;
+  }
+
+  /** The promise of the publish just written to the current batch. */
+  #track(channel: string, count: boolean): Promise<number | undefined> {
+    const batch = this.#batch!;
+    this.#inFlight++;
+    return new Promise<number | undefined>((resolve, reject) => {
+      batch.resolves.push(resolve);
+      batch.rejects.push(reject);
+      batch.channels.push(channel);
+      batch.counts.push(count);
+    });
+  }
+
+  readonly #flushNow = (): void => {
+    const batch = this.#batch;
+    if (batch === undefined) return;
+    this.#batch = undefined;
+    batch.pipeline.exec().then(
+      (results) => this.#settle(batch, results),
+      (error) => this.#fail(batch, (channel) => this.#refused(channel, error)),
+    );
+  };
+
+  #settle(batch: Batch, results: PipelineResult): void {
+    if (batch.settled) return;
+    if (results === null || results.length !== batch.size) {
+      return this.#fail(batch, (channel) => this.#refused(channel, "no reply"));
+    }
+    batch.settled = true;
+    this.#deadlines.settle(batch.ticket);
+    const { resolves, rejects, counts, channels } = batch;
+    let published = 0;
+    for (let i = 0; i < results.length; i++) {
+      const [error, reply] = results[i];
+      if (error) {
+        rejects[i](this.#refused(channels[i], error));
+        continue;
+      }
+      published++;
+      resolves[i](counts[i] ? (typeof reply === "number" ? reply : 1) : undefined);
+    }
+    this.#counters.published += published;
+    this.#done(results.length);
+  }
+
+  #fail(batch: Batch, error: (channel: string) => Error): void {
+    if (batch.settled) return;
+    batch.settled = true;
+    this.#deadlines.settle(batch.ticket);
+    const { rejects, channels } = batch;
+    for (let i = 0; i < rejects.length; i++) rejects[i](error(channels[i]));
+    this.#done(rejects.length);
+  }
+
+  #refused(channel: string, error: unknown): BrokerError {
+    const safe = safeError(error, this.#options.secrets);
+    return new BrokerError(`publish to "${channel}" failed: ${safe.message}`, { cause: safe });
+  }
+
+  #done(count: number): void {
+    this.#inFlight -= count;
+    if (this.#inFlight > 0 || this.#settledWaiters.length === 0) return;
+    const waiters = this.#settledWaiters;
+    this.#settledWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Checks a channel seen for the first time and remembers its key. */
+  #keyOf(channel: string): string {
+    checkChannel(channel);
+    const { keyPrefix } = this.#options;
+    const key = channel.startsWith(this.#replyPrefix)
+      ? channel
+      : this.#stream
+      ? streamKey(keyPrefix, channel)
+      : pubsubKey(keyPrefix, channel);
+    if (this.#keys.size < MAX_CACHED_CHANNELS) this.#keys.set(channel, key);
+    return key;
+  }
+
+  /**
+   * Refuses an encoding above `maxMessageBytes`. Called only when its length
+   * in UTF-16 units, times 3 (the most UTF-8 bytes one unit takes), exceeds
+   * the limit: most messages need no exact count.
+   */
+  #checkSize(fields: readonly string[]): void {
+    const limit = this.#maxBytes;
+    const bytes = entryBytes(fields, limit);
+    if (bytes > limit) {
+      throw new InvalidArgumentError(
+        "message",
+        `encoded size ${bytes} bytes exceeds maxMessageBytes (${limit})`,
+      );
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * One stream entry held by a consumer: its id and raw fields, the decoded
+ * message and transport fields, and the handler's context, all in one
+ * object so an entry costs a single allocation beyond its message.
+ *
+ * @module
+ */
+
+import type { MessageContext } from "../broker.ts";
+import { CloudEvent } from "../event.ts";
+import type { RunnerDelivery } from "../handler_runner.ts";
+import type { HeldEntry } from "./claimer.ts";
+import type { DecodedEntry, EntryFields } from "./entry_codec.ts";
+import type { Linked } from "./held_entries.ts";
+
+/** Where a delivery belongs: its channel and subscription. */
+export interface DeliveryOwner {
+  readonly channel: string;
+  readonly name: string;
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * An entry on its way through one subscription; it is also the handler's
+ * context. `decodeEntryInto` fills the decoded fields.
+ */
+export class StreamDelivery
+  implements RunnerDelivery, MessageContext, DecodedEntry, HeldEntry, Linked<StreamDelivery> {
+  message: unknown = undefined;
+  headers: Record<string, string> = NO_HEADERS as Record<string, string>;
+  correlationId: string | undefined = undefined;
+  replyTo: string | undefined = undefined;
+  /** Delivery attempt, from Redis's count for entries delivered before. */
+  attempt: number;
+  /** When the entry was last read or claimed, for heartbeats. */
+  touched: number;
+  /** The handlers' signal when the entry was read: a restart gives later entries a new one. */
+  signal: AbortSignal;
+  prev: StreamDelivery | undefined = undefined;
+  next: StreamDelivery | undefined = undefined;
+  held = false;
+
+  constructor(
+    readonly owner: DeliveryOwner,
+    readonly id: string,
+    readonly fields: EntryFields,
+    attempt: number,
+    touched: number,
+    signal: AbortSignal,
+  ) {
+    this.attempt = attempt;
+    this.touched = touched;
+    this.signal = signal;
+  }
+
+  get context(): MessageContext {
+    return this;
+  }
+
+  get channel(): string {
+    return this.owner.channel;
+  }
+
+  get subscription(): string {
+    return this.owner.name;
+  }
+
+  get messageId(): string {
+    const message = this.message;
+    return message instanceof CloudEvent ? message.id : this.id;
+  }
+}

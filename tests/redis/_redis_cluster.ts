@@ -1,0 +1,128 @@
+/**
+ * A private Redis Cluster for tests: 3 masters and 3 replicas, each a
+ * {@linkcode RedisServer} on free loopback ports (client and cluster bus),
+ * joined with `redis-cli --cluster create`. `await using` stops every node
+ * and removes their directories. Nothing touches the shared server on 6379.
+ *
+ * @module
+ */
+
+import { freePort, RedisServer } from "./_redis_server.ts";
+
+/** Options of {@linkcode RedisCluster.start}. */
+export interface RedisClusterOptions {
+  /** Masters; default 3 (the least Redis Cluster accepts). */
+  masters?: number;
+  /** Replicas per master; default 1. */
+  replicas?: number;
+  /** Extra `redis-server` arguments for every node, e.g. `["--appendonly", "yes"]`. */
+  args?: string[];
+  /** Milliseconds to wait for `cluster_state:ok`; default 30000. */
+  readyTimeout?: number;
+}
+
+async function run(command: string, args: string[]): Promise<string> {
+  const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  if (!output.success) throw new Error(`${command} ${args.join(" ")} failed:\n${text}`);
+  return text;
+}
+
+/** A running Redis Cluster of private `redis-server`s. */
+export class RedisCluster {
+  /** Every node, masters first as created (roles change after a failover). */
+  readonly nodes: readonly RedisServer[];
+
+  private constructor(nodes: RedisServer[]) {
+    this.nodes = nodes;
+  }
+
+  /** Starts the nodes, creates the cluster and waits until every node says `cluster_state:ok`. */
+  static async start(options: RedisClusterOptions = {}): Promise<RedisCluster> {
+    const masters = options.masters ?? 3;
+    const replicas = options.replicas ?? 1;
+    const count = masters * (1 + replicas);
+    const nodes: RedisServer[] = [];
+    const cluster = new RedisCluster(nodes);
+    try {
+      for (let i = 0; i < count; i++) {
+        nodes.push(
+          await RedisServer.start({
+            args: [
+              "--cluster-enabled",
+              "yes",
+              "--cluster-config-file",
+              "nodes.conf",
+              "--cluster-node-timeout",
+              "2000",
+              "--cluster-port",
+              String(freePort()),
+              ...(options.args ?? []),
+            ],
+          }),
+        );
+      }
+      await run("redis-cli", [
+        "--cluster",
+        "create",
+        ...nodes.map((node) => `127.0.0.1:${node.port}`),
+        "--cluster-replicas",
+        String(replicas),
+        "--cluster-yes",
+      ]);
+      await cluster.waitHealthy(options.readyTimeout ?? 30_000);
+    } catch (error) {
+      await cluster.dispose();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** `redis://127.0.0.1:<port>` of every node. */
+  urls(): string[] {
+    return this.nodes.map((node) => node.url());
+  }
+
+  /** Runs `redis-cli -p <port> <args>` against one node. */
+  cli(node: RedisServer, ...args: string[]): Promise<string> {
+    return run("redis-cli", ["-p", String(node.port), ...args]);
+  }
+
+  /** Resolves once every running node reports `cluster_state:ok`; rejects after `timeout` ms. */
+  async waitHealthy(timeout: number): Promise<void> {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const states = await Promise.all(
+        this.nodes.filter((node) => node.running).map((node) =>
+          this.cli(node, "cluster", "info").catch(() => "")
+        ),
+      );
+      if (states.every((info) => info.includes("cluster_state:ok"))) return;
+      if (Date.now() > deadline) {
+        throw new Error(`the cluster was not ok within ${timeout} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** The running masters, as the cluster sees them now. */
+  async masters(): Promise<RedisServer[]> {
+    const out: RedisServer[] = [];
+    for (const node of this.nodes.filter((n) => n.running)) {
+      const role = await this.cli(node, "role").catch(() => "");
+      if (role.startsWith("master")) out.push(node);
+    }
+    return out;
+  }
+
+  /** Stops every node and removes their directories. */
+  async dispose(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.dispose()));
+  }
+
+  /** `await using cluster = await RedisCluster.start()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+}

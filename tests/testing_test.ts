@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import {
+  type CloudEvent,
+  defineEvent,
+  EventBus,
+  EventScope,
+  RejectMessage,
+  silentLogger,
+} from "../mod.ts";
+import { RedisBroker } from "../redis.ts";
+import {
+  DroppedMessageError,
+  recordPublished,
+  testBus,
+  waitFor,
+  WaitTimeoutError,
+} from "../testing.ts";
+
+const OrderCreated = defineEvent({
+  type: "test.order.created",
+  source: "/orders",
+  data: z.object({ orderId: z.string(), amount: z.number() }),
+});
+const OrderCharged = defineEvent({
+  type: "test.order.charged",
+  scope: EventScope.PROCESS,
+  source: "/billing",
+  data: z.object({ orderId: z.string() }),
+});
+
+/** The application's bus, wired to a Redis nobody runs: the tests must never need it. */
+function applicationBus(): { bus: EventBus; redis: RedisBroker; charged: string[] } {
+  const redis = new RedisBroker({ url: "redis://127.0.0.1:1", logger: silentLogger });
+  const bus = new EventBus({ app: redis, logger: silentLogger });
+  const charged: string[] = [];
+  bus.subscribe(OrderCreated, async function charge(e) {
+    if (e.data.amount <= 0) throw new RangeError(`nothing to charge for ${e.data.orderId}`);
+    await bus.publish(new OrderCharged({ data: { orderId: e.data.orderId } }));
+  });
+  bus.subscribe(OrderCharged, function record(e) {
+    charged.push(e.data.orderId);
+  });
+  return { bus, redis, charged };
+}
+
+Deno.test("testBus: a bus wired to Redis runs in memory; publish waits for the whole chain", async () => {
+  const { bus, redis, charged } = applicationBus();
+  {
+    await using harness = await testBus(bus);
+    assert.notEqual(bus.appBroker, redis);
+    await harness.publish(new OrderCreated({ data: { orderId: "A1", amount: 5 } }));
+    assert.deepEqual(charged, ["A1"], "the handler chain finished before publish resolved");
+    assert.equal(redis.state, "stopped", "Redis was never touched");
+  }
+  assert.equal(bus.state, "stopped");
+  assert.equal(bus.appBroker, redis, "disposing gives the bus its own brokers back");
+});
+
+Deno.test("testBus: a handler's failure rejects the publish with the handler's error", async () => {
+  const { bus } = applicationBus();
+  await using harness = await testBus(bus);
+  await assert.rejects(
+    harness.publish(new OrderCreated({ data: { orderId: "Z", amount: 0 } })),
+    (error: unknown) =>
+      error instanceof RangeError && /nothing to charge for Z/.test(error.message),
+  );
+  // Reported once: the next publish is clean.
+  await harness.publish(new OrderCreated({ data: { orderId: "B", amount: 1 } }));
+});
+
+Deno.test("testBus: a message that never reached its handler surfaces as DroppedMessageError", async () => {
+  const bus = new EventBus({ logger: silentLogger });
+  bus.subscribe(OrderCreated, function refuse() {
+    throw new RejectMessage("orders are closed");
+  });
+  await using harness = await testBus(bus);
+  await assert.rejects(
+    harness.publish(new OrderCreated({ data: { orderId: "C", amount: 1 } })),
+    (error: unknown) =>
+      error instanceof DroppedMessageError && error.subscription === "refuse" &&
+      /orders are closed/.test(error.message),
+  );
+});
+
+Deno.test("testBus: requests get the reply; the bus must be stopped to be taken over", async () => {
+  const bus = new EventBus({ logger: silentLogger });
+  bus.subscribe(OrderCreated, function quote(e) {
+    return e.data.amount * 2;
+  });
+  await using harness = await testBus(bus);
+  assert.equal(await harness.request(new OrderCreated({ data: { orderId: "Q", amount: 4 } })), 8);
+  await assert.rejects(testBus(bus), /must be stopped/);
+});
+
+Deno.test("waitFor: the first matching event, typed; published or handled", async () => {
+  const { bus } = applicationBus();
+  await using harness = await testBus(bus);
+  const charged = waitFor(bus, OrderCharged, { where: (e) => e.data.orderId === "W2" });
+  const anyCreated = waitFor(bus, "test.order.created");
+  await harness.publish(new OrderCreated({ data: { orderId: "W1", amount: 1 } }));
+  await harness.publish(new OrderCreated({ data: { orderId: "W2", amount: 1 } }));
+  const event = await charged;
+  assert.ok(event instanceof OrderCharged);
+  assert.equal(event.data.orderId, "W2");
+  assert.equal(((await anyCreated) as CloudEvent).type, "test.order.created");
+});
+
+Deno.test("waitFor: rejects with WaitTimeoutError, and on a bad target at once", async () => {
+  await using bus = new EventBus({ logger: silentLogger });
+  await bus.start();
+  await assert.rejects(
+    waitFor(bus, OrderCharged, { timeout: 10 }),
+    (error: unknown) =>
+      error instanceof WaitTimeoutError && error.type === "test.order.charged" &&
+      error.timeout === 10,
+  );
+  await assert.rejects(waitFor(bus, 42 as unknown as string), /definition.*or an event type/);
+  // The timed-out wait removed its middleware: a later publish is not slowed or seen by it.
+  const seen = waitFor(bus, OrderCharged, { timeout: 1_000 });
+  await bus.publish(new OrderCharged({ data: { orderId: "late" } }));
+  assert.equal((await seen).data.orderId, "late");
+});
+
+Deno.test("recordPublished: every accepted publish, typed per definition, until disposed", async () => {
+  const { bus } = applicationBus();
+  await using harness = await testBus(bus);
+  const recorder = recordPublished(bus);
+  await harness.publish(new OrderCreated({ data: { orderId: "R1", amount: 3 } }));
+  assert.deepEqual(recorder.events.map((e) => e.type), [
+    "test.order.created",
+    "test.order.charged",
+  ]);
+  assert.deepEqual(recorder.of(OrderCharged).map((e) => e.data.orderId), ["R1"]);
+  recorder[Symbol.dispose]();
+  await harness.publish(new OrderCreated({ data: { orderId: "R2", amount: 3 } }));
+  assert.equal(recorder.events.length, 2, "nothing recorded after dispose");
+});

@@ -9,6 +9,7 @@
  * | `[...prefix, "park", channel, group, name, id]` | messages waiting for their subscription to run    |
  * | `[...prefix, "dlq", channel, id]`             | a dead letter (or a batch KV gave up delivering)    |
  * | `[...prefix, "reply", id, "ok" \| "failed"]`  | a request's reply, with an expiry                   |
+ * | `[...prefix, "done", channel, group, name, digest]` | a CloudEvent an idempotent subscription handled, with an expiry |
  *
  * @module
  */
@@ -55,6 +56,11 @@ export class KvKeys {
   /** One dead letter. */
   deadLetter(channel: string, id: string): KvKey {
     return [...this.prefix, "dlq", channel, id];
+  }
+
+  /** The record that an idempotent subscription handled an event (by digest). */
+  handled(channel: string, group: string, name: string, digest: string): KvKey {
+    return [...this.prefix, "done", channel, group, name, digest];
   }
 
   /** The reply of a request, or its failures. */

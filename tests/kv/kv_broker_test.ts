@@ -438,3 +438,69 @@ Deno.test("KvBroker: a request waiting at stop rejects with BrokerError", async 
     assert.equal(b.stats().pendingRequests, 0);
   });
 });
+
+Deno.test("KvBroker: idempotent subscriptions skip an event any instance already handled", async () => {
+  const temp = await tempKvPath("idempotent");
+  const instances = [0, 1].map(() =>
+    new KvBroker({ path: temp.path, group: "mail", logger: silentLogger })
+  );
+  const runs = new Collector<string>();
+  for (const instance of instances) {
+    instance.subscribe("signups", function welcome(e: CloudEvent) {
+      runs.add(e.subject!);
+    }, { idempotent: { ttl: 60_000 } });
+  }
+  try {
+    await Promise.all(instances.map((instance) => instance.start()));
+    const event = new CloudEvent({ type: "user.signed_up", source: "/web", subject: "ada" });
+    await instances[0].publish(event, "signups");
+    await wait(runs.reached(1), "the first delivery");
+    // Handled means recorded: consumed counts the call once the record is written.
+    await waitForAsync(
+      () => Promise.resolve(instances.reduce((sum, i) => sum + i.stats().consumed, 0) === 1),
+      { deadline: DEADLINE, what: "the first delivery recorded" },
+    );
+    // The same event again, from the other instance, several times, then a sentinel.
+    for (let i = 0; i < 5; i++) await instances[1].publish(event, "signups");
+    await instances[1].publish(
+      new CloudEvent({ type: "user.signed_up", source: "/web", subject: "end" }),
+      "signups",
+    );
+    await wait(runs.reached(2), "the sentinel");
+    assert.deepEqual(runs.items, ["ada", "end"]);
+    assert.throws(
+      () => instances[0].subscribe("x", function f() {}, { idempotent: { ttl: -1 } }),
+      InvalidArgumentError,
+    );
+  } finally {
+    await Promise.all(instances.map((instance) => instance.stop()));
+    await temp.remove();
+  }
+});
+
+Deno.test("KvBroker: health reports readiness, subscriptions and dead letters", async () => {
+  await withKv(async (kv) => {
+    const b = broker(kv);
+    b.subscribe("jobs", function refuse() {
+      throw new RejectMessage("never");
+    });
+    const stopped = await b.health();
+    assert.equal(stopped.ok, false);
+    assert.equal(stopped.state, "stopped");
+    await b.start();
+    await b.publish("x", "jobs");
+    await waitForAsync(async () => (await b.health()).deadLetters?.jobs === 1, {
+      deadline: DEADLINE,
+      what: "the dead letter in the health report",
+    });
+    const health = await b.health();
+    assert.equal(health.ok, true);
+    assert.equal(health.connected, true);
+    assert.equal(typeof health.latencyMs, "number");
+    assert.deepEqual(health.subscriptions, [
+      { channel: "jobs", subscription: "refuse", queued: 0, running: 0 },
+    ]);
+    await b.stop();
+    assert.equal((await b.health()).ok, false);
+  });
+});

@@ -16,6 +16,7 @@ brokerContractSuite({
     deadLetters: true,
     redeliversUnacknowledged: true,
     inProcess: false,
+    idempotent: true,
   },
   deadLetters: async (broker, channel) => (await (broker as KvBroker).deadLetters(channel)).length,
   create: async (options) => {

@@ -178,7 +178,7 @@ function entryIdOf(record: unknown): string {
   return typeof id === "string" ? id : "";
 }
 
-function lastPart(key: KvKey): string {
+function lastPart(key: readonly unknown[]): string {
   return String(key[key.length - 1]);
 }
 
@@ -367,7 +367,8 @@ async function replayEntry(
   const { entry, target } = found;
   const left = found.records.filter((_, i) => !indexes.includes(i));
   const result = await commit(() => {
-    const atomic = kv.atomic().check({ key: entry.key, versionstamp: entry.versionstamp });
+    const key = [...entry.key] as KvKey;
+    const atomic = kv.atomic().check({ key, versionstamp: entry.versionstamp });
     enqueueRecords(
       atomic,
       keys,
@@ -376,8 +377,8 @@ async function replayEntry(
       maxDeliveries,
       backoff,
     );
-    if (left.length === 0 || found.batch === undefined) atomic.delete(entry.key);
-    else atomic.set(entry.key, { ...found.batch, body: encodeBody(left) });
+    if (left.length === 0 || found.batch === undefined) atomic.delete(key);
+    else atomic.set(key, { ...found.batch, body: encodeBody(left) });
     return atomic;
   });
   return result.ok ? indexes.length : 0;

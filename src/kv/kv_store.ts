@@ -8,15 +8,15 @@
  */
 
 /** One part of a KV key. */
-export type KvKeyPart = Uint8Array | string | number | bigint | boolean | symbol;
+export type KvKeyPart = Uint8Array | string | number | bigint | boolean;
 
-/** A KV key: a tuple of parts. */
-export type KvKey = readonly KvKeyPart[];
+/** A KV key: a tuple of parts (a plain array: `@deno/kv` on Node takes no readonly ones). */
+export type KvKey = KvKeyPart[];
 
 /** A stored entry. */
 export interface KvStoreEntry {
   /** Its key. */
-  key: KvKey;
+  key: readonly unknown[];
   /** Its value. */
   value: unknown;
   /** Its version. */
@@ -26,7 +26,7 @@ export interface KvStoreEntry {
 /** An entry that may be absent (`versionstamp` is `null` then). */
 export interface KvStoreEntryMaybe {
   /** Its key. */
-  key: KvKey;
+  key: readonly unknown[];
   /** Its value, `null` when absent. */
   value: unknown;
   /** Its version, `null` when absent. */

@@ -17,7 +17,7 @@ import { enqueueOptions } from "./delivery_budget.ts";
 import type { Envelope } from "./envelope.ts";
 import { sortableId } from "./ids.ts";
 import { KvKeys } from "./keys.ts";
-import type { KvStore, KvStoreEntry } from "./kv_store.ts";
+import type { KvKey, KvStore, KvStoreEntry } from "./kv_store.ts";
 import type { OrderedWriter } from "./ordered_writer.ts";
 import type { Target } from "./registry.ts";
 
@@ -72,7 +72,8 @@ export async function unpark(
       const atomic = kv.atomic();
       entries.forEach((entry, index) => {
         const envelope = entry.value as Envelope;
-        atomic.check({ key: entry.key, versionstamp: entry.versionstamp }).delete(entry.key)
+        const key = [...entry.key] as KvKey;
+        atomic.check({ key, versionstamp: entry.versionstamp }).delete(key)
           .enqueue(envelope, enqueueOptions(keys, envelope, backoff, delay + index));
       });
       return atomic;

@@ -21,7 +21,7 @@ import type {
   SubscriptionHealth,
 } from "../broker.ts";
 import { BrokerError, describeError, InvalidArgumentError, NotStartedError } from "../errors.ts";
-import { HandlerRunner, type RunnerHost, type Unsettled } from "../handler_runner.ts";
+import { HandlerRunner } from "../handler_runner.ts";
 import {
   checkChannel,
   checkPublishOptions,
@@ -35,31 +35,18 @@ import {
 import { checkIdempotent } from "../idempotency.ts";
 import { Lifecycle } from "../lifecycle.ts";
 import { Reporter } from "../reporter.ts";
-import { backoffDelay } from "../retry.ts";
 import { consumeStream, subscriptionHandle } from "../subscription.ts";
+import { KvConsumer } from "./consumer.ts";
 import {
   type DeadLetter,
-  deadLetterEntry,
   listDeadLetters,
   replayDeadLetters as moveDeadLetters,
 } from "./dead_letters.ts";
-import { commit } from "./commit.ts";
-import { enqueueOptions } from "./delivery_budget.ts";
 import { Dispatcher, type QueueConsumer } from "./dispatcher.ts";
+import { type Envelope, envelopeOverhead, MAX_VALUE_BYTES, utf8Length } from "./envelope.ts";
 import { kvIdempotentHandler } from "./idempotency.ts";
-import {
-  bodyText,
-  decodeBody,
-  encodeBody,
-  type Envelope,
-  envelopeOverhead,
-  MAX_BATCH_MESSAGES,
-  MAX_VALUE_BYTES,
-  utf8Length,
-} from "./envelope.ts";
-import { sortableId } from "./ids.ts";
 import { KvKeys } from "./keys.ts";
-import { Batch, KvDelivery, KvSubscriptionState } from "./kv_subscription.ts";
+import { type KvDelivery, KvSubscriptionState } from "./kv_subscription.ts";
 import { kvOpener, type KvStore } from "./kv_store.ts";
 import {
   checkKeyName,
@@ -69,17 +56,15 @@ import {
   resolveKvOptions,
 } from "./options.ts";
 import { OrderedWriter } from "./ordered_writer.ts";
-import { park, unpark } from "./parking.ts";
+import { unpark } from "./parking.ts";
 import { Publisher } from "./publisher.ts";
-import { decodeRecord, encodeRecord } from "./record.ts";
+import { encodeRecord } from "./record.ts";
 import { Registry } from "./registry.ts";
 import { isReplyChannel, KvRequests } from "./request_reply.ts";
 import { type KvBrokerStats, type KvCounters, newKvCounters } from "./stats.ts";
 
 const DEFAULT_STOP_TIMEOUT = 10_000;
 const DEFAULT_REQUEST_TIMEOUT = 5_000;
-/** Longest `delay` KV accepts on an enqueue: 30 days. */
-const MAX_DELAY_MS = 30 * 24 * 3_600_000;
 /** Longest wait of a starting subscription for its batches moved back from parking. */
 const UNPARK_WAIT_MS = 1_000;
 /** A name of the longest length, to bound the routing fields of a message. */
@@ -164,12 +149,9 @@ export class KvBroker extends EventTarget implements Broker {
   readonly #closing = new Map<string, KvSubscriptionState>();
   /** Every unsubscribed subscription still finishing. */
   readonly #closingAll = new Set<Promise<void>>();
-  /** Batches this broker is handling. */
-  readonly #batches = new Set<Promise<void>>();
-  /** Deliveries held by a handler call, per subscription. */
-  readonly #running = new Map<KvSubscriptionState, Set<KvDelivery>>();
-  readonly #host: RunnerHost<KvDelivery>;
-  readonly #consumer: QueueConsumer;
+  readonly #consumer: KvConsumer;
+  /** This broker as the dispatcher of its database sees it. */
+  readonly #queueConsumer: QueueConsumer;
   #kv: KvStore | undefined;
   #registry: Registry | undefined;
   #publisher: Publisher | undefined;
@@ -180,7 +162,6 @@ export class KvBroker extends EventTarget implements Broker {
   #generation = 0;
   readonly #startedIn = new WeakMap<KvSubscriptionState, number>();
   #sequence = 0;
-  #arrivals = 0;
   /** Batches routed here are handled (from start until stop begins). */
   #accepting = false;
 
@@ -191,12 +172,20 @@ export class KvBroker extends EventTarget implements Broker {
     this.#reporter = new Reporter(this.#options.logger, options?.onError, this);
     this.#keys = new KvKeys(this.#options.keyPrefix);
     this.#requests = new KvRequests(() => this.#store(), this.#keys);
-    this.#host = {
-      taken: (delivery) => this.#taken(delivery),
-      succeeded: (delivery, result) => this.#succeeded(delivery, result),
-      unsettled: (delivery, outcome) => this.#unsettled(delivery, outcome),
-    };
-    this.#consumer = {
+    this.#consumer = new KvConsumer({
+      store: () => this.#store(),
+      keys: this.#keys,
+      group: this.#options.group,
+      maxDeliveries: this.#options.maxDeliveries,
+      backoff: this.#options.backoff,
+      counters: this.#counters,
+      reporter: this.#reporter,
+      requests: this.#requests,
+      publish: (message: unknown, channel: string, options: PublishOptions) =>
+        this.publish(message, channel, options),
+      started: () => this.#lifecycle.state === "started",
+    });
+    this.#queueConsumer = {
       keys: this.#keys,
       group: this.#options.group,
       receive: (envelope) => this.#receive(envelope),
@@ -254,7 +243,7 @@ export class KvBroker extends EventTarget implements Broker {
       });
       // Listening first: a starting subscription waits for its batches moved back from parking.
       this.#accepting = true;
-      Dispatcher.of(kv).attach(this.#consumer);
+      Dispatcher.of(kv).attach(this.#queueConsumer);
       this.#generation++;
       for (const state of this.#subscriptions.values()) {
         state.runner.renew();
@@ -264,7 +253,7 @@ export class KvBroker extends EventTarget implements Broker {
       this.#startWatch(kv);
     } catch (error) {
       this.#accepting = false;
-      Dispatcher.of(kv).detach(this.#consumer);
+      Dispatcher.of(kv).detach(this.#queueConsumer);
       await this.#close(kv);
       throw new BrokerError(`KvBroker could not start: ${describeError(error).message}`, {
         cause: error,
@@ -333,15 +322,15 @@ export class KvBroker extends EventTarget implements Broker {
     if (kv === undefined) return;
     await this.#publisher?.whenIdle();
     this.#accepting = false;
-    Dispatcher.of(kv).detach(this.#consumer);
+    Dispatcher.of(kv).detach(this.#queueConsumer);
     await this.#subscriptionsReady();
     const states = [...this.#subscriptions.values()];
     for (const state of states) state.leftovers.push(...state.takeWaiting());
     const closing = [...this.#closing.values()];
     await this.#waitForHandlers([...states, ...closing], timeout);
     await Promise.allSettled([...this.#closingAll]);
-    await Promise.all(states.map((state) => this.#parkLeftovers(state)));
-    await Promise.allSettled([...this.#batches]);
+    await Promise.all(states.map((state) => this.#consumer.parkLeftovers(state)));
+    await this.#consumer.whenSettled();
     await this.#unparking;
     this.#requests.rejectAll(new BrokerError("KvBroker stopped before a reply came"));
     await this.#close(kv);
@@ -359,11 +348,10 @@ export class KvBroker extends EventTarget implements Broker {
     if (!timedOut) return;
     let abandoned = 0;
     for (const state of states) {
-      const running = this.#running.get(state);
-      if (running === undefined || running.size === 0) continue;
-      abandoned += running.size;
+      const running = this.#consumer.takeRunning(state);
+      if (running.length === 0) continue;
+      abandoned += running.length;
       state.leftovers.push(...running);
-      running.clear();
       state.runner.abandon("broker stop timed out");
     }
     this.#reporter.log(
@@ -413,11 +401,11 @@ export class KvBroker extends EventTarget implements Broker {
       ),
       concurrency,
       reporter: this.#reporter,
-      host: this.#host,
+      host: this.#consumer,
     });
     const state = new KvSubscriptionState(runner);
     this.#subscriptions.set(key, state);
-    this.#running.set(state, new Set());
+    this.#consumer.track(state);
     if (this.#publisher !== undefined) this.#startSubscription(state);
     return subscriptionHandle(channel, name, () => this.#unsubscribe(key, state), signal);
   }
@@ -475,7 +463,7 @@ export class KvBroker extends EventTarget implements Broker {
     const closed = (async () => {
       await state.starting;
       await state.runner.whenIdle();
-      await this.#parkLeftovers(state);
+      await this.#consumer.parkLeftovers(state);
     })();
     state.closed = closed;
     this.#closing.set(key, state);
@@ -483,7 +471,7 @@ export class KvBroker extends EventTarget implements Broker {
     closed.finally(() => {
       this.#closingAll.delete(closed);
       if (this.#closing.get(key) === state) this.#closing.delete(key);
-      this.#running.delete(state);
+      this.#consumer.untrack(state);
     });
     state.runner.abortWhenIdle("subscription closed");
     return Promise.resolve();
@@ -608,242 +596,12 @@ export class KvBroker extends EventTarget implements Broker {
     ) as Promise<R>;
   }
 
-  // ---- consuming -------------------------------------------------------
-
-  /** A batch routed to this broker: hands its messages to the subscription, or declines. */
+  /** A batch routed to this broker: hands it to its subscription, or declines. */
   #receive(envelope: Envelope): Promise<void> | undefined {
     if (!this.#accepting) return undefined;
     const state = this.#subscriptions.get(subscriptionKey(envelope.channel, envelope.subscription));
     if (state === undefined || !state.active) return undefined;
-    let records: unknown[];
-    try {
-      records = decodeBody(envelope.body);
-    } catch (error) {
-      return this.#track(this.#deadLetterBody(envelope, error));
-    }
-    const batch = new Batch(envelope, records.length);
-    const deliveries: KvDelivery[] = [];
-    for (const raw of records) {
-      try {
-        deliveries.push(
-          new KvDelivery(state, batch, raw, decodeRecord(raw), ++this.#arrivals),
-        );
-      } catch (error) {
-        this.#deadLetterInvalid(envelope, batch, raw, error);
-      }
-    }
-    state.push(deliveries);
-    return this.#track(batch.settled);
-  }
-
-  #track(settled: Promise<void>): Promise<void> {
-    this.#batches.add(settled);
-    settled.then(
-      () => this.#batches.delete(settled),
-      () => this.#batches.delete(settled),
-    );
-    return settled;
-  }
-
-  #deadLetterBody(envelope: Envelope, error: unknown): Promise<void> {
-    const { key, value } = deadLetterEntry(this.#keys, {
-      channel: envelope.channel,
-      group: envelope.group,
-      subscription: envelope.subscription,
-      entryId: "",
-      attempts: envelope.attempt,
-      error: `cannot be read: ${describeError(error).message}`,
-    }, bodyText(envelope.body));
-    const kv = this.#store();
-    return commit(() => kv.atomic().set(key, value)).then(() => {
-      this.#counters.deadLettered++;
-    });
-  }
-
-  #deadLetterInvalid(envelope: Envelope, batch: Batch, raw: unknown, error: unknown): void {
-    const id = raw as { e?: { id?: unknown }; i?: unknown } | null;
-    const entryId = id?.e?.id ?? id?.i;
-    const { key, value } = deadLetterEntry(this.#keys, {
-      channel: envelope.channel,
-      group: envelope.group,
-      subscription: envelope.subscription,
-      entryId: typeof entryId === "string" ? entryId : "",
-      attempts: envelope.attempt,
-      error: `cannot be decoded: ${describeError(error).message}`,
-    }, JSON.stringify(raw));
-    const kv = this.#store();
-    this.#settleAfter(commit(() => kv.atomic().set(key, value)), batch, () => {
-      this.#counters.deadLettered++;
-    });
-  }
-
-  /** Settles one message of `batch` once `work` is done; a failure makes KV deliver the batch again. */
-  #settleAfter(work: Promise<unknown>, batch: Batch, done?: () => void): Promise<void> {
-    return work.then(() => done?.(), (error) => {
-      batch.fail(error);
-      this.#reporter.log("error", "recording the outcome of a message in KV failed", error);
-    }).finally(() => batch.settleOne());
-  }
-
-  #taken(delivery: KvDelivery): void {
-    delivery.running = true;
-    this.#running.get(delivery.state)?.add(delivery);
-  }
-
-  #release(delivery: KvDelivery): void {
-    delivery.running = false;
-    this.#running.get(delivery.state)?.delete(delivery);
-  }
-
-  #succeeded(delivery: KvDelivery, result: unknown): void | Promise<void> {
-    this.#release(delivery);
-    this.#counters.consumed++;
-    const replyTo = delivery.replyTo;
-    if (isReplyChannel(replyTo)) {
-      return this.#requests.reply(replyTo, result).catch((error) => {
-        this.#reporter.log("error", `reply of "${delivery.subscription}" was not written`, error);
-      }).finally(() => delivery.batch.settleOne());
-    }
-    if (replyTo !== undefined && result !== undefined) {
-      this.publish(result, replyTo, { correlationId: delivery.correlationId }).catch((error) =>
-        this.#reporter.log(
-          "error",
-          `reply of handler "${delivery.subscription}" to "${replyTo}" failed`,
-          error,
-        )
-      );
-    }
-    delivery.batch.settleOne();
-  }
-
-  #unsettled(delivery: KvDelivery, outcome: Unsettled): void | Promise<void> {
-    this.#release(delivery);
-    const attempts = delivery.attempt;
-    switch (outcome.kind) {
-      case "error": {
-        this.#counters.errors++;
-        if (attempts < this.#options.maxDeliveries) {
-          return this.#retry(delivery, backoffDelay(this.#options.backoff, attempts));
-        }
-        const { name, message } = describeError(outcome.error);
-        return this.#giveUp(
-          delivery,
-          `failed on each of its ${attempts} deliveries, last with ${name}: ${message}`,
-          outcome.error,
-        );
-      }
-      case "nack":
-        if (attempts < this.#options.maxDeliveries) {
-          return this.#retry(
-            delivery,
-            outcome.delay ?? backoffDelay(this.#options.backoff, attempts),
-          );
-        }
-        return this.#giveUp(
-          delivery,
-          `refused (NackMessage) on each of its ${attempts} deliveries`,
-          outcome.error,
-        );
-      case "reject":
-        return this.#giveUp(delivery, `rejected: ${outcome.reason}`, outcome.error);
-      case "release": {
-        const state = delivery.state;
-        state.leftovers.push(delivery);
-        // A live subscription parks it now; a closing one (or a stop) parks its leftovers itself.
-        if (state.active && this.#lifecycle.state === "started") {
-          return this.#parkLeftovers(state);
-        }
-      }
-    }
-  }
-
-  /** Enqueues the message again, alone, for its next attempt after `delay` ms. */
-  #retry(delivery: KvDelivery, delay: number): Promise<void> {
-    const envelope: Envelope = {
-      ...delivery.batch.envelope,
-      batch: sortableId(),
-      attempt: delivery.attempt + 1,
-      deliveries: this.#options.maxDeliveries,
-      body: encodeBody([JSON.stringify(delivery.raw)]),
-    };
-    const wait = Math.min(MAX_DELAY_MS, Math.max(0, Math.round(delay)));
-    const kv = this.#store();
-    const options = enqueueOptions(this.#keys, envelope, this.#options.backoff, wait);
-    const committed = commit(() => kv.atomic().enqueue(envelope, options));
-    return this.#settleAfter(committed, delivery.batch, () => this.#counters.retried++);
-  }
-
-  /** Dead-letters the message and tells a waiting requester its handler gave up. */
-  #giveUp(delivery: KvDelivery, reason: string, error: unknown): Promise<void> {
-    const { key, value } = deadLetterEntry(this.#keys, {
-      channel: delivery.channel,
-      group: this.#options.group,
-      subscription: delivery.subscription,
-      entryId: delivery.messageId,
-      attempts: delivery.attempt,
-      error: reason,
-    }, JSON.stringify(delivery.raw));
-    const replyTo = delivery.replyTo;
-    const kv = this.#store();
-    const committed = commit(() => kv.atomic().set(key, value)).then(() => {
-      this.#counters.deadLettered++;
-      if (!isReplyChannel(replyTo)) return;
-      return this.#requests.failed(replyTo, delivery.subscription, error).catch((failure) =>
-        this.#reporter.log("error", "the failure of a request could not be recorded", failure)
-      );
-    });
-    return this.#settleAfter(committed, delivery.batch);
-  }
-
-  /** Parks the messages a subscription gave back, in arrival order; settles them. */
-  async #parkLeftovers(state: KvSubscriptionState): Promise<void> {
-    const leftovers = state.leftovers.splice(0).sort((a, b) => a.sequence - b.sequence);
-    if (leftovers.length === 0) return;
-    const envelopes = this.#envelopesOf(leftovers);
-    try {
-      await park(this.#store(), envelopes);
-      this.#counters.parked += envelopes.length;
-    } catch (error) {
-      this.#reporter.log("error", `parking messages of "${state.name}" failed`, error);
-      for (const delivery of leftovers) delivery.batch.fail(error);
-    }
-    for (const delivery of leftovers) delivery.batch.settleOne();
-  }
-
-  /** Batches of given-back messages: consecutive ones of one attempt, each fitting a KV value. */
-  #envelopesOf(deliveries: readonly KvDelivery[]): Envelope[] {
-    const envelopes: Envelope[] = [];
-    let records: string[] = [];
-    let bytes = 0;
-    let first: KvDelivery | undefined;
-    const flush = () => {
-      if (first === undefined) return;
-      envelopes.push({
-        ...first.batch.envelope,
-        subscription: first.subscription,
-        group: this.#options.group,
-        // Derived from the first message's batch: sorts with it, in publish order.
-        batch: `${first.batch.envelope.batch}~${sortableId()}`,
-        body: encodeBody(records),
-      });
-      records = [];
-      bytes = 0;
-      first = undefined;
-    };
-    for (const delivery of deliveries) {
-      const record = JSON.stringify(delivery.raw);
-      const size = utf8Length(record) + 1;
-      if (
-        first !== undefined &&
-        (first.attempt !== delivery.attempt || records.length >= MAX_BATCH_MESSAGES ||
-          bytes + size > MAX_VALUE_BYTES - 8_192)
-      ) flush();
-      first ??= delivery;
-      records.push(record);
-      bytes += size;
-    }
-    flush();
-    return envelopes;
+    return this.#consumer.receive(state, envelope);
   }
 
   // ---- watching ----------------------------------------------------------

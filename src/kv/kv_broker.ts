@@ -115,8 +115,9 @@ function subscriptionKey(channel: string, name: string): string {
  * is retried with backoff up to `maxDeliveries`, then dead-lettered; a
  * process that dies mid-handler leaves the message to KV, which delivers it
  * again (and writes it to the dead letters when the budget is used up).
- * Publishes of one instance reach a subscription in publish order; retries
- * and redeliveries after a crash can reorder.
+ * A subscription at `concurrency: 1` on one instance gets the messages of
+ * one publisher in publish order; retries, redeliveries after a crash and
+ * parked messages can reorder.
  *
  * @example
  * ```ts

@@ -307,6 +307,32 @@ const exampleEvents: Record<string, ExampleEvent[]> = {
       sends: true,
     },
   ],
+  "23_deno_deploy.ts": [
+    {
+      definition: defineEvent({
+        type: "order.placed",
+        scope: EventScope.APP,
+        source: "/orders",
+        data: z.object({ orderId: z.string().min(1), amount: z.number().positive() }),
+      }),
+      good: { orderId: "A1", amount: 12.5 },
+      bad: { orderId: "A2", amount: -1 },
+      receives: true,
+      sends: true,
+    },
+    {
+      definition: defineEvent({
+        type: "page.viewed",
+        scope: EventScope.PROCESS,
+        source: "/web",
+        data: z.object({ path: z.string() }),
+      }),
+      good: { path: "/orders" },
+      bad: { path: 1 },
+      receives: true,
+      sends: true,
+    },
+  ],
   "demo.ts": [
     {
       definition: defineEvent({

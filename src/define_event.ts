@@ -180,10 +180,6 @@ export function defineEvent<
   const schema: unknown = options.data;
   const typeProblem = checkNonEmptyString(type);
   if (typeProblem) throw new InvalidArgumentError("type", `the event type ${typeProblem}`);
-  if (/\s/.test(type)) {
-    // The type names the bus channel, and channels carry no whitespace.
-    throw new InvalidArgumentError("type", `must not contain whitespace, got ${excerpt(type)}`);
-  }
   if (!isZodSchema(schema)) {
     throw new InvalidArgumentError(
       "data",

@@ -4,6 +4,8 @@ import { defineEvent, type EventOf } from "../src/define_event.ts";
 import { InvalidArgumentError, ValidationError } from "../src/errors.ts";
 import { CloudEvent, EventScope, ScopedEvent } from "../src/event.ts";
 import { isBoundedSchema, jsonOutputDepth } from "../src/zod_schema.ts";
+import { EventBus } from "../src/eventbus.ts";
+import { silentLogger } from "../src/logger.ts";
 
 const OrderCreated = defineEvent({
   type: "order.created",
@@ -271,9 +273,25 @@ Deno.test("defineEvent: zod messages that quote input are cut to an excerpt", ()
   assert.ok(error.message.length < 500, `message is ${error.message.length} characters`);
 });
 
-Deno.test("defineEvent: a type with whitespace is refused at definition time", () => {
+Deno.test("defineEvent: any CloudEvents type works, whitespace included; the bus encodes its channel", async () => {
+  const Spaced = defineEvent({
+    type: "order created",
+    scope: EventScope.PROCESS,
+    source: "/o",
+    data: z.object({ id: z.string() }),
+  });
+  await using bus = new EventBus({ logger: silentLogger });
+  const got: string[] = [];
+  bus.subscribe(Spaced, function record(e) {
+    got.push(e.data.id);
+  });
+  await bus.start();
+  await bus.publish(new Spaced({ data: { id: "A1" } }));
+  await bus.stop();
+  assert.deepEqual(got, ["A1"]);
+  assert.equal(bus.channelFor("order created"), "events.order%20created");
   assert.throws(
-    () => defineEvent({ type: "order created", source: "/o", data: z.object({}) }),
+    () => defineEvent({ type: "", source: "/o", data: z.object({}) }),
     InvalidArgumentError,
   );
 });

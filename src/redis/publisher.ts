@@ -20,7 +20,8 @@ import { CloudEvent } from "../event.ts";
 import { checkChannel, checkPublishOptions } from "../handler_support.ts";
 import { DeadlineQueue } from "./deadline_queue.ts";
 import { encodeEntry, entryBytes, payloadText, toPubSubText } from "./entry_codec.ts";
-import { pubsubKey, replyKey, replyKeyPrefix, streamKey } from "./keys.ts";
+import { DEDUPE_XADD, DEDUPE_XADD_LUA, eventDigest } from "./dedupe.ts";
+import { pubsubKey, replyKey, replyKeyPrefix, seenKey, streamKey } from "./keys.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
 import { safeError } from "./secrets.ts";
 import type { RedisCounters } from "./stats.ts";
@@ -29,6 +30,14 @@ import type { RedisCounters } from "./stats.ts";
 const MAX_CACHED_CHANNELS = 10_000;
 
 type PipelineResult = [error: Error | null, reply: unknown][] | null;
+
+/** A pipeline on a connection where the de-duplicating publish script is defined. */
+type DedupePipeline = ChainableCommander & {
+  [DEDUPE_XADD](...args: (string | number)[]): ChainableCommander;
+};
+
+/** Connections the de-duplicating publish script is defined on. */
+const scripted = new WeakSet<Redis>();
 
 /** The publishes of one turn of the event loop, written as one pipeline. */
 class Batch {
@@ -62,6 +71,8 @@ export class Publisher {
   readonly #stream: boolean;
   readonly #maxLen: number;
   readonly #maxBytes: number;
+  /** `dedupeWindow` in ms; 0 writes every publish. */
+  readonly #dedupeWindow: number;
   #batch: Batch | undefined;
   #inFlight = 0;
   #settledWaiters: (() => void)[] = [];
@@ -74,6 +85,7 @@ export class Publisher {
     this.#stream = options.mode === "stream";
     this.#maxLen = options.maxLen;
     this.#maxBytes = options.maxMessageBytes;
+    this.#dedupeWindow = options.dedupeWindow;
     const { publishTimeout, maskedUrl } = options;
     this.#deadlines = new DeadlineQueue(
       publishTimeout,
@@ -138,6 +150,14 @@ export class Publisher {
       if (!this.#stream || key === channel) {
         // Pub/sub mode, or a reply sent by hand to a request's replyTo: straight to the listener.
         pipeline.publish(key, toPubSubText(fields));
+      } else if (this.#dedupeWindow > 0 && message instanceof CloudEvent) {
+        (pipeline as DedupePipeline)[DEDUPE_XADD](
+          key,
+          seenKey(this.#options.keyPrefix, channel, eventDigest(message)),
+          this.#dedupeWindow,
+          this.#maxLen,
+          ...fields,
+        );
       } else if (this.#maxLen > 0) {
         pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", ...fields);
       } else {
@@ -162,6 +182,11 @@ export class Publisher {
   #batchOn(client: Redis, channel: string): Batch {
     let batch = this.#batch;
     if (batch === undefined) {
+      // A pipeline knows the scripts defined on its connection when it is created.
+      if (this.#dedupeWindow > 0 && !scripted.has(client)) {
+        client.defineCommand(DEDUPE_XADD, { numberOfKeys: 2, lua: DEDUPE_XADD_LUA });
+        scripted.add(client);
+      }
       batch = this.#batch = new Batch(client);
       batch.ticket = this.#deadlines.add(batch, channel);
       setImmediate(this.#flushNow);

@@ -11,7 +11,7 @@
  */
 
 import type { ChainableCommander, Redis } from "ioredis";
-import { failuresField } from "./attempts.ts";
+import { failuresField, sendNow } from "./attempts.ts";
 
 /**
  * Whether an entry's handler start is written to Redis: not recorded (never
@@ -121,7 +121,7 @@ export class AckBatcher {
     }
     if (fields.length === 0) return;
     // Counted again from the failures of the entry, if any: a lost write only hides a crash.
-    this.#client().hset(this.#target.attemptsKey, ...fields).catch(() => {});
+    sendNow(this.#client(), "hset", this.#target.attemptsKey, ...fields).catch(() => {});
   }
 
   #send(): void {

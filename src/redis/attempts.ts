@@ -8,8 +8,16 @@
  * `NackMessage`). A start with no outcome is a crash: the consumer died
  * while running the entry. Both fields go with the entry's XACK.
  *
+ * These writes must reach Redis in the order they are made, before the XACK
+ * or dead-letter transaction that removes them: the consumer's connection
+ * auto-pipelines single commands (written on the next tick) but writes
+ * transactions at once, so the writes here go out as pipelines of their own,
+ * written at once too.
+ *
  * @module
  */
+
+import type { Redis } from "ioredis";
 
 /** What Redis remembers of an entry's earlier runs. */
 export interface EntryRuns {
@@ -53,4 +61,16 @@ export function exhaustedReason(runs: EntryRuns): string {
   if (died === 0) return `failed ${runs.failures} times`;
   const failed = runs.failures > 0 ? ` (and failed ${runs.failures} times)` : "";
   return `its consumer died ${died} times while running it${failed}`;
+}
+
+/** Sends `command(...args)` at once, ahead of anything auto-pipelined later; resolves with its reply. */
+export async function sendNow(
+  client: Redis,
+  command: "hset" | "hincrby",
+  ...args: (string | number)[]
+): Promise<unknown> {
+  const results = await client.pipeline().call(command, ...args).exec();
+  const [error, reply] = results?.[0] ?? [new Error(`${command} got no reply`), undefined];
+  if (error) throw error;
+  return reply;
 }

@@ -19,7 +19,14 @@ import type { Reporter } from "../reporter.ts";
 import { backoffDelay } from "../retry.ts";
 import { deadline } from "../timers.ts";
 import { AckBatcher } from "./ack_batcher.ts";
-import { crashes, exhaustedReason, failuresField, parseRuns, runFields } from "./attempts.ts";
+import {
+  crashes,
+  exhaustedReason,
+  failuresField,
+  parseRuns,
+  runFields,
+  sendNow,
+} from "./attempts.ts";
 import { Claimer } from "./claimer.ts";
 import { deadLetter } from "./dead_letters.ts";
 import { eventDigest } from "./dedupe.ts";
@@ -594,10 +601,14 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       return;
     }
     try {
-      delivery.attempt = await this.#host.consumerCommand().hincrby(
-        this.spec.attemptsKey,
-        delivery.id,
-        1,
+      delivery.attempt = Number(
+        await sendNow(
+          this.#host.consumerCommand(),
+          "hincrby",
+          this.spec.attemptsKey,
+          delivery.id,
+          1,
+        ),
       );
     } catch (error) {
       this.#reporter.log(
@@ -645,7 +656,13 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     delivery.suspect = false;
     if (delivery.mark === "none") return;
     if (delivery.mark === "pending") this.#acks.writeStarts();
-    this.#host.consumerCommand().hincrby(this.spec.attemptsKey, failuresField(delivery.id), 1)
+    sendNow(
+      this.#host.consumerCommand(),
+      "hincrby",
+      this.spec.attemptsKey,
+      failuresField(delivery.id),
+      1,
+    )
       .catch((error: unknown) => {
         this.#reporter.log(
           "debug",
@@ -788,7 +805,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     this.#forget(delivery);
     const command = this.#host.consumerCommand();
     if (this.#acks.settle(delivery)) {
-      command.hincrby(this.spec.attemptsKey, delivery.id, -1).catch(() => {});
+      sendNow(command, "hincrby", this.spec.attemptsKey, delivery.id, -1).catch(() => {});
     }
     try {
       await command.xclaim(

@@ -112,7 +112,8 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   #solo: Promise<void> | undefined;
   /** `idempotent`: events handled here lately, and the calls running per event. */
   readonly #handled: RememberedKeys | undefined;
-  readonly #runningKeys = new Map<string, Promise<void>>();
+  /** Events with a call running, and the copies waiting for its outcome. */
+  readonly #runningKeys = new Map<string, (() => void)[] | undefined>();
   #groupReady: Promise<void> | undefined;
   #active = false;
   #closed = false;
@@ -275,10 +276,13 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     if (!drained) {
       runner.clear();
       const abandoned = runner.abandon("the broker stop timed out");
-      // Abandoned calls no longer hold back an entry that must run alone.
+      // Abandoned calls no longer hold back an entry that must run alone, nor copies of their event.
       this.#callGeneration++;
       this.#calls = 0;
       this.#notifyDrained();
+      const waiting = [...this.#runningKeys.values()];
+      this.#runningKeys.clear();
+      for (const resolvers of waiting) for (const resolve of resolvers ?? []) resolve();
       if (abandoned > 0) {
         this.#reporter.log(
           "warn",
@@ -535,11 +539,19 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
    * written with the next batch of starts; any other start is written (and
    * counted) before the handler runs; a suspect entry waits until no other
    * call of the subscription runs and holds the others back while it runs.
+   * An `idempotent` subscription skips an event handled already and runs
+   * copies of one event one after the other.
    */
   readonly #run = (message: unknown, context: MessageContext): unknown => {
     const delivery = context as StreamDelivery;
-    if (this.#solo !== undefined || delivery.attempt !== 1 || delivery.doneKey !== undefined) {
+    if (this.#solo !== undefined || delivery.attempt !== 1) {
       return this.#runChecked(delivery, message);
+    }
+    const key = delivery.doneKey;
+    if (key !== undefined) {
+      if (this.#isHandled(delivery, key)) return undefined;
+      if (this.#runningKeys.has(key)) return this.#runChecked(delivery, message);
+      this.#runningKeys.set(key, undefined);
     }
     this.#acks.started(delivery);
     return this.#call(delivery, message);
@@ -567,31 +579,37 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   /** Skips an event handled already (`idempotent`), else records the start and runs. */
   async #runOnce(delivery: StreamDelivery, message: unknown): Promise<unknown> {
     const key = delivery.doneKey;
-    if (key === undefined) {
-      await this.#recordStart(delivery);
-      return await this.#call(delivery, message);
-    }
-    for (;;) {
-      if (delivery.handledBefore || this.#handled!.has(key, Date.now())) {
-        // Acknowledged without running, and without marking it again.
-        delivery.doneKey = undefined;
-        return undefined;
+    if (key !== undefined) {
+      for (;;) {
+        if (this.#isHandled(delivery, key)) return undefined;
+        if (!this.#runningKeys.has(key)) break;
+        // A copy of the same event runs: its outcome decides.
+        await new Promise<void>((resolve) => {
+          const waiting = this.#runningKeys.get(key);
+          if (waiting === undefined) this.#runningKeys.set(key, [resolve]);
+          else waiting.push(resolve);
+        });
       }
-      const running = this.#runningKeys.get(key);
-      if (running === undefined) break;
-      await running;
+      this.#runningKeys.set(key, undefined);
     }
-    let finished!: () => void;
-    this.#runningKeys.set(key, new Promise<void>((resolve) => (finished = resolve)));
-    try {
-      await this.#recordStart(delivery);
-      const result = await this.#call(delivery, message);
-      this.#handled!.add(key, Date.now());
-      return result;
-    } finally {
-      this.#runningKeys.delete(key);
-      finished();
-    }
+    await this.#recordStart(delivery);
+    return await this.#call(delivery, message);
+  }
+
+  /** `idempotent`: whether the event was handled; such a delivery is acknowledged without a mark. */
+  #isHandled(delivery: StreamDelivery, key: string): boolean {
+    if (!delivery.handledBefore && !this.#handled!.has(key, Date.now())) return false;
+    delivery.doneKey = undefined;
+    return true;
+  }
+
+  /** `idempotent`: the call on this event ended; copies waiting for it look again. */
+  #keyReleased(delivery: StreamDelivery): void {
+    const key = delivery.doneKey;
+    if (key === undefined || !this.#runningKeys.has(key)) return;
+    const waiting = this.#runningKeys.get(key);
+    this.#runningKeys.delete(key);
+    if (waiting !== undefined) { for (const resolve of waiting) resolve(); }
   }
 
   /** Counts a start that is not a first delivery, before the handler runs. */
@@ -687,12 +705,18 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   }
 
   #ack(delivery: StreamDelivery): void {
-    this.#acks.add(delivery, delivery.doneKey);
+    const key = delivery.doneKey;
+    if (key !== undefined) {
+      this.#handled!.add(key, Date.now());
+      this.#keyReleased(delivery);
+    }
+    this.#acks.add(delivery, key);
     this.#forget(delivery);
   }
 
   /** The call ended otherwise: retry, dead-letter, or release. */
   unsettled(delivery: StreamDelivery, outcome: Unsettled): void | Promise<void> {
+    this.#keyReleased(delivery);
     switch (outcome.kind) {
       case "error":
         this.#counters.errors++;

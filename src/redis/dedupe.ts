@@ -21,23 +21,35 @@ export function eventDigest(event: CloudEvent): string {
 export const DEDUPE_XADD = "eventbusDedupeXadd";
 
 /**
- * KEYS[1] the stream, KEYS[2] the event's `seen` key; ARGV[1] the window in
- * ms, ARGV[2] the MAXLEN (0: no trimming), then the entry's fields. Returns
- * the new entry id, or nil when the event was already written within the
- * window.
+ * Writes the de-duplicated publishes of one stream, in order. KEYS[1] the
+ * stream, then one `seen` key per publish; ARGV[1] the window in ms, ARGV[2]
+ * the MAXLEN (0: no trimming), then per publish its field count and fields.
+ * Answers per publish: the new entry id, 0 when the event was written within
+ * the window, or "ERR <message>" when Redis refused the XADD (its `seen` key
+ * is removed, so a retry can write it).
  */
 export const DEDUPE_XADD_LUA = `
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return false end
-local written
-if ARGV[2] ~= '0' then
-  written = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
-else
-  written = redis.pcall('XADD', KEYS[1], '*', unpack(ARGV, 3))
+local replies = {}
+local at = 3
+for i = 2, #KEYS do
+  local first = at + 1
+  local last = at + tonumber(ARGV[at])
+  at = last + 1
+  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
+    local written
+    if ARGV[2] ~= '0' then
+      written = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, first, last))
+    else
+      written = redis.pcall('XADD', KEYS[1], '*', unpack(ARGV, first, last))
+    end
+    if type(written) == 'table' and written.err then
+      redis.call('DEL', KEYS[i])
+      written = 'ERR ' .. written.err
+    end
+    replies[i - 1] = written
+  else
+    replies[i - 1] = 0
+  end
 end
-if type(written) == 'table' and written.err then
-  -- Not written: a retry must be able to write it.
-  redis.call('DEL', KEYS[2])
-  return redis.error_reply(written.err)
-end
-return written
+return replies
 `;

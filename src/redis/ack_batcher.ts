@@ -36,6 +36,41 @@ export interface AckTarget {
   readonly doneTtl: number;
 }
 
+/** Name under which the acknowledging script is defined on a connection. */
+const ACK_AND_MARK = "eventbusAckAndMark";
+
+/**
+ * Acknowledges entries, removes their start counts and marks events handled,
+ * atomically. KEYS[1] the stream, KEYS[2] the attempts hash, then the handled
+ * marks to set; ARGV[1] the group, ARGV[2] the marks' time to live (ms),
+ * ARGV[3] how many ids follow, the ids, then the hash fields to remove.
+ * Arguments go to Redis in slices: Lua unpacks only so many at once.
+ */
+const ACK_AND_MARK_LUA = `
+local function sliced(command, key, extra, from, to)
+  for i = from, to, 1000 do
+    local j = math.min(i + 999, to)
+    if extra then
+      redis.call(command, key, extra, unpack(ARGV, i, j))
+    else
+      redis.call(command, key, unpack(ARGV, i, j))
+    end
+  end
+end
+local ids = tonumber(ARGV[3])
+sliced('XACK', KEYS[1], ARGV[1], 4, 3 + ids)
+sliced('HDEL', KEYS[2], false, 4 + ids, #ARGV)
+for i = 3, #KEYS do redis.call('SET', KEYS[i], '1', 'PX', ARGV[2]) end
+return ids
+`;
+
+/** Connections the acknowledging script is defined on. */
+const scripted = new WeakSet<Redis>();
+
+type ScriptedPipeline = ChainableCommander & {
+  [ACK_AND_MARK](...args: (string | number)[]): ChainableCommander;
+};
+
 /**
  * Collects entry ids to acknowledge and sends them in one XACK per turn of
  * the event loop (or as soon as `maxBatch` ids are waiting).
@@ -141,11 +176,24 @@ export class AckBatcher {
     } else {
       this.#cleared = [];
       this.#done = [];
-      const transaction: ChainableCommander = this.#client().multi();
-      transaction.xack(target.stream, target.group, ...ids);
-      if (cleared.length > 0) transaction.hdel(target.attemptsKey, ...cleared);
-      for (const key of done) transaction.set(key, "1", "PX", target.doneTtl);
-      reply = transaction.exec().then(failedStep);
+      const client = this.#client();
+      if (!scripted.has(client)) {
+        client.defineCommand(ACK_AND_MARK, { lua: ACK_AND_MARK_LUA });
+        scripted.add(client);
+      }
+      // A pipeline of its own: written at once, like the transactions on this connection
+      // (an auto-pipelined script call would wait for the next tick).
+      reply = (client.pipeline() as ScriptedPipeline)[ACK_AND_MARK](
+        2 + done.length,
+        target.stream,
+        target.attemptsKey,
+        ...done,
+        target.group,
+        target.doneTtl,
+        ids.length,
+        ...ids,
+        ...cleared,
+      ).exec().then(firstError);
     }
     const sent: Promise<void> = reply.then(
       () => {
@@ -160,8 +208,8 @@ export class AckBatcher {
   }
 }
 
-/** Rejects with the first error of a transaction's replies. */
-function failedStep(results: [Error | null, unknown][] | null): void {
-  if (results === null) throw new Error("the acknowledgement transaction was aborted");
-  for (const [error] of results) if (error) throw error;
+/** Rejects with the error of a one-command pipeline. */
+function firstError(results: [Error | null, unknown][] | null): void {
+  if (results === null || results.length === 0) throw new Error("the acknowledgement got no reply");
+  if (results[0][0]) throw results[0][0];
 }

@@ -66,6 +66,38 @@ Deno.test("dedupeWindow: the same event published twice is written once; other m
   }
 });
 
+Deno.test("dedupeWindow: publishes of one turn keep their order, across channels and kinds", async () => {
+  const keyPrefix = uniquePrefix("dedupe-order");
+  const admin = await adminClient();
+  const broker = new RedisBroker({ keyPrefix, dedupeWindow: 60_000, logger: silentLogger });
+  try {
+    await broker.start();
+    const event = (n: number) =>
+      new CloudEvent({ type: "test.order", source: "/o", id: `o-${n}`, data: { n } });
+    // One turn of the event loop: one pipeline, with script calls and plain XADDs mixed.
+    await Promise.all([
+      broker.publish(event(1), "a"),
+      broker.publish(event(2), "a"),
+      broker.publish({ n: 3 }, "a"),
+      broker.publish(event(4), "a"),
+      broker.publish(event(2), "a"), // written already
+      broker.publish(event(5), "b"),
+      broker.publish(event(6), "a"),
+    ]);
+    const order = async (channel: string) =>
+      (await admin.xrange(streamKey(keyPrefix, channel), "-", "+") as [string, string[]][])
+        .map(([, fields]) =>
+          JSON.parse(fields[fields.indexOf(fields.includes("data") ? "data" : "payload") + 1]).n
+        );
+    assert.deepEqual(await order("a"), [1, 2, 3, 4, 6]);
+    assert.deepEqual(await order("b"), [5]);
+  } finally {
+    await stopAll([broker]);
+    await deleteKeys(admin, keyPrefix);
+    admin.disconnect();
+  }
+});
+
 Deno.test("dedupeWindow: wrong values and pub/sub mode are refused", () => {
   for (const dedupeWindow of [-1, 1.5, "60000", Number.NaN]) {
     assert.throws(

@@ -110,6 +110,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   #drained: (() => void)[] = [];
   /** Set while a suspect entry waits for or holds the subscription alone. */
   #solo: Promise<void> | undefined;
+  #releaseSolo: (() => void) | undefined;
   /** `idempotent`: events handled here lately, and the calls running per event. */
   readonly #handled: RememberedKeys | undefined;
   /** Events with a call running, and the copies waiting for its outcome. */
@@ -280,6 +281,9 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       this.#callGeneration++;
       this.#calls = 0;
       this.#notifyDrained();
+      const releaseSolo = this.#releaseSolo;
+      this.#solo = this.#releaseSolo = undefined;
+      releaseSolo?.();
       const waiting = [...this.#runningKeys.values()];
       this.#runningKeys.clear();
       for (const resolvers of waiting) for (const resolve of resolvers ?? []) resolve();
@@ -566,12 +570,17 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   async #runAlone(delivery: StreamDelivery, message: unknown): Promise<unknown> {
     while (this.#solo !== undefined) await this.#solo;
     let release!: () => void;
-    this.#solo = new Promise<void>((resolve) => (release = resolve));
+    const solo = this.#solo = new Promise<void>((resolve) => (release = resolve));
+    this.#releaseSolo = release;
     try {
       while (this.#calls > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
       return await this.#runOnce(delivery, message);
     } finally {
-      this.#solo = undefined;
+      // A stop that gave up on this call has released the others already.
+      if (this.#solo === solo) {
+        this.#solo = undefined;
+        this.#releaseSolo = undefined;
+      }
       release();
     }
   }

@@ -154,3 +154,39 @@ Deno.test("attempts: an entry whose consumer died while running it runs alone, a
     admin.disconnect();
   }
 });
+
+Deno.test("attempts: a suspect that hangs is given up by stop(); after a restart the subscription runs again", async () => {
+  const keyPrefix = uniquePrefix("attempts-hang");
+  const admin = await adminClient();
+  const broker = new RedisBroker({
+    keyPrefix,
+    claimIdleMs: 50,
+    blockMs: 200,
+    logger: silentLogger,
+  });
+  const hung = deferred();
+  const after = deferred();
+  let hangOnce = true;
+  broker.subscribe("jobs", function work(message: { n: number }) {
+    if (message.n === 0 && hangOnce) {
+      hangOnce = false;
+      hung.resolve();
+      return new Promise(() => {}); // never settles
+    }
+    if (message.n === 9) after.resolve();
+  }, { concurrency: 4 });
+  try {
+    const [suspect] = await takenByGhost(admin, keyPrefix, [{ n: 0 }]);
+    await admin.hset(attemptsKey(keyPrefix, "jobs", GROUP), suspect, 1);
+    await broker.start();
+    await hung.promise;
+    await broker.stop({ timeout: 50 });
+    await broker.start();
+    await broker.publish({ n: 9 }, "jobs");
+    await withDeadline(after.promise, DEADLINE, "an event handled after the restart");
+  } finally {
+    await stopAll([broker]);
+    await deleteKeys(admin, keyPrefix);
+    admin.disconnect();
+  }
+});

@@ -21,7 +21,7 @@ import { checkChannel, checkPublishOptions } from "../handler_support.ts";
 import { DeadlineQueue } from "./deadline_queue.ts";
 import { encodeEntry, entryBytes, payloadText, toPubSubText } from "./entry_codec.ts";
 import { DEDUPE_XADD, DEDUPE_XADD_LUA, eventDigest } from "./dedupe.ts";
-import { pubsubKey, replyKey, replyKeyPrefix, seenKey, streamKey } from "./keys.ts";
+import { pubsubKey, replyKeyPrefix, seenKey, streamKey } from "./keys.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
 import { safeError } from "./secrets.ts";
 import type { RedisCounters } from "./stats.ts";

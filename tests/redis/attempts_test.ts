@@ -16,6 +16,7 @@ import {
   stopAll,
   uniquePrefix,
   waitUntil,
+  withDeadline,
 } from "./_fault_util.ts";
 
 const DEADLINE = 5_000;

@@ -344,6 +344,8 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     try {
       if (this.spec.broadcast) {
         await command.xgroup("DESTROY", this.spec.stream, this.spec.group);
+        // The group's start counts go with it.
+        await command.del(this.spec.attemptsKey);
         return;
       }
       // DELCONSUMER drops the consumer's pending entries: only a consumer with none goes.

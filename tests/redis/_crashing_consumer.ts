@@ -5,7 +5,7 @@
  * process (SIGKILL) instead when the message has `poison: true`. Prints
  * `ready` once started; runs until it is killed. Argument: a JSON object with
  * `url`, `keyPrefix`, `group`, `name`, `channel`, `concurrency`,
- * `claimIdleMs`, `workMs` and optionally `consumer`.
+ * `claimIdleMs`, `workMs`, `batchSize` and optionally `consumer`.
  *
  * @module
  */
@@ -22,6 +22,7 @@ const config = JSON.parse(Deno.args[0]) as {
   concurrency: number;
   claimIdleMs: number;
   workMs: number;
+  batchSize: number;
   consumer?: string;
 };
 
@@ -37,7 +38,7 @@ const broker = new RedisBroker({
   consumer: config.consumer,
   claimIdleMs: config.claimIdleMs,
   blockMs: 200,
-  batchSize: 50,
+  batchSize: config.batchSize,
   logger: silentLogger,
 });
 broker.subscribe(config.channel, async (message: { n: number; poison?: boolean }) => {

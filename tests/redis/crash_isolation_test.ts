@@ -121,7 +121,7 @@ Deno.test("crash isolation: consumers killed every 0.2-0.5 s during 12,000 event
   const children = new Set<Child>();
   const spawn = () => {
     const child = new Child(
-      { url, keyPrefix, concurrency: 4, workMs: 10, batchSize: 100 },
+      { url, keyPrefix, concurrency: 4, workMs: 20, batchSize: 100 },
       tally.line,
     );
     children.add(child);

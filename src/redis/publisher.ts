@@ -167,8 +167,10 @@ export class Publisher {
       for (let i = 0; i < fields.length; i++) chars += fields[i].length;
       if (chars * 3 > this.#maxBytes) this.#checkSize(fields);
       if (
-        this.#stream && key !== channel && this.#dedupeWindow > 0 && message instanceof CloudEvent
+        this.#stream && key !== channel && this.#dedupeWindow > 0 &&
+        message instanceof CloudEvent && options?.replyTo === undefined
       ) {
+        // A request is never skipped: its caller waits for the reply of this very entry.
         this.#dedupe(
           client,
           channel,

@@ -7,6 +7,12 @@
  * entry given back unhandled (a consumer stream cancelled) is released for
  * redelivery. A stop leaves what it did not handle pending and claimable.
  *
+ * Attempts are handler starts, kept in Redis per group (see `attempts.ts`):
+ * an entry that was running when its consumer died comes back as a suspect
+ * and runs alone, so an event that kills its process cannot take the calls
+ * beside it down too. With `idempotent`, an event handled already (a mark
+ * set with its XACK) is acknowledged without running.
+ *
  * @module
  */
 

@@ -98,6 +98,25 @@ Deno.test("dedupeWindow: publishes of one turn keep their order, across channels
   }
 });
 
+Deno.test("dedupeWindow: a request is always written, so asking twice gets two answers", async () => {
+  const keyPrefix = uniquePrefix("dedupe-request");
+  const admin = await adminClient();
+  const broker = new RedisBroker({ keyPrefix, dedupeWindow: 60_000, logger: silentLogger });
+  broker.subscribe("quotes", function quote(event: CloudEvent<{ n: number }>) {
+    return event.data!.n * 2;
+  });
+  try {
+    await broker.start();
+    const ask = new CloudEvent({ type: "test.quote", source: "/q", data: { n: 21 } });
+    assert.equal(await broker.request(ask, "quotes", { timeout: 5_000 }), 42);
+    assert.equal(await broker.request(ask, "quotes", { timeout: 5_000 }), 42);
+  } finally {
+    await stopAll([broker]);
+    await deleteKeys(admin, keyPrefix);
+    admin.disconnect();
+  }
+});
+
 Deno.test("dedupeWindow: wrong values and pub/sub mode are refused", () => {
   for (const dedupeWindow of [-1, 1.5, "60000", Number.NaN]) {
     assert.throws(

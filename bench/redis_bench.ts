@@ -20,7 +20,7 @@
 import { cpuUsage } from "node:process";
 import { Redis } from "ioredis";
 import { RedisBroker } from "../redis.ts";
-import { silentLogger } from "../mod.ts";
+import { CloudEvent, silentLogger } from "../mod.ts";
 import { collectGarbage, envInt, median, registerSection, type Row } from "./bench_util.ts";
 
 /** One measured round: events sent, events handled, wall time. */
@@ -168,17 +168,28 @@ async function handStream(events: number): Promise<Round> {
 
 /** The same through RedisBroker in stream mode. */
 /** Publishes `events` through a broker to one handler and times it end to end. */
-async function timeBroker(broker: RedisBroker, events: number): Promise<Round> {
+async function timeBroker(
+  broker: RedisBroker,
+  events: number,
+  variant: { cloudEvents?: boolean; idempotent?: boolean } = {},
+): Promise<Round> {
   const handled = counter(events);
   let sink = 0;
-  broker.subscribe("orders", (payload: { n: number }) => {
-    sink += payload.n;
+  broker.subscribe("orders", (payload: { n: number } | CloudEvent<{ n: number }>) => {
+    sink += payload instanceof CloudEvent ? payload.data!.n : payload.n;
     handled.tick();
-  }, { name: "bench" });
+  }, { name: "bench", idempotent: variant.idempotent });
   await broker.start();
   const start = performance.now();
   const cpuStart = cpuUsage();
-  await publishWindowed(events, (n) => broker.publish(message(n), "orders"));
+  const send = variant.cloudEvents
+    ? (n: number) =>
+      broker.publish(
+        new CloudEvent({ type: "bench.order", source: "/bench", data: message(n) }),
+        "orders",
+      )
+    : (n: number) => broker.publish(message(n), "orders");
+  await publishWindowed(events, send);
   await handled.done;
   const ms = performance.now() - start;
   const cpu = cpuUsage(cpuStart);
@@ -187,7 +198,10 @@ async function timeBroker(broker: RedisBroker, events: number): Promise<Round> {
   return round(events, handled.count(), ms, cpu);
 }
 
-async function brokerStream(events: number): Promise<Round> {
+async function brokerStream(
+  events: number,
+  variant: { cloudEvents?: boolean; idempotent?: boolean; dedupeWindow?: number } = {},
+): Promise<Round> {
   const keyPrefix = prefix();
   const broker = new RedisBroker({
     url: URL,
@@ -195,9 +209,10 @@ async function brokerStream(events: number): Promise<Round> {
     group: "bench",
     batchSize: BATCH,
     blockMs: BLOCK_MS,
+    dedupeWindow: variant.dedupeWindow,
     logger: silentLogger,
   });
-  const result = await timeBroker(broker, events);
+  const result = await timeBroker(broker, events, variant);
   const admin = new Redis(URL);
   await deleteKeys(admin, keyPrefix);
   admin.disconnect();
@@ -238,6 +253,51 @@ function brokerPubsub(events: number): Promise<Round> {
     logger: silentLogger,
   });
   return timeBroker(broker, events);
+}
+
+/** Stream-mode variants measured against plain stream mode, all publishing CloudEvents. */
+const STREAM_VARIANTS: { label: string; run: (events: number) => Promise<Round> }[] = [
+  { label: "stream, CloudEvents", run: (events) => brokerStream(events, { cloudEvents: true }) },
+  {
+    label: "stream, CloudEvents, dedupeWindow 60 s",
+    run: (events) => brokerStream(events, { cloudEvents: true, dedupeWindow: 60_000 }),
+  },
+  {
+    label: "stream, CloudEvents, idempotent",
+    run: (events) => brokerStream(events, { cloudEvents: true, idempotent: true }),
+  },
+];
+
+/**
+ * Plain stream mode against its de-duplicating variants (the same
+ * CloudEvents, since only they carry an identity), rounds alternating.
+ */
+async function compareVariants(): Promise<Row[]> {
+  for (const variant of STREAM_VARIANTS) await variant.run(WARMUP_EVENTS);
+  const rounds: Round[][] = STREAM_VARIANTS.map(() => []);
+  for (let i = 0; i < ROUNDS; i++) {
+    for (let v = 0; v < STREAM_VARIANTS.length; v++) {
+      collectGarbage();
+      rounds[v].push(await STREAM_VARIANTS[v].run(EVENTS));
+    }
+  }
+  const rates = rounds.map((r) => median(r.map(perSecond)));
+  const cpu = rounds.map((r) => median(r.map(cpuPerEvent)));
+  return STREAM_VARIANTS.flatMap((variant, v) => [{
+    subject: `RedisBroker (${variant.label})`,
+    metric: "stream end-to-end",
+    value: Math.round(rates[v]),
+    unit: "events/s",
+    note: v === 0
+      ? `median of ${ROUNDS} x ${EVENTS.toLocaleString("en-US")} CloudEvents, window ${WINDOW}`
+      : `${(rates[v] / rates[0]).toFixed(2)}x plain stream mode with CloudEvents`,
+  }, {
+    subject: `RedisBroker (${variant.label})`,
+    metric: "stream client CPU per event",
+    value: Math.round(cpu[v] * 100) / 100,
+    unit: "µs",
+    note: v === 0 ? "this process only" : `${(cpu[v] / cpu[0]).toFixed(2)}x plain stream mode`,
+  }]);
 }
 
 function perSecond(r: Round): number {
@@ -332,13 +392,16 @@ export const redisSection: { name: string; run(): Promise<Row[]> } = {
   name: "redis",
   async run(): Promise<Row[]> {
     return [
-      ...(await compare(
+      ...(Deno.env.get("BENCH_REDIS_VARIANTS_ONLY") ? [] : await compare(
         "stream",
         `ioredis XADD/XREADGROUP COUNT ${BATCH}/XACK`,
         handStream,
-        brokerStream,
+        (events) => brokerStream(events),
       )),
-      ...(await compare("pubsub", "ioredis PUBLISH/SUBSCRIBE", handPubsub, brokerPubsub)),
+      ...(await compareVariants()),
+      ...(Deno.env.get("BENCH_REDIS_VARIANTS_ONLY")
+        ? []
+        : await compare("pubsub", "ioredis PUBLISH/SUBSCRIBE", handPubsub, brokerPubsub)),
     ];
   },
 };

@@ -28,7 +28,7 @@ export interface ClaimHost {
   holds(id: string): boolean;
   /** Every entry the consumer holds. */
   held(): Iterable<HeldEntry>;
-  /** Claimed entries: their attempt is Redis's delivery count. */
+  /** Claimed entries: their earlier runs are read from the attempts hash. */
   takeRedelivered(entries: RawEntry[]): Promise<void>;
   /** The consumer group vanished: create it again. */
   recreateGroup(): Promise<void>;

@@ -9,6 +9,7 @@
  */
 
 import type { Redis } from "ioredis";
+import { runFields } from "./attempts.ts";
 import { decodeEntry, type EntryFields, fieldsToObject } from "./entry_codec.ts";
 
 /**
@@ -57,6 +58,8 @@ export interface DeadLetterReason {
   readonly entryId: string;
   readonly attempts: number;
   readonly error: string;
+  /** Hash of handler starts of the group: the entry's counts go with it. */
+  readonly attemptsKey?: string;
 }
 
 /** Number of metadata fields written before the original entry's fields. */
@@ -97,6 +100,9 @@ export async function deadLetter(
   const transaction = client.multi();
   transaction.xadd(reason.deadLetterStream, ...trim, "*", ...deadLetterFields(reason, original));
   transaction.xack(reason.stream, reason.group, reason.entryId);
+  if (reason.attemptsKey !== undefined) {
+    transaction.hdel(reason.attemptsKey, ...runFields([reason.entryId]));
+  }
   const results = await transaction.exec();
   if (results === null) throw new Error("the dead-letter transaction was aborted");
   for (const [error] of results) if (error) throw error;

@@ -69,3 +69,18 @@ export function groupName(
     ? `${group}:${subscription}`
     : `${group}:${subscription}:${broadcastConsumer}`;
 }
+
+/** Handler starts per entry of one consumer group: `${keyPrefix}{${channel}}:attempts:${group}`. */
+export function attemptsKey(keyPrefix: string, channel: string, group: string): string {
+  return `${channelKeys(keyPrefix, channel)}attempts:${group}`;
+}
+
+/** A published event, for `dedupeWindow`: `${keyPrefix}{${channel}}:seen:${digest}`. */
+export function seenKey(keyPrefix: string, channel: string, digest: string): string {
+  return `${channelKeys(keyPrefix, channel)}seen:${digest}`;
+}
+
+/** What every handled-event key of a group starts with: `${keyPrefix}{${channel}}:done:${group}:`. */
+export function doneKeyPrefix(keyPrefix: string, channel: string, group: string): string {
+  return `${channelKeys(keyPrefix, channel)}done:${group}:`;
+}

@@ -113,6 +113,13 @@ export interface RedisBrokerOptions extends BrokerOptions {
   connectTimeout?: number;
   /** Pub/sub mode: messages waiting per subscription before new ones are dropped; default 10000. */
   maxQueueSize?: number;
+  /**
+   * Stream mode: milliseconds during which a CloudEvent whose (`source`, `id`)
+   * was already written is accepted again without being written (a retry, or a
+   * command resent after a reconnect); default 0, off. Costs one small key
+   * per event published, kept for the window.
+   */
+  dedupeWindow?: number;
 }
 
 /**
@@ -165,6 +172,8 @@ export interface ResolvedRedisOptions {
   readonly connectTimeout: number;
   /** Pub/sub queue bound per subscription. */
   readonly maxQueueSize: number;
+  /** Window (ms) in which a CloudEvent's (`source`, `id`) is written once; 0 is off. */
+  readonly dedupeWindow: number;
   /** Where notes and errors go. */
   readonly logger: Logger;
   /** Hook for failed handler calls. */
@@ -252,6 +261,14 @@ export function resolveRedisOptions(options: RedisBrokerOptions = {}): ResolvedR
   }
   const consumer = text(options.consumer, "consumer", crypto.randomUUID());
   const group = text(options.group, "group", "eventbus");
+  const mode = oneOf(options.mode, "mode", ["stream", "pubsub"] as const);
+  const dedupeWindow = integer(options.dedupeWindow, "dedupeWindow", 0, 0);
+  if (dedupeWindow > 0 && mode === "pubsub") {
+    throw new InvalidArgumentError(
+      "dedupeWindow",
+      "works in stream mode only: pub/sub mode keeps nothing to check a publish against",
+    );
+  }
   return {
     url: rawUrl,
     maskedUrl: maskUrl(rawUrl),
@@ -260,7 +277,7 @@ export function resolveRedisOptions(options: RedisBrokerOptions = {}): ResolvedR
     keyPrefix: text(options.keyPrefix, "keyPrefix", "eventbus:", true),
     group,
     consumer,
-    mode: oneOf(options.mode, "mode", ["stream", "pubsub"] as const),
+    mode,
     delivery: oneOf(options.delivery, "delivery", ["group", "broadcast"] as const),
     maxDeliveries: resolveMaxDeliveries(options.maxDeliveries, 5),
     retryBackoff: resolveBackoff(options.retryBackoff),
@@ -272,6 +289,7 @@ export function resolveRedisOptions(options: RedisBrokerOptions = {}): ResolvedR
     publishTimeout: integer(options.publishTimeout, "publishTimeout", 5_000, 1),
     connectTimeout: integer(options.connectTimeout, "connectTimeout", 5_000, 1),
     maxQueueSize: integer(options.maxQueueSize, "maxQueueSize", 10_000, 1),
+    dedupeWindow,
     logger,
     onError: options.onError,
   };

@@ -20,7 +20,8 @@ import { CloudEvent } from "../event.ts";
 import { checkChannel, checkPublishOptions } from "../handler_support.ts";
 import { DeadlineQueue } from "./deadline_queue.ts";
 import { encodeEntry, entryBytes, payloadText, toPubSubText } from "./entry_codec.ts";
-import { pubsubKey, replyKeyPrefix, streamKey } from "./keys.ts";
+import { DEDUPE_XADD, DEDUPE_XADD_LUA, eventDigest } from "./dedupe.ts";
+import { pubsubKey, replyKeyPrefix, seenKey, streamKey } from "./keys.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
 import { safeError } from "./secrets.ts";
 import type { RedisCounters } from "./stats.ts";
@@ -30,6 +31,27 @@ const MAX_CACHED_CHANNELS = 10_000;
 
 type PipelineResult = [error: Error | null, reply: unknown][] | null;
 
+/** A pipeline on a connection where the de-duplicating publish script is defined. */
+type DedupePipeline = ChainableCommander & {
+  [DEDUPE_XADD](...args: (string | number)[]): ChainableCommander;
+};
+
+/** Connections the de-duplicating publish script is defined on. */
+const scripted = new WeakSet<Redis>();
+
+/** Most de-duplicated publishes one script call writes: it blocks Redis while it runs. */
+const MAX_DEDUPE_GROUP = 256;
+
+/** De-duplicated publishes to one stream, written by one script call. */
+interface DedupeGroup {
+  readonly stream: string;
+  /** The stream, then one `seen` key per publish. */
+  readonly keys: string[];
+  /** Window, MAXLEN, then per publish its field count and fields. */
+  readonly args: (string | number)[];
+  size: number;
+}
+
 /** The publishes of one turn of the event loop, written as one pipeline. */
 class Batch {
   readonly pipeline: ChainableCommander;
@@ -38,6 +60,13 @@ class Batch {
   readonly channels: string[] = [];
   /** Whether each publish wants the number of receivers. */
   readonly counts: boolean[] = [];
+  /**
+   * Publishes per pipeline command once a script call covers several (a
+   * negative count marks a script call); else one each.
+   */
+  spans: number[] | undefined = undefined;
+  /** De-duplicated publishes not in the pipeline yet. */
+  group: DedupeGroup | undefined = undefined;
   /** Set once the batch is settled (by Redis, or by its deadline). */
   settled = false;
   ticket = -1;
@@ -62,6 +91,8 @@ export class Publisher {
   readonly #stream: boolean;
   readonly #maxLen: number;
   readonly #maxBytes: number;
+  /** `dedupeWindow` in ms; 0 writes every publish. */
+  readonly #dedupeWindow: number;
   #batch: Batch | undefined;
   #inFlight = 0;
   #settledWaiters: (() => void)[] = [];
@@ -74,6 +105,7 @@ export class Publisher {
     this.#stream = options.mode === "stream";
     this.#maxLen = options.maxLen;
     this.#maxBytes = options.maxMessageBytes;
+    this.#dedupeWindow = options.dedupeWindow;
     const { publishTimeout, maskedUrl } = options;
     this.#deadlines = new DeadlineQueue(
       publishTimeout,
@@ -124,7 +156,7 @@ export class Publisher {
       ) {
         const json = payloadText(message);
         if (json.length * 3 > this.#maxBytes) this.#checkSize(["payload", json]);
-        const pipeline = this.#batchOn(client, channel).pipeline;
+        const pipeline = this.#commandOn(client, channel);
         if (this.#maxLen > 0) pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", "payload", json);
         else pipeline.xadd(key, "*", "payload", json);
         return this.#track(channel, count);
@@ -134,7 +166,21 @@ export class Publisher {
       let chars = 0;
       for (let i = 0; i < fields.length; i++) chars += fields[i].length;
       if (chars * 3 > this.#maxBytes) this.#checkSize(fields);
-      const pipeline = this.#batchOn(client, channel).pipeline;
+      if (
+        this.#stream && key !== channel && this.#dedupeWindow > 0 &&
+        message instanceof CloudEvent && options?.replyTo === undefined
+      ) {
+        // A request is never skipped: its caller waits for the reply of this very entry.
+        this.#dedupe(
+          client,
+          channel,
+          key,
+          seenKey(this.#options.keyPrefix, channel, eventDigest(message)),
+          fields,
+        );
+        return this.#track(channel, count);
+      }
+      const pipeline = this.#commandOn(client, channel);
       if (!this.#stream || key === channel) {
         // Pub/sub mode, or a reply sent by hand to a request's replyTo: straight to the listener.
         pipeline.publish(key, toPubSubText(fields));
@@ -154,7 +200,7 @@ export class Publisher {
    * batch. Resolves with the number of receivers.
    */
   publishText(client: Redis, key: string, text: string): Promise<number | undefined> {
-    this.#batchOn(client, key).pipeline.publish(key, text);
+    this.#commandOn(client, key).publish(key, text);
     return this.#track(key, true);
   }
 
@@ -162,11 +208,63 @@ export class Publisher {
   #batchOn(client: Redis, channel: string): Batch {
     let batch = this.#batch;
     if (batch === undefined) {
+      // A pipeline knows the scripts defined on its connection when it is created.
+      if (this.#dedupeWindow > 0 && !scripted.has(client)) {
+        client.defineCommand(DEDUPE_XADD, { lua: DEDUPE_XADD_LUA });
+        scripted.add(client);
+      }
       batch = this.#batch = new Batch(client);
       batch.ticket = this.#deadlines.add(batch, channel);
       setImmediate(this.#flushNow);
     }
     return batch;
+  }
+
+  /** The pipeline of the current batch, for one command covering one publish. */
+  #commandOn(client: Redis, channel: string): ChainableCommander {
+    const batch = this.#batchOn(client, channel);
+    if (batch.group !== undefined) this.#closeGroup(batch);
+    batch.spans?.push(1);
+    return batch.pipeline;
+  }
+
+  /**
+   * Adds a de-duplicated publish to the script call of its stream: the
+   * publishes of one turn to one stream share a call, in publish order
+   * (another command in between starts a new call).
+   */
+  #dedupe(client: Redis, channel: string, stream: string, seen: string, fields: string[]): void {
+    const batch = this.#batchOn(client, channel);
+    let group = batch.group;
+    if (group !== undefined && (group.stream !== stream || group.size >= MAX_DEDUPE_GROUP)) {
+      this.#closeGroup(batch);
+      group = undefined;
+    }
+    if (group === undefined) {
+      batch.spans ??= new Array<number>(batch.size).fill(1);
+      group = batch.group = {
+        stream,
+        keys: [stream],
+        args: [this.#dedupeWindow, this.#maxLen],
+        size: 0,
+      };
+    }
+    group.keys.push(seen);
+    group.args.push(fields.length);
+    for (let i = 0; i < fields.length; i++) group.args.push(fields[i]);
+    group.size++;
+  }
+
+  #closeGroup(batch: Batch): void {
+    const group = batch.group!;
+    batch.group = undefined;
+    (batch.pipeline as DedupePipeline)[DEDUPE_XADD](
+      group.keys.length,
+      ...group.keys,
+      ...group.args,
+    );
+    // Negative: a script call, answering per publish.
+    batch.spans!.push(-group.size);
   }
 
   /** The promise of the publish just written to the current batch. */
@@ -185,6 +283,7 @@ export class Publisher {
     const batch = this.#batch;
     if (batch === undefined) return;
     this.#batch = undefined;
+    if (batch.group !== undefined) this.#closeGroup(batch);
     batch.pipeline.exec().then(
       (results) => this.#settle(batch, results),
       (error) => this.#fail(batch, (channel) => this.#refused(channel, error)),
@@ -193,6 +292,7 @@ export class Publisher {
 
   #settle(batch: Batch, results: PipelineResult): void {
     if (batch.settled) return;
+    if (batch.spans !== undefined) return this.#settleSpans(batch, batch.spans, results);
     if (results === null || results.length !== batch.size) {
       return this.#fail(batch, (channel) => this.#refused(channel, "no reply"));
     }
@@ -211,6 +311,37 @@ export class Publisher {
     }
     this.#counters.published += published;
     this.#done(results.length);
+  }
+
+  /** Settles a batch where a script call covers several publishes. */
+  #settleSpans(batch: Batch, spans: number[], results: PipelineResult): void {
+    if (results === null || results.length !== spans.length) {
+      return this.#fail(batch, (channel) => this.#refused(channel, "no reply"));
+    }
+    batch.settled = true;
+    this.#deadlines.settle(batch.ticket);
+    const { resolves, rejects, counts, channels } = batch;
+    let published = 0;
+    let at = 0;
+    for (let i = 0; i < results.length; i++) {
+      const [error, reply] = results[i];
+      const script = spans[i] < 0;
+      const span = script ? -spans[i] : spans[i];
+      for (let j = 0; j < span; j++, at++) {
+        // A script call answers per publish: an entry id, 0 (written before) or "ERR ...".
+        const answer = script && Array.isArray(reply) ? reply[j] : reply;
+        const failure = error ??
+          (typeof answer === "string" && answer.startsWith("ERR ") ? answer.slice(4) : undefined);
+        if (failure !== undefined) {
+          rejects[at](this.#refused(channels[at], failure));
+          continue;
+        }
+        published++;
+        resolves[at](counts[at] ? (typeof reply === "number" ? reply : 1) : undefined);
+      }
+    }
+    this.#counters.published += published;
+    this.#done(at);
   }
 
   #fail(batch: Batch, error: (channel: string) => Error): void {

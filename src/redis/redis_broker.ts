@@ -50,7 +50,9 @@ import {
   replayDeadLetters as moveDeadLetters,
 } from "./dead_letters.ts";
 import {
+  attemptsKey,
   deadLetterKey,
+  doneKeyPrefix,
   groupName,
   pubsubKey,
   replyKey,
@@ -79,6 +81,8 @@ interface SubscriptionRecord {
   readonly name: string;
   readonly handler: Handler;
   readonly concurrency: number;
+  /** `idempotent` ttl (ms), stream mode; `undefined` when off. */
+  readonly idempotentTtl: number | undefined;
   stream?: StreamConsumer;
   pubsub?: PubSubSubscription;
   /** Starting the subscription on a running broker. */
@@ -302,19 +306,23 @@ export class RedisBroker extends EventTarget implements Broker {
       return this.#joinPubSubChannel(record.channel, subscription);
     }
     const broadcast = options.delivery === "broadcast";
+    const group = groupName(options.group, record.name, broadcast ? options.consumer : undefined);
     const consumer = record.stream ??= new StreamConsumer({
       channel: record.channel,
       name: record.name,
       handler: record.handler,
       concurrency: record.concurrency,
       stream: streamKey(options.keyPrefix, record.channel),
-      group: groupName(options.group, record.name, broadcast ? options.consumer : undefined),
+      group,
       deadLetterStream: deadLetterKey(options.keyPrefix, record.channel),
+      attemptsKey: attemptsKey(options.keyPrefix, record.channel, group),
+      doneKeyPrefix: doneKeyPrefix(options.keyPrefix, record.channel, group),
+      idempotentTtl: record.idempotentTtl,
       broadcast,
     }, this.#consumerHost);
     // Written now, before any later publish of this broker: the group sees that publish.
-    const group = consumer.ensureGroup();
-    return Promise.all([group, this.#openConsumerCommand()]).then(() => consumer.start());
+    const created = consumer.ensureGroup();
+    return Promise.all([created, this.#openConsumerCommand()]).then(() => consumer.start());
   }
 
   #joinPubSubChannel(channel: string, subscription: PubSubSubscription): Promise<void> {
@@ -453,10 +461,11 @@ export class RedisBroker extends EventTarget implements Broker {
         'an anonymous handler needs a durable name: pass { name: "..." } or use a named function',
       );
     }
-    if (checkIdempotent(options?.idempotent) !== undefined) {
+    const idempotentTtl = checkIdempotent(options?.idempotent);
+    if (idempotentTtl !== undefined && this.#options.mode === "pubsub") {
       throw new InvalidArgumentError(
         "idempotent",
-        "is not supported by RedisBroker: make the handler idempotent itself (entries are delivered at least once)",
+        'works in stream mode only: pub/sub mode delivers at most once, with nothing to de-duplicate (use mode "stream")',
       );
     }
     for (const other of this.#subscriptions) {
@@ -469,6 +478,7 @@ export class RedisBroker extends EventTarget implements Broker {
       name,
       handler: handler as Handler,
       concurrency,
+      idempotentTtl,
     };
     this.#subscriptions.add(record);
     const state = this.#lifecycle.state;

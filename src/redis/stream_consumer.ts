@@ -7,18 +7,35 @@
  * entry given back unhandled (a consumer stream cancelled) is released for
  * redelivery. A stop leaves what it did not handle pending and claimable.
  *
+ * Attempts are handler starts, kept in Redis per group (see `attempts.ts`):
+ * an entry that was running when its consumer died comes back as a suspect
+ * and runs alone, so an event that kills its process cannot take the calls
+ * beside it down too. With `idempotent`, an event handled already (a mark
+ * set with its XACK) is acknowledged without running.
+ *
  * @module
  */
 
 import type { Redis } from "ioredis";
-import type { Handler } from "../broker.ts";
+import type { Handler, MessageContext } from "../broker.ts";
+import { CloudEvent } from "../event.ts";
 import { HandlerRunner, type RunnerHost, type Unsettled } from "../handler_runner.ts";
+import { RememberedKeys } from "../idempotency.ts";
 import type { Reporter } from "../reporter.ts";
 import { backoffDelay } from "../retry.ts";
 import { deadline } from "../timers.ts";
 import { AckBatcher } from "./ack_batcher.ts";
+import {
+  crashes,
+  exhaustedReason,
+  failuresField,
+  parseRuns,
+  runFields,
+  sendNow,
+} from "./attempts.ts";
 import { Claimer } from "./claimer.ts";
 import { deadLetter } from "./dead_letters.ts";
+import { eventDigest } from "./dedupe.ts";
 import { HeldEntries } from "./held_entries.ts";
 import { decodeEntryInto } from "./entry_codec.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
@@ -49,6 +66,12 @@ export interface StreamSubscriptionSpec {
   readonly stream: string;
   readonly group: string;
   readonly deadLetterStream: string;
+  /** Hash of handler starts per entry of the group. */
+  readonly attemptsKey: string;
+  /** What the handled marks of the group start with (`idempotent`). */
+  readonly doneKeyPrefix: string;
+  /** `idempotent`: how long an event stays marked handled (ms); `undefined` when off. */
+  readonly idempotentTtl: number | undefined;
   /** Broadcast groups are created per instance and destroyed on a graceful stop. */
   readonly broadcast: boolean;
 }
@@ -58,6 +81,11 @@ const STOP_GRACE_MS = 1_000;
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === "object" || typeof value === "function") &&
+    typeof (value as PromiseLike<unknown>).then === "function";
 }
 
 /** Reads and handles the entries of one subscription's consumer group. */
@@ -80,6 +108,19 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   /** Dead letters and releases in flight outside the runner. */
   readonly #settling = new Set<Promise<void>>();
   #room: (() => void) | undefined;
+  readonly #handler: Handler;
+  /** Handler calls running now (the runner also counts workers waiting to start one). */
+  #calls = 0;
+  /** Bumped when a stop gives up on the calls in flight: they no longer count. */
+  #callGeneration = 0;
+  #drained: (() => void)[] = [];
+  /** Set while a suspect entry waits for or holds the subscription alone. */
+  #solo: Promise<void> | undefined;
+  #releaseSolo: (() => void) | undefined;
+  /** `idempotent`: events handled here lately, and the calls running per event. */
+  readonly #handled: RememberedKeys | undefined;
+  /** Events with a call running, and the copies waiting for its outcome. */
+  readonly #runningKeys = new Map<string, (() => void)[] | undefined>();
   #groupReady: Promise<void> | undefined;
   #active = false;
   #closed = false;
@@ -94,10 +135,14 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     this.#reporter = host.reporter;
     this.#capacity = 2 * this.#options.batchSize + spec.concurrency;
     this.#trim = this.#options.maxLen > 0 ? ["MAXLEN", "~", this.#options.maxLen] : [];
+    this.#handler = spec.handler;
+    this.#handled = spec.idempotentTtl === undefined
+      ? undefined
+      : new RememberedKeys(spec.idempotentTtl);
     this.#runner = new HandlerRunner<StreamDelivery>({
       channel: spec.channel,
       subscription: spec.name,
-      handler: spec.handler,
+      handler: this.#run,
       concurrency: spec.concurrency,
       reporter: host.reporter,
       host: this,
@@ -133,8 +178,12 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     );
     this.#acks = new AckBatcher(
       () => host.consumerCommand(),
-      spec.stream,
-      spec.group,
+      {
+        stream: spec.stream,
+        group: spec.group,
+        attemptsKey: spec.attemptsKey,
+        doneTtl: spec.idempotentTtl ?? 0,
+      },
       this.#options.batchSize,
       (ids, error) => {
         this.#reporter.log(
@@ -234,6 +283,16 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     if (!drained) {
       runner.clear();
       const abandoned = runner.abandon("the broker stop timed out");
+      // Abandoned calls no longer hold back an entry that must run alone, nor copies of their event.
+      this.#callGeneration++;
+      this.#calls = 0;
+      this.#notifyDrained();
+      const releaseSolo = this.#releaseSolo;
+      this.#solo = this.#releaseSolo = undefined;
+      releaseSolo?.();
+      const waiting = [...this.#runningKeys.values()];
+      this.#runningKeys.clear();
+      for (const resolvers of waiting) for (const resolve of resolvers ?? []) resolve();
       if (abandoned > 0) {
         this.#reporter.log(
           "warn",
@@ -291,6 +350,8 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     try {
       if (this.spec.broadcast) {
         await command.xgroup("DESTROY", this.spec.stream, this.spec.group);
+        // The group's start counts go with it.
+        await command.del(this.spec.attemptsKey);
         return;
       }
       // DELCONSUMER drops the consumer's pending entries: only a consumer with none goes.
@@ -366,6 +427,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     const now = Date.now();
     const runner = this.#runner;
     const active = this.#active;
+    const checked: StreamDelivery[] | undefined = this.#handled === undefined ? undefined : [];
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       const id = entry[0];
@@ -376,11 +438,53 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
         continue;
       }
       const delivery = this.#hold(id, fields, 1, now);
-      if (delivery !== undefined) runner.push(delivery);
+      if (delivery === undefined) continue;
+      if (checked === undefined) runner.push(delivery);
+      else checked.push(delivery);
+    }
+    if (checked !== undefined && checked.length > 0) {
+      this.#track(
+        this.#checkHandled(checked).then(() => {
+          if (!this.#active) return;
+          for (const delivery of checked) runner.push(delivery);
+        }),
+      );
     }
   }
 
-  /** Entries delivered before (own history or claimed): their attempt is Redis's delivery count. */
+  /**
+   * `idempotent`: asks Redis which of these events were handled already (by
+   * any instance); those are acknowledged without running.
+   */
+  async #checkHandled(deliveries: StreamDelivery[]): Promise<void> {
+    const keys: string[] = [];
+    const marked: StreamDelivery[] = [];
+    for (const delivery of deliveries) {
+      const message = delivery.message;
+      if (!(message instanceof CloudEvent)) continue;
+      delivery.doneKey = `${this.spec.doneKeyPrefix}${eventDigest(message)}`;
+      keys.push(delivery.doneKey);
+      marked.push(delivery);
+    }
+    if (keys.length === 0) return;
+    try {
+      const done = await this.#host.consumerCommand().mget(...keys);
+      for (let i = 0; i < marked.length; i++) marked[i].handledBefore = done[i] !== null;
+    } catch (error) {
+      // Unknown: run them; the marks of this instance still catch its own duplicates.
+      this.#reporter.log(
+        "debug",
+        `MGET of handled marks on ${this.spec.stream}: ${errorMessage(error)}`,
+      );
+    }
+  }
+
+  /**
+   * Entries delivered before (own history or claimed). Their earlier runs
+   * come from the attempts hash: an entry whose handler starts ran out is
+   * dead-lettered, one that was running when its consumer died runs alone,
+   * and all of them run before newly read entries.
+   */
   async #takeRedelivered(entries: RawEntry[]): Promise<void> {
     const live: [string, string[]][] = [];
     const gone: string[] = [];
@@ -396,45 +500,210 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
         "warn",
         `${gone.length} pending entries of ${this.spec.stream} were trimmed before being handled (raise maxLen)`,
       );
-      await this.#host.consumerCommand().xack(this.spec.stream, this.spec.group, ...gone).catch(
-        () => {},
-      );
+      const transaction = this.#host.consumerCommand().multi();
+      transaction.xack(this.spec.stream, this.spec.group, ...gone);
+      transaction.hdel(this.spec.attemptsKey, ...runFields(gone));
+      await transaction.exec().catch(() => {});
     }
     if (live.length === 0) return;
-    const counts = await this.#deliveryCounts(live[0][0], live[live.length - 1][0], live.length);
+    const runs = await this.#earlierRuns(live.map(([id]) => id));
     // Stopped or unsubscribed meanwhile: the entries stay pending and another instance claims them.
     if (!this.#active) return;
     const now = Date.now();
-    for (const [id, fields] of live) {
+    const ready: StreamDelivery[] = [];
+    for (let i = 0; i < live.length; i++) {
+      const [id, fields] = live[i];
       if (this.#held.has(id)) continue;
-      const attempt = counts.get(id) ?? 2;
-      const delivery = this.#hold(id, fields, attempt, now);
+      const earlier = parseRuns(runs, i);
+      const delivery = this.#hold(id, fields, earlier.starts + 1, now);
       if (delivery === undefined) continue;
-      if (attempt > this.#options.maxDeliveries) {
-        const reason = `delivered ${attempt - 1} times without an acknowledgement`;
-        this.#track(this.#deadLetter(delivery, reason, attempt - 1, undefined));
+      delivery.runs = earlier;
+      if (earlier.starts >= this.#options.maxDeliveries) {
+        this.#track(
+          this.#deadLetter(delivery, exhaustedReason(earlier), earlier.starts, undefined),
+        );
         continue;
       }
-      this.#runner.push(delivery);
+      delivery.suspect = crashes(earlier) > 0;
+      ready.push(delivery);
+    }
+    if (this.#handled !== undefined) await this.#checkHandled(ready);
+    if (!this.#active) return;
+    // Oldest first, ahead of every newly read entry.
+    for (let i = ready.length - 1; i >= 0; i--) this.#runner.pushFront(ready[i]);
+  }
+
+  /** HMGET of the starts and failures of `ids`; unknown (none) when Redis does not answer. */
+  async #earlierRuns(ids: string[]): Promise<(string | null)[]> {
+    try {
+      return await this.#host.consumerCommand().hmget(this.spec.attemptsKey, ...runFields(ids));
+    } catch (error) {
+      this.#reporter.log(
+        "debug",
+        `HMGET of attempts on ${this.spec.stream}: ${errorMessage(error)}`,
+      );
+      return [];
     }
   }
 
-  async #deliveryCounts(first: string, last: string, count: number): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    try {
-      const rows = await this.#host.consumerCommand().xpending(
-        this.spec.stream,
-        this.spec.group,
-        first,
-        last,
-        count,
-        this.#options.consumer,
-      ) as [string, string, number, number][];
-      for (const [id, , , delivered] of rows) counts.set(id, Number(delivered));
-    } catch (error) {
-      this.#reporter.log("debug", `XPENDING on ${this.spec.stream}: ${errorMessage(error)}`);
+  /**
+   * The handler the runner calls. A first delivery runs at once, its start
+   * written with the next batch of starts; any other start is written (and
+   * counted) before the handler runs; a suspect entry waits until no other
+   * call of the subscription runs and holds the others back while it runs.
+   * An `idempotent` subscription skips an event handled already and runs
+   * copies of one event one after the other.
+   */
+  readonly #run = (message: unknown, context: MessageContext): unknown => {
+    const delivery = context as StreamDelivery;
+    if (this.#solo !== undefined || delivery.attempt !== 1) {
+      return this.#runChecked(delivery, message);
     }
-    return counts;
+    const key = delivery.doneKey;
+    if (key !== undefined) {
+      if (this.#isHandled(delivery, key)) return undefined;
+      if (this.#runningKeys.has(key)) return this.#runChecked(delivery, message);
+      this.#runningKeys.set(key, undefined);
+    }
+    this.#acks.started(delivery);
+    return this.#call(delivery, message);
+  };
+
+  async #runChecked(delivery: StreamDelivery, message: unknown): Promise<unknown> {
+    if (delivery.suspect) return await this.#runAlone(delivery, message);
+    while (this.#solo !== undefined) await this.#solo;
+    return await this.#runOnce(delivery, message);
+  }
+
+  async #runAlone(delivery: StreamDelivery, message: unknown): Promise<unknown> {
+    while (this.#solo !== undefined) await this.#solo;
+    let release!: () => void;
+    const solo = this.#solo = new Promise<void>((resolve) => (release = resolve));
+    this.#releaseSolo = release;
+    try {
+      while (this.#calls > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
+      return await this.#runOnce(delivery, message);
+    } finally {
+      // A stop that gave up on this call has released the others already.
+      if (this.#solo === solo) {
+        this.#solo = undefined;
+        this.#releaseSolo = undefined;
+      }
+      release();
+    }
+  }
+
+  /** Skips an event handled already (`idempotent`), else records the start and runs. */
+  async #runOnce(delivery: StreamDelivery, message: unknown): Promise<unknown> {
+    const key = delivery.doneKey;
+    if (key !== undefined) {
+      for (;;) {
+        if (this.#isHandled(delivery, key)) return undefined;
+        if (!this.#runningKeys.has(key)) break;
+        // A copy of the same event runs: its outcome decides.
+        await new Promise<void>((resolve) => {
+          const waiting = this.#runningKeys.get(key);
+          if (waiting === undefined) this.#runningKeys.set(key, [resolve]);
+          else waiting.push(resolve);
+        });
+      }
+      this.#runningKeys.set(key, undefined);
+    }
+    await this.#recordStart(delivery);
+    return await this.#call(delivery, message);
+  }
+
+  /** `idempotent`: whether the event was handled; such a delivery is acknowledged without a mark. */
+  #isHandled(delivery: StreamDelivery, key: string): boolean {
+    if (!delivery.handledBefore && !this.#handled!.has(key, Date.now())) return false;
+    delivery.doneKey = undefined;
+    return true;
+  }
+
+  /** `idempotent`: the call on this event ended; copies waiting for it look again. */
+  #keyReleased(delivery: StreamDelivery): void {
+    const key = delivery.doneKey;
+    if (key === undefined || !this.#runningKeys.has(key)) return;
+    const waiting = this.#runningKeys.get(key);
+    this.#runningKeys.delete(key);
+    if (waiting !== undefined) { for (const resolve of waiting) resolve(); }
+  }
+
+  /** Counts a start that is not a first delivery, before the handler runs. */
+  async #recordStart(delivery: StreamDelivery): Promise<void> {
+    if (delivery.attempt === 1 && delivery.runs.starts === 0) {
+      this.#acks.started(delivery);
+      return;
+    }
+    try {
+      delivery.attempt = Number(
+        await sendNow(
+          this.#host.consumerCommand(),
+          "hincrby",
+          this.spec.attemptsKey,
+          delivery.id,
+          1,
+        ),
+      );
+    } catch (error) {
+      this.#reporter.log(
+        "debug",
+        `HINCRBY of attempts on ${this.spec.stream}: ${errorMessage(error)}`,
+      );
+    }
+    delivery.mark = "written";
+  }
+
+  /** Calls the handler, counting the calls in flight. */
+  #call(delivery: StreamDelivery, message: unknown): unknown {
+    const generation = this.#callGeneration;
+    this.#calls++;
+    let result: unknown;
+    try {
+      result = this.#handler(message, delivery);
+    } catch (error) {
+      this.#callEnded(generation);
+      throw error;
+    }
+    if (!isThenable(result)) {
+      this.#callEnded(generation);
+      return result;
+    }
+    return Promise.resolve(result).finally(() => this.#callEnded(generation));
+  }
+
+  #callEnded(generation: number): void {
+    if (generation !== this.#callGeneration) return;
+    if (--this.#calls > 0) return;
+    this.#notifyDrained();
+  }
+
+  #notifyDrained(): void {
+    if (this.#drained.length === 0) return;
+    const waiters = this.#drained;
+    this.#drained = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** A failed or refused run: written so a later delivery does not take it for a crash. */
+  #recordFailure(delivery: StreamDelivery): void {
+    // It ended on its own: no longer a suspect of taking its consumer down.
+    delivery.suspect = false;
+    if (delivery.mark === "none") return;
+    if (delivery.mark === "pending") this.#acks.writeStarts();
+    sendNow(
+      this.#host.consumerCommand(),
+      "hincrby",
+      this.spec.attemptsKey,
+      failuresField(delivery.id),
+      1,
+    )
+      .catch((error: unknown) => {
+        this.#reporter.log(
+          "debug",
+          `HINCRBY of failures on ${this.spec.stream}: ${errorMessage(error)}`,
+        );
+      });
   }
 
   #track(settling: Promise<void>): void {
@@ -453,15 +722,22 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   }
 
   #ack(delivery: StreamDelivery): void {
-    this.#acks.add(delivery.id);
+    const key = delivery.doneKey;
+    if (key !== undefined) {
+      this.#handled!.add(key, Date.now());
+      this.#keyReleased(delivery);
+    }
+    this.#acks.add(delivery, key);
     this.#forget(delivery);
   }
 
   /** The call ended otherwise: retry, dead-letter, or release. */
   unsettled(delivery: StreamDelivery, outcome: Unsettled): void | Promise<void> {
+    this.#keyReleased(delivery);
     switch (outcome.kind) {
       case "error":
         this.#counters.errors++;
+        this.#recordFailure(delivery);
         if (delivery.attempt < this.#options.maxDeliveries) {
           return this.#retry(delivery, backoffDelay(this.#options.retryBackoff, delivery.attempt));
         }
@@ -472,6 +748,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
           outcome.error,
         );
       case "nack":
+        this.#recordFailure(delivery);
         if (delivery.attempt < this.#options.maxDeliveries) {
           return this.#retry(
             delivery,
@@ -520,6 +797,8 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     error: unknown,
   ): Promise<void> {
     const spec = this.spec;
+    // A start still waiting to be written is dropped: the record goes with the entry.
+    this.#acks.settle(delivery);
     try {
       await deadLetter(
         this.#host.consumerCommand(),
@@ -532,6 +811,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
           entryId: delivery.id,
           attempts,
           error: reason,
+          attemptsKey: spec.attemptsKey,
         },
         delivery.fields,
         this.#trim,
@@ -559,13 +839,17 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
 
   /**
    * Gives an entry back unhandled: it stays pending, idle past `claimIdleMs`
-   * so it is delivered again at once, and its delivery count is set back so
-   * the next delivery carries the same attempt number.
+   * so it is delivered again at once, and its start is taken back so the
+   * next delivery carries the same attempt number.
    */
   async #release(delivery: StreamDelivery): Promise<void> {
     this.#forget(delivery);
+    const command = this.#host.consumerCommand();
+    if (this.#acks.settle(delivery)) {
+      sendNow(command, "hincrby", this.spec.attemptsKey, delivery.id, -1).catch(() => {});
+    }
     try {
-      await this.#host.consumerCommand().xclaim(
+      await command.xclaim(
         this.spec.stream,
         this.spec.group,
         this.#options.consumer,

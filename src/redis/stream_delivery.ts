@@ -9,6 +9,8 @@
 import type { MessageContext } from "../broker.ts";
 import { CloudEvent } from "../event.ts";
 import type { RunnerDelivery } from "../handler_runner.ts";
+import type { AckEntry, StartMark } from "./ack_batcher.ts";
+import { type EntryRuns, NO_RUNS } from "./attempts.ts";
 import type { HeldEntry } from "./claimer.ts";
 import type { DecodedEntry, EntryFields } from "./entry_codec.ts";
 import type { Linked } from "./held_entries.ts";
@@ -26,13 +28,29 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
  * context. `decodeEntryInto` fills the decoded fields.
  */
 export class StreamDelivery
-  implements RunnerDelivery, MessageContext, DecodedEntry, HeldEntry, Linked<StreamDelivery> {
+  implements
+    RunnerDelivery,
+    MessageContext,
+    DecodedEntry,
+    HeldEntry,
+    Linked<StreamDelivery>,
+    AckEntry {
   message: unknown = undefined;
   headers: Record<string, string> = NO_HEADERS as Record<string, string>;
   correlationId: string | undefined = undefined;
   replyTo: string | undefined = undefined;
-  /** Delivery attempt, from Redis's count for entries delivered before. */
+  /** Handler start this call is: 1 for a first delivery, else counted in Redis. */
   attempt: number;
+  /** Where the record of its handler start is. */
+  mark: StartMark = "none";
+  /** Earlier runs recorded in Redis, for an entry delivered before. */
+  runs: EntryRuns = NO_RUNS;
+  /** It was running when its consumer died: it runs alone. */
+  suspect = false;
+  /** `idempotent` subscriptions: the key marking the event handled. */
+  doneKey: string | undefined = undefined;
+  /** `idempotent` subscriptions: Redis says the event was handled already. */
+  handledBefore = false;
   /** When the entry was last read or claimed, for heartbeats. */
   touched: number;
   /** The handlers' signal when the entry was read: a restart gives later entries a new one. */

@@ -28,7 +28,7 @@ export interface ReaderHost {
   whenRoom(): Promise<void>;
   /** Entries read for the first time (">"). */
   takeNew(entries: RawEntry[]): void;
-  /** Entries this consumer was given before (its history): their attempt is Redis's count. */
+  /** Entries this consumer was given before (its history): their earlier runs are read from Redis. */
   takeRedelivered(entries: RawEntry[]): Promise<void>;
   /** The consumer group vanished (a Redis restarted without persistence): create it again. */
   recreateGroup(): Promise<void>;

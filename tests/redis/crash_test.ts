@@ -78,10 +78,11 @@ async function assertRecovered(
     "survivor handles every entry the dead consumer held",
   );
   assert.deepEqual([...handled.payloads].sort((a, b) => a - b), [...Array(ENTRIES).keys()]);
-  // Every entry reached B as a redelivery of what A had taken.
+  // Attempts count handler starts: A started each entry at most once (a start
+  // A had no time to write is not counted), so B's run is the first or second.
   assert.ok(
-    handled.attempts.every((attempt) => attempt >= 2),
-    `claimed entries must report attempt >= 2, got ${JSON.stringify(handled.attempts)}`,
+    handled.attempts.every((attempt) => attempt === 1 || attempt === 2),
+    `claimed entries must report attempt 1 or 2, got ${JSON.stringify(handled.attempts)}`,
   );
   const stream = streamKey(keyPrefix, CHANNEL);
   await waitUntil(

@@ -14,8 +14,10 @@ Deno.test("example 18_crash_recovery: every order of the crashed worker is shipp
   const run = await runExample("18_crash_recovery.ts", { check: true });
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /worker A: crashes before acknowledging anything/);
+  // Attempts count handler starts. Worker A's starts are written once its handlers yield; when
+  // all three orders arrive in one read, ORD-3's handler ends the process before they are.
   for (const order of ["ORD-1", "ORD-2", "ORD-3"]) {
-    assert.match(run.stdout, new RegExp(`worker B: shipped ${order} \\(delivery attempt 2\\)`));
+    assert.match(run.stdout, new RegExp(`worker B: shipped ${order} \\(delivery attempt [12]\\)`));
   }
   assert.match(run.stdout, /recovered 3 of 3 orders after the crash: nothing lost/);
 });

@@ -52,7 +52,7 @@ target("RedisBroker(stream)", { mode: "stream" }, {
   deadLetters: true,
   redeliversUnacknowledged: true,
   inProcess: false,
-  idempotent: false,
+  idempotent: true,
 });
 target("RedisBroker(pubsub)", { mode: "pubsub" }, {
   retries: false,

@@ -40,6 +40,8 @@ class Batch {
   readonly counts: boolean[] = [];
   /** Set once the batch is settled (by Redis, or by its deadline). */
   settled = false;
+  /** Whether it holds an XADD (a write replicas must acknowledge). */
+  writes = false;
   ticket = -1;
 
   constructor(client: Redis) {
@@ -62,7 +64,13 @@ export class Publisher {
   readonly #stream: boolean;
   readonly #maxLen: number;
   readonly #maxBytes: number;
-  #batch: Batch | undefined;
+  readonly #sharded: boolean;
+  readonly #replicas: number;
+  /**
+   * The open batches of this turn: one on a single node; one per key on a
+   * cluster, since a pipeline must stay on the node owning its keys.
+   */
+  readonly #batches = new Map<string, Batch>();
   #inFlight = 0;
   #settledWaiters: (() => void)[] = [];
 
@@ -74,6 +82,8 @@ export class Publisher {
     this.#stream = options.mode === "stream";
     this.#maxLen = options.maxLen;
     this.#maxBytes = options.maxMessageBytes;
+    this.#sharded = options.cluster !== undefined;
+    this.#replicas = options.replicas;
     const { publishTimeout, maskedUrl } = options;
     this.#deadlines = new DeadlineQueue(
       publishTimeout,
@@ -124,26 +134,31 @@ export class Publisher {
       ) {
         const json = payloadText(message);
         if (json.length * 3 > this.#maxBytes) this.#checkSize(["payload", json]);
-        const pipeline = this.#batchOn(client, channel).pipeline;
+        const batch = this.#batchOn(client, channel, key);
+        batch.writes = true;
+        const pipeline = batch.pipeline;
         if (this.#maxLen > 0) pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", "payload", json);
         else pipeline.xadd(key, "*", "payload", json);
-        return this.#track(channel, count);
+        return this.#track(batch, channel, count);
       }
       if (options !== undefined) checkPublishOptions(options);
       const fields = encodeEntry(message, options);
       let chars = 0;
       for (let i = 0; i < fields.length; i++) chars += fields[i].length;
       if (chars * 3 > this.#maxBytes) this.#checkSize(fields);
-      const pipeline = this.#batchOn(client, channel).pipeline;
+      const batch = this.#batchOn(client, channel, key);
+      const pipeline = batch.pipeline;
       if (!this.#stream || key === channel) {
         // Pub/sub mode, or a reply sent by hand to a request's replyTo: straight to the listener.
-        pipeline.publish(key, toPubSubText(fields));
+        this.#publishOn(pipeline, key, toPubSubText(fields));
       } else if (this.#maxLen > 0) {
+        batch.writes = true;
         pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", ...fields);
       } else {
+        batch.writes = true;
         pipeline.xadd(key, "*", ...fields);
       }
-      return this.#track(channel, count);
+      return this.#track(batch, channel, count);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -154,24 +169,32 @@ export class Publisher {
    * batch. Resolves with the number of receivers.
    */
   publishText(client: Redis, key: string, text: string): Promise<number | undefined> {
-    this.#batchOn(client, key).pipeline.publish(key, text);
-    return this.#track(key, true);
+    const batch = this.#batchOn(client, key, key);
+    this.#publishOn(batch.pipeline, key, text);
+    return this.#track(batch, key, true);
   }
 
-  /** The batch of this turn of the event loop, opened (and its flush scheduled) on first use. */
-  #batchOn(client: Redis, channel: string): Batch {
-    let batch = this.#batch;
+  /** PUBLISH, or SPUBLISH on a cluster: sharded pub/sub stays on the channel's master. */
+  #publishOn(pipeline: ChainableCommander, key: string, text: string): void {
+    if (this.#sharded) pipeline.spublish(key, text);
+    else pipeline.publish(key, text);
+  }
+
+  /** The batch of this turn of the event loop for `key`, opened (and the flush scheduled) on first use. */
+  #batchOn(client: Redis, channel: string, key: string): Batch {
+    const slot = this.#sharded ? key : "";
+    let batch = this.#batches.get(slot);
     if (batch === undefined) {
-      batch = this.#batch = new Batch(client);
+      if (this.#batches.size === 0) setImmediate(this.#flushNow);
+      batch = new Batch(client);
       batch.ticket = this.#deadlines.add(batch, channel);
-      setImmediate(this.#flushNow);
+      this.#batches.set(slot, batch);
     }
     return batch;
   }
 
-  /** The promise of the publish just written to the current batch. */
-  #track(channel: string, count: boolean): Promise<number | undefined> {
-    const batch = this.#batch!;
+  /** The promise of the publish just written to `batch`. */
+  #track(batch: Batch, channel: string, count: boolean): Promise<number | undefined> {
     this.#inFlight++;
     return new Promise<number | undefined>((resolve, reject) => {
       batch.resolves.push(resolve);
@@ -182,14 +205,36 @@ export class Publisher {
   }
 
   readonly #flushNow = (): void => {
-    const batch = this.#batch;
-    if (batch === undefined) return;
-    this.#batch = undefined;
+    for (const batch of this.#batches.values()) this.#flush(batch);
+    this.#batches.clear();
+  };
+
+  #flush(batch: Batch): void {
+    // WAIT in the same pipeline reaches the node that took the XADDs, right after them.
+    const waits = this.#replicas > 0 && batch.writes;
+    if (waits) batch.pipeline.call("WAIT", this.#replicas, this.#options.publishTimeout);
     batch.pipeline.exec().then(
-      (results) => this.#settle(batch, results),
+      (results) => this.#settle(batch, waits ? this.#checkReplicas(results) : results),
       (error) => this.#fail(batch, (channel) => this.#refused(channel, error)),
     );
-  };
+  }
+
+  /**
+   * The results without the WAIT reply, or every entry turned into an error
+   * when fewer than `replicas` replicas acknowledged the writes.
+   */
+  #checkReplicas(results: PipelineResult): PipelineResult {
+    if (results === null || results.length === 0) return results;
+    const [error, acknowledged] = results[results.length - 1];
+    const writes = results.slice(0, -1);
+    if (!error && typeof acknowledged === "number" && acknowledged >= this.#replicas) return writes;
+    const shortfall = error ?? new Error(
+      `only ${
+        String(acknowledged)
+      } of ${this.#replicas} replicas acknowledged the write within ${this.#options.publishTimeout} ms`,
+    );
+    return writes.map(([failed]) => [failed ?? shortfall, null]);
+  }
 
   #settle(batch: Batch, results: PipelineResult): void {
     if (batch.settled) return;

@@ -82,7 +82,35 @@ function createCluster(
     const parsed = new URL(url);
     return { host: parsed.hostname, port: Number(parsed.port || 6379) };
   });
-  return new Cluster(startup, clusterOptions) as unknown as Redis;
+  const cluster = new Cluster(startup, clusterOptions);
+  routeByFirstArgument(cluster);
+  return cluster as unknown as Redis;
+}
+
+/** Commands whose key follows a subcommand (`XGROUP CREATE key ...`). */
+const KEY_AFTER_SUBCOMMAND = new Set(["xgroup", "xinfo"]);
+
+/** The part of an ioredis command the routing below reads and sets. */
+interface RoutedCommand {
+  name: string;
+  args: unknown[];
+  keys?: unknown[];
+}
+
+/**
+ * ioredis finds no key in XGROUP and XINFO, so a cluster would send them to
+ * a random node and follow the MOVED reply: a round trip later, after a
+ * publish written meanwhile, and a new group created from `$` would miss it.
+ * Naming the key routes them to the stream's node, in order with the rest.
+ */
+function routeByFirstArgument(cluster: Cluster): void {
+  const send = cluster.sendCommand.bind(cluster);
+  cluster.sendCommand = ((command: RoutedCommand, ...rest: unknown[]) => {
+    if (KEY_AFTER_SUBCOMMAND.has(command.name) && command.keys === undefined) {
+      command.keys = [command.args[1]];
+    }
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as unknown as Cluster["sendCommand"];
 }
 
 function watchErrors(

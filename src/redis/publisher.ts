@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { ChainableCommander, Redis } from "ioredis";
+import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { setImmediate } from "node:timers";
 import type { PublishOptions } from "../broker.ts";
 import { BrokerError, InvalidArgumentError } from "../errors.ts";
@@ -30,9 +30,29 @@ const MAX_CACHED_CHANNELS = 10_000;
 
 type PipelineResult = [error: Error | null, reply: unknown][] | null;
 
+/** Times a batch is sent again after its slot moved. */
+const MAX_MOVED_RETRIES = 3;
+
+/** Whether every command but the last (WAIT) was redirected: the slot moved. */
+function moved(results: PipelineResult): boolean {
+  if (results === null || results.length < 2) return false;
+  for (let i = 0; i < results.length - 1; i++) {
+    const error = results[i][0];
+    if (error === null || !/^(MOVED|ASK) /.test(error.message)) return false;
+  }
+  return true;
+}
+
 /** The publishes of one turn of the event loop, written as one pipeline. */
 class Batch {
-  readonly pipeline: ChainableCommander;
+  readonly client: Redis;
+  pipeline: ChainableCommander;
+  /**
+   * XADD arguments, kept on a cluster with `replicas` only: a WAIT in the
+   * pipeline stops ioredis from re-sending it after MOVED (the slot moved, e.g.
+   * in a failover), so the publisher does.
+   */
+  readonly replay: (string | number)[][] | undefined;
   readonly resolves: ((value: number | undefined) => void)[] = [];
   readonly rejects: ((error: Error) => void)[] = [];
   readonly channels: string[] = [];
@@ -44,8 +64,10 @@ class Batch {
   writes = false;
   ticket = -1;
 
-  constructor(client: Redis) {
+  constructor(client: Redis, replayable: boolean) {
+    this.client = client;
     this.pipeline = client.pipeline();
+    this.replay = replayable ? [] : undefined;
   }
 
   get size(): number {
@@ -139,6 +161,7 @@ export class Publisher {
         const pipeline = batch.pipeline;
         if (this.#maxLen > 0) pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", "payload", json);
         else pipeline.xadd(key, "*", "payload", json);
+        batch.replay?.push(this.#xaddArgs(key, ["payload", json]));
         return this.#track(batch, channel, count);
       }
       if (options !== undefined) checkPublishOptions(options);
@@ -154,9 +177,11 @@ export class Publisher {
       } else if (this.#maxLen > 0) {
         batch.writes = true;
         pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", ...fields);
+        batch.replay?.push(this.#xaddArgs(key, fields));
       } else {
         batch.writes = true;
         pipeline.xadd(key, "*", ...fields);
+        batch.replay?.push(this.#xaddArgs(key, fields));
       }
       return this.#track(batch, channel, count);
     } catch (error) {
@@ -186,7 +211,7 @@ export class Publisher {
     let batch = this.#batches.get(slot);
     if (batch === undefined) {
       if (this.#batches.size === 0) setImmediate(this.#flushNow);
-      batch = new Batch(client);
+      batch = new Batch(client, this.#sharded && this.#replicas > 0);
       batch.ticket = this.#deadlines.add(batch, channel);
       this.#batches.set(slot, batch);
     }
@@ -209,14 +234,35 @@ export class Publisher {
     this.#batches.clear();
   };
 
-  #flush(batch: Batch): void {
+  #flush(batch: Batch, attempt = 0): void {
     // WAIT in the same pipeline reaches the node that took the XADDs, right after them.
     const waits = this.#replicas > 0 && batch.writes;
     if (waits) batch.pipeline.call("WAIT", this.#replicas, this.#options.publishTimeout);
     batch.pipeline.exec().then(
-      (results) => this.#settle(batch, waits ? this.#checkReplicas(results) : results),
+      (results) => {
+        if (batch.replay !== undefined && attempt < MAX_MOVED_RETRIES && moved(results)) {
+          return this.#resend(batch, attempt);
+        }
+        this.#settle(batch, waits ? this.#checkReplicas(results) : results);
+      },
       (error) => this.#fail(batch, (channel) => this.#refused(channel, error)),
     );
+  }
+
+  /** Sends a batch again once the cluster's slot map is fresh. */
+  #resend(batch: Batch, attempt: number): void {
+    (batch.client as unknown as Cluster).refreshSlotsCache(() => {
+      if (batch.settled) return;
+      batch.pipeline = batch.client.pipeline();
+      for (const args of batch.replay!) batch.pipeline.call("XADD", ...args);
+      this.#flush(batch, attempt + 1);
+    });
+  }
+
+  #xaddArgs(key: string, fields: readonly string[]): (string | number)[] {
+    return this.#maxLen > 0
+      ? [key, "MAXLEN", "~", this.#maxLen, "*", ...fields]
+      : [key, "*", ...fields];
   }
 
   /**

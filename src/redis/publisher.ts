@@ -20,7 +20,7 @@ import { CloudEvent } from "../event.ts";
 import { checkChannel, checkPublishOptions } from "../handler_support.ts";
 import { DeadlineQueue } from "./deadline_queue.ts";
 import { encodeEntry, entryBytes, payloadText, toPubSubText } from "./entry_codec.ts";
-import { pubsubKey, replyKey, replyKeyPrefix, streamKey } from "./keys.ts";
+import { pubsubKey, replyKeyPrefix, streamKey } from "./keys.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
 import { safeError } from "./secrets.ts";
 import type { RedisCounters } from "./stats.ts";

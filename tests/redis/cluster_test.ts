@@ -204,3 +204,28 @@ Deno.test("RedisBroker replicas on one primary with a replica: WAIT holds each p
     (error: unknown) => error instanceof BrokerError && /replica|within 300 ms/.test(error.message),
   );
 });
+
+Deno.test("RedisBroker cluster: health reads lag and dead letters of channels on several masters", async () => {
+  await using cluster = await RedisCluster.start();
+  const keyPrefix = `test:cluster:${crypto.randomUUID().slice(0, 8)}:`;
+  const channels = Array.from({ length: 6 }, (_, i) => `health-${i}`);
+  const owners = new Set<number>();
+  for (const channel of channels) {
+    owners.add((await cluster.ownerOf(`${keyPrefix}{${channel}}:stream`)).port);
+  }
+  assert.ok(owners.size >= 2, `6 channels on ${owners.size} master(s)`);
+  await using broker = new RedisBroker({
+    cluster: cluster.urls(),
+    keyPrefix,
+    blockMs: 200,
+    logger: silentLogger,
+  });
+  for (const channel of channels) broker.subscribe(channel, () => {}, { name: "watch" });
+  await broker.start();
+  const health = await broker.health();
+  assert.equal(health.connected, true);
+  assert.equal(health.subscriptions.length, channels.length);
+  for (const sub of health.subscriptions) assert.equal(sub.lag, 0, sub.channel);
+  await broker.stop();
+  await cluster.deleteKeys(keyPrefix);
+});

@@ -13,6 +13,7 @@
 import "./memory_bench.ts";
 import "./bus_bench.ts";
 import "./redis_bench.ts";
+import "./redis_cluster_bench.ts";
 import "./otel_bench.ts";
 import "./kv_bench.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { BrokerError } from "../errors.ts";
 import type { Reporter } from "../reporter.ts";
 import { deadline } from "../timers.ts";
@@ -18,6 +18,7 @@ export type ConnectionRole = "command" | "blocking" | "subscriber";
 /**
  * Creates a connection that does not connect until {@linkcode connectWithin}.
  * `overrides` win over the user's ioredis options, which win over the URL.
+ * With `cluster` options it is an ioredis `Cluster` (see {@linkcode createCluster}).
  */
 export function createConnection(
   options: ResolvedRedisOptions,
@@ -25,12 +26,99 @@ export function createConnection(
   role: ConnectionRole,
   overrides: RedisOptions = {},
 ): Redis {
-  const client = new Redis(options.url, {
-    maxRetriesPerRequest: null,
-    ...(options.redis as RedisOptions),
-    ...overrides,
+  const client = options.cluster === undefined
+    ? new Redis(options.url, {
+      maxRetriesPerRequest: null,
+      ...(options.redis as RedisOptions),
+      ...overrides,
+      lazyConnect: true,
+    })
+    : createCluster(options.cluster, options, role, overrides);
+  watchErrors(client, options, reporter, role);
+  return client;
+}
+
+/** How soon a cluster client asks again which node owns which slot after a failure (ms). */
+const CLUSTER_RETRY_MS = 100;
+
+/**
+ * An ioredis `Cluster` on `nodes`, typed as the `Redis` the rest of the
+ * broker speaks to: the broker uses only commands, pipelines, MULTI, status
+ * and connection events, which `Cluster` has with the same signatures; the
+ * one difference, sharded pub/sub, is handled in the subscriber and the
+ * publisher. Every key of a channel shares one hash slot, so each pipeline
+ * or transaction the broker sends lands on one node, and ioredis follows
+ * MOVED/ASK and re-reads the slot map after a failover.
+ */
+function createCluster(
+  nodes: readonly string[],
+  options: ResolvedRedisOptions,
+  role: ConnectionRole,
+  overrides: RedisOptions = {},
+): Redis {
+  const first = new URL(nodes[0]);
+  const fromUrl: RedisOptions = {};
+  if (first.username) fromUrl.username = decodeURIComponent(first.username);
+  if (first.password) fromUrl.password = decodeURIComponent(first.password);
+  if (first.protocol === "rediss:") fromUrl.tls = {};
+  const { enableAutoPipelining, ...perNode } = overrides;
+  const clusterOptions: ClusterOptions = {
     lazyConnect: true,
+    enableAutoPipelining,
+    shardedSubscribers: role === "subscriber",
+    retryDelayOnFailover: CLUSTER_RETRY_MS,
+    retryDelayOnClusterDown: CLUSTER_RETRY_MS,
+    retryDelayOnTryAgain: CLUSTER_RETRY_MS,
+    // A dead master is noticed through failed commands; the periodic refresh finds the promoted replica.
+    slotsRefreshInterval: 1_000,
+    redisOptions: {
+      maxRetriesPerRequest: null,
+      ...fromUrl,
+      ...(options.redis as RedisOptions),
+      ...perNode,
+    },
+  };
+  const startup = nodes.map((url) => {
+    const parsed = new URL(url);
+    return { host: parsed.hostname, port: Number(parsed.port || 6379) };
   });
+  const cluster = new Cluster(startup, clusterOptions);
+  routeByFirstArgument(cluster);
+  return cluster as unknown as Redis;
+}
+
+/** Commands whose key follows a subcommand (`XGROUP CREATE key ...`). */
+const KEY_AFTER_SUBCOMMAND = new Set(["xgroup", "xinfo"]);
+
+/** The part of an ioredis command the routing below reads and sets. */
+interface RoutedCommand {
+  name: string;
+  args: unknown[];
+  keys?: unknown[];
+}
+
+/**
+ * ioredis finds no key in XGROUP and XINFO, so a cluster would send them to
+ * a random node and follow the MOVED reply: a round trip later, after a
+ * publish written meanwhile, and a new group created from `$` would miss it.
+ * Naming the key routes them to the stream's node, in order with the rest.
+ */
+function routeByFirstArgument(cluster: Cluster): void {
+  const send = cluster.sendCommand.bind(cluster);
+  cluster.sendCommand = ((command: RoutedCommand, ...rest: unknown[]) => {
+    if (KEY_AFTER_SUBCOMMAND.has(command.name) && command.keys === undefined) {
+      command.keys = [command.args[1]];
+    }
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as unknown as Cluster["sendCommand"];
+}
+
+function watchErrors(
+  client: Redis,
+  options: ResolvedRedisOptions,
+  reporter: Reporter,
+  role: ConnectionRole,
+): void {
   let failing = false;
   client.on("error", (error: unknown) => {
     // ioredis repeats the error on every reconnect attempt; one line per outage is enough.
@@ -47,7 +135,6 @@ export function createConnection(
     if (failing) reporter.log("info", `redis ${role} connection to ${options.maskedUrl} is back`);
     failing = false;
   });
-  return client;
 }
 
 /**

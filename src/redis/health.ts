@@ -82,14 +82,12 @@ export async function redisHealth(input: HealthInput): Promise<BrokerHealth> {
         input.subscriptions.filter((s) => s.stream).map((s) => [s.stream!.key, s.stream!]),
       ).values(),
     ];
-    const pipeline = command.pipeline();
-    for (const stream of streams) {
-      pipeline.xinfo("GROUPS", stream.key);
-      pipeline.xlen(stream.deadLetters);
-    }
-    const replies = streams.length === 0
-      ? []
-      : await deadline(pipeline.exec(), input.timeout, timedOut) ?? [];
+    // One pipeline per stream: on a cluster, streams of different channels live on different nodes.
+    const perStream = streams.map((stream) =>
+      command.pipeline().xinfo("GROUPS", stream.key).xlen(stream.deadLetters).exec()
+        .then((results) => results ?? [])
+    );
+    const replies = (await deadline(Promise.all(perStream), input.timeout, timedOut)).flat();
     const groups = new Map<string, GroupInfo[]>();
     const deadLetters: Record<string, number> = {};
     streams.forEach((stream, i) => {

@@ -85,6 +85,17 @@ export interface RedisConnectionOptions {
 export interface RedisBrokerOptions extends BrokerOptions {
   /** Server URL; default `"redis://127.0.0.1:6379"`. `rediss://`, `user:pass@` and `/db` work. */
   url?: string;
+  /**
+   * Redis Cluster: URLs of some of its nodes (ioredis `Cluster` discovers the
+   * rest). Mutually exclusive with `url`; `redis` options apply to every node.
+   */
+  cluster?: string[];
+  /**
+   * Replicas that must acknowledge each published entry (Redis `WAIT`)
+   * before `publish` resolves; default 0 (the master's acknowledgement is
+   * enough). Stream mode only.
+   */
+  replicas?: number;
   /** Extra ioredis options, merged over what the URL says (e.g. `tls`, `password`, `db`). */
   redis?: RedisConnectionOptions;
   /** Prefix of every key the broker touches; default `"eventbus:"`. */
@@ -134,8 +145,12 @@ export interface RedisBrokerOptions extends BrokerOptions {
  * ```
  */
 export interface ResolvedRedisOptions {
-  /** The URL as given. */
+  /** The URL as given (the first cluster node's on a cluster). */
   readonly url: string;
+  /** Cluster node URLs; `undefined` on a single node. */
+  readonly cluster: readonly string[] | undefined;
+  /** Replicas that must acknowledge each published entry. */
+  readonly replicas: number;
   /** The URL with its password replaced by `***`: safe to log. */
   readonly maskedUrl: string;
   /** Extra ioredis options. */
@@ -219,6 +234,46 @@ function text(value: unknown, name: string, fallback: string, allowEmpty = false
   return value;
 }
 
+/** The single URL, or the cluster's node URLs; never both. */
+function resolveUrls(options: RedisBrokerOptions): string[] {
+  if (options.cluster === undefined) {
+    const url = options.url ?? DEFAULT_URL;
+    if (typeof url !== "string") {
+      throw new InvalidArgumentError("url", `must be a string, got ${typeof url}`);
+    }
+    return [url];
+  }
+  if (options.url !== undefined) {
+    throw new InvalidArgumentError("cluster", "and url are mutually exclusive: give one");
+  }
+  const nodes: unknown = options.cluster;
+  if (!Array.isArray(nodes) || nodes.length === 0) {
+    throw new InvalidArgumentError("cluster", "must be a non-empty array of redis:// URLs");
+  }
+  return nodes.map((url, i) => {
+    if (typeof url !== "string") {
+      throw new InvalidArgumentError(`cluster[${i}]`, `must be a string, got ${typeof url}`);
+    }
+    return url;
+  });
+}
+
+function checkUrl(rawUrl: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(rawUrl);
+  } catch {
+    throw new InvalidArgumentError("url", `is not a valid URL: ${maskUrl(rawUrl).slice(0, 80)}`);
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new InvalidArgumentError(
+      "url",
+      `must start with redis:// or rediss://, got ${maskUrl(rawUrl).slice(0, 80)}`,
+    );
+  }
+  return parsed;
+}
+
 /**
  * Validates options and fills in defaults; throws
  * {@linkcode InvalidArgumentError} naming the first wrong option.
@@ -234,22 +289,8 @@ export function resolveRedisOptions(options: RedisBrokerOptions = {}): ResolvedR
   if (options === null || typeof options !== "object") {
     throw new InvalidArgumentError("options", "must be an object");
   }
-  const rawUrl = options.url ?? DEFAULT_URL;
-  if (typeof rawUrl !== "string") {
-    throw new InvalidArgumentError("url", `must be a string, got ${typeof rawUrl}`);
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(rawUrl);
-  } catch {
-    throw new InvalidArgumentError("url", `is not a valid URL: ${maskUrl(rawUrl).slice(0, 80)}`);
-  }
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    throw new InvalidArgumentError(
-      "url",
-      `must start with redis:// or rediss://, got ${maskUrl(rawUrl).slice(0, 80)}`,
-    );
-  }
+  const urls = resolveUrls(options);
+  const parsed = urls.map(checkUrl);
   const redis = options.redis ?? {};
   if (redis === null || typeof redis !== "object") {
     throw new InvalidArgumentError("redis", "must be an object of ioredis options");
@@ -269,11 +310,17 @@ export function resolveRedisOptions(options: RedisBrokerOptions = {}): ResolvedR
       "works in stream mode only: pub/sub mode keeps nothing to check a publish against",
     );
   }
+  const replicas = integer(options.replicas, "replicas", 0, 0);
+  if (replicas > 0 && mode === "pubsub") {
+    throw new InvalidArgumentError("replicas", "works in stream mode only (pub/sub keeps nothing)");
+  }
   return {
-    url: rawUrl,
-    maskedUrl: maskUrl(rawUrl),
+    url: urls[0],
+    cluster: options.cluster === undefined ? undefined : urls,
+    replicas,
+    maskedUrl: urls.map(maskUrl).join(","),
     redis,
-    secrets: secretsOf(parsed, redis),
+    secrets: [...new Set(parsed.flatMap((url) => secretsOf(url, redis)))],
     keyPrefix: text(options.keyPrefix, "keyPrefix", "eventbus:", true),
     group,
     consumer,

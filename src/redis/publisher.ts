@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { ChainableCommander, Redis } from "ioredis";
+import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { setImmediate } from "node:timers";
 import type { PublishOptions } from "../broker.ts";
 import { BrokerError, InvalidArgumentError } from "../errors.ts";
@@ -30,6 +30,19 @@ import type { RedisCounters } from "./stats.ts";
 const MAX_CACHED_CHANNELS = 10_000;
 
 type PipelineResult = [error: Error | null, reply: unknown][] | null;
+
+/** Times a batch is sent again after its slot moved. */
+const MAX_MOVED_RETRIES = 3;
+
+/** Whether every command but the last (WAIT) was redirected: the slot moved. */
+function moved(results: PipelineResult): boolean {
+  if (results === null || results.length < 2) return false;
+  for (let i = 0; i < results.length - 1; i++) {
+    const error = results[i][0];
+    if (error === null || !/^(MOVED|ASK) /.test(error.message)) return false;
+  }
+  return true;
+}
 
 /** A pipeline on a connection where the de-duplicating publish script is defined. */
 type DedupePipeline = ChainableCommander & {
@@ -54,7 +67,16 @@ interface DedupeGroup {
 
 /** The publishes of one turn of the event loop, written as one pipeline. */
 class Batch {
-  readonly pipeline: ChainableCommander;
+  readonly client: Redis;
+  pipeline: ChainableCommander;
+  /**
+   * The commands written, kept on a cluster with `replicas` only: a WAIT in
+   * the pipeline stops ioredis from re-sending it after MOVED (the slot
+   * moved, e.g. in a failover), so the publisher does.
+   */
+  readonly replay: ((pipeline: ChainableCommander) => void)[] | undefined;
+  /** Whether it holds a stream write (what replicas must acknowledge). */
+  writes = false;
   readonly resolves: ((value: number | undefined) => void)[] = [];
   readonly rejects: ((error: Error) => void)[] = [];
   readonly channels: string[] = [];
@@ -71,8 +93,10 @@ class Batch {
   settled = false;
   ticket = -1;
 
-  constructor(client: Redis) {
+  constructor(client: Redis, replayable: boolean) {
+    this.client = client;
     this.pipeline = client.pipeline();
+    this.replay = replayable ? [] : undefined;
   }
 
   get size(): number {
@@ -93,7 +117,13 @@ export class Publisher {
   readonly #maxBytes: number;
   /** `dedupeWindow` in ms; 0 writes every publish. */
   readonly #dedupeWindow: number;
-  #batch: Batch | undefined;
+  readonly #sharded: boolean;
+  readonly #replicas: number;
+  /**
+   * The open batches of this turn: one on a single node; one per key on a
+   * cluster, since a pipeline must stay on the node owning its keys.
+   */
+  readonly #batches = new Map<string, Batch>();
   #inFlight = 0;
   #settledWaiters: (() => void)[] = [];
 
@@ -106,6 +136,8 @@ export class Publisher {
     this.#maxLen = options.maxLen;
     this.#maxBytes = options.maxMessageBytes;
     this.#dedupeWindow = options.dedupeWindow;
+    this.#sharded = options.cluster !== undefined;
+    this.#replicas = options.replicas;
     const { publishTimeout, maskedUrl } = options;
     this.#deadlines = new DeadlineQueue(
       publishTimeout,
@@ -156,10 +188,8 @@ export class Publisher {
       ) {
         const json = payloadText(message);
         if (json.length * 3 > this.#maxBytes) this.#checkSize(["payload", json]);
-        const pipeline = this.#commandOn(client, channel);
-        if (this.#maxLen > 0) pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", "payload", json);
-        else pipeline.xadd(key, "*", "payload", json);
-        return this.#track(channel, count);
+        const batch = this.#xadd(client, channel, key, ["payload", json]);
+        return this.#track(batch, channel, count);
       }
       if (options !== undefined) checkPublishOptions(options);
       const fields = encodeEntry(message, options);
@@ -171,25 +201,21 @@ export class Publisher {
         message instanceof CloudEvent && options?.replyTo === undefined
       ) {
         // A request is never skipped: its caller waits for the reply of this very entry.
-        this.#dedupe(
+        const batch = this.#dedupe(
           client,
           channel,
           key,
           seenKey(this.#options.keyPrefix, channel, eventDigest(message)),
           fields,
         );
-        return this.#track(channel, count);
+        return this.#track(batch, channel, count);
       }
-      const pipeline = this.#commandOn(client, channel);
       if (!this.#stream || key === channel) {
         // Pub/sub mode, or a reply sent by hand to a request's replyTo: straight to the listener.
-        pipeline.publish(key, toPubSubText(fields));
-      } else if (this.#maxLen > 0) {
-        pipeline.xadd(key, "MAXLEN", "~", this.#maxLen, "*", ...fields);
-      } else {
-        pipeline.xadd(key, "*", ...fields);
+        const batch = this.#publishOn(client, channel, key, toPubSubText(fields));
+        return this.#track(batch, channel, count);
       }
-      return this.#track(channel, count);
+      return this.#track(this.#xadd(client, channel, key, fields), channel, count);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -200,32 +226,56 @@ export class Publisher {
    * batch. Resolves with the number of receivers.
    */
   publishText(client: Redis, key: string, text: string): Promise<number | undefined> {
-    this.#commandOn(client, key).publish(key, text);
-    return this.#track(key, true);
+    return this.#track(this.#publishOn(client, key, key, text), key, true);
   }
 
-  /** The batch of this turn of the event loop, opened (and its flush scheduled) on first use. */
-  #batchOn(client: Redis, channel: string): Batch {
-    let batch = this.#batch;
+  /** An XADD of `fields` to stream `key`, in the batch of this turn. */
+  #xadd(client: Redis, channel: string, key: string, fields: readonly string[]): Batch {
+    const batch = this.#commandOn(client, channel, key);
+    batch.writes = true;
+    const args: (string | number)[] = this.#maxLen > 0
+      ? [key, "MAXLEN", "~", this.#maxLen, "*", ...fields]
+      : [key, "*", ...fields];
+    batch.pipeline.call("XADD", ...args);
+    batch.replay?.push((pipeline) => pipeline.call("XADD", ...args));
+    return batch;
+  }
+
+  /** PUBLISH, or SPUBLISH on a cluster: sharded pub/sub stays on the channel's master. */
+  #publishOn(client: Redis, channel: string, key: string, text: string): Batch {
+    const batch = this.#commandOn(client, channel, key);
+    if (this.#sharded) batch.pipeline.spublish(key, text);
+    else batch.pipeline.publish(key, text);
+    return batch;
+  }
+
+  /**
+   * The batch of this turn of the event loop for `key`, opened (and the
+   * flush scheduled) on first use.
+   */
+  #batchOn(client: Redis, channel: string, key: string): Batch {
+    const slot = this.#sharded ? key : "";
+    let batch = this.#batches.get(slot);
     if (batch === undefined) {
       // A pipeline knows the scripts defined on its connection when it is created.
       if (this.#dedupeWindow > 0 && !scripted.has(client)) {
         client.defineCommand(DEDUPE_XADD, { lua: DEDUPE_XADD_LUA });
         scripted.add(client);
       }
-      batch = this.#batch = new Batch(client);
+      if (this.#batches.size === 0) setImmediate(this.#flushNow);
+      batch = new Batch(client, this.#sharded && this.#replicas > 0);
       batch.ticket = this.#deadlines.add(batch, channel);
-      setImmediate(this.#flushNow);
+      this.#batches.set(slot, batch);
     }
     return batch;
   }
 
-  /** The pipeline of the current batch, for one command covering one publish. */
-  #commandOn(client: Redis, channel: string): ChainableCommander {
-    const batch = this.#batchOn(client, channel);
+  /** The batch for one command covering one publish. */
+  #commandOn(client: Redis, channel: string, key: string): Batch {
+    const batch = this.#batchOn(client, channel, key);
     if (batch.group !== undefined) this.#closeGroup(batch);
     batch.spans?.push(1);
-    return batch.pipeline;
+    return batch;
   }
 
   /**
@@ -233,8 +283,15 @@ export class Publisher {
    * publishes of one turn to one stream share a call, in publish order
    * (another command in between starts a new call).
    */
-  #dedupe(client: Redis, channel: string, stream: string, seen: string, fields: string[]): void {
-    const batch = this.#batchOn(client, channel);
+  #dedupe(
+    client: Redis,
+    channel: string,
+    stream: string,
+    seen: string,
+    fields: string[],
+  ): Batch {
+    const batch = this.#batchOn(client, channel, stream);
+    batch.writes = true;
     let group = batch.group;
     if (group !== undefined && (group.stream !== stream || group.size >= MAX_DEDUPE_GROUP)) {
       this.#closeGroup(batch);
@@ -253,23 +310,22 @@ export class Publisher {
     group.args.push(fields.length);
     for (let i = 0; i < fields.length; i++) group.args.push(fields[i]);
     group.size++;
+    return batch;
   }
 
   #closeGroup(batch: Batch): void {
     const group = batch.group!;
     batch.group = undefined;
-    (batch.pipeline as DedupePipeline)[DEDUPE_XADD](
-      group.keys.length,
-      ...group.keys,
-      ...group.args,
-    );
+    const call = (pipeline: ChainableCommander) =>
+      (pipeline as DedupePipeline)[DEDUPE_XADD](group.keys.length, ...group.keys, ...group.args);
+    call(batch.pipeline);
+    batch.replay?.push(call);
     // Negative: a script call, answering per publish.
     batch.spans!.push(-group.size);
   }
 
-  /** The promise of the publish just written to the current batch. */
-  #track(channel: string, count: boolean): Promise<number | undefined> {
-    const batch = this.#batch!;
+  /** The promise of the publish just written to `batch`. */
+  #track(batch: Batch, channel: string, count: boolean): Promise<number | undefined> {
     this.#inFlight++;
     return new Promise<number | undefined>((resolve, reject) => {
       batch.resolves.push(resolve);
@@ -280,15 +336,54 @@ export class Publisher {
   }
 
   readonly #flushNow = (): void => {
-    const batch = this.#batch;
-    if (batch === undefined) return;
-    this.#batch = undefined;
-    if (batch.group !== undefined) this.#closeGroup(batch);
+    for (const batch of this.#batches.values()) {
+      if (batch.group !== undefined) this.#closeGroup(batch);
+      this.#flush(batch);
+    }
+    this.#batches.clear();
+  };
+
+  #flush(batch: Batch, attempt = 0): void {
+    // WAIT in the same pipeline reaches the node that took the writes, right after them.
+    const waits = this.#replicas > 0 && batch.writes;
+    if (waits) batch.pipeline.call("WAIT", this.#replicas, this.#options.publishTimeout);
     batch.pipeline.exec().then(
-      (results) => this.#settle(batch, results),
+      (results) => {
+        if (batch.replay !== undefined && attempt < MAX_MOVED_RETRIES && moved(results)) {
+          return this.#resend(batch, attempt);
+        }
+        this.#settle(batch, waits ? this.#checkReplicas(results) : results);
+      },
       (error) => this.#fail(batch, (channel) => this.#refused(channel, error)),
     );
-  };
+  }
+
+  /** Sends a batch again once the cluster's slot map is fresh. */
+  #resend(batch: Batch, attempt: number): void {
+    (batch.client as unknown as Cluster).refreshSlotsCache(() => {
+      if (batch.settled) return;
+      batch.pipeline = batch.client.pipeline();
+      for (const write of batch.replay!) write(batch.pipeline);
+      this.#flush(batch, attempt + 1);
+    });
+  }
+
+  /**
+   * The results without the WAIT reply, or every entry turned into an error
+   * when fewer than `replicas` replicas acknowledged the writes.
+   */
+  #checkReplicas(results: PipelineResult): PipelineResult {
+    if (results === null || results.length === 0) return results;
+    const [error, acknowledged] = results[results.length - 1];
+    const writes = results.slice(0, -1);
+    if (!error && typeof acknowledged === "number" && acknowledged >= this.#replicas) return writes;
+    const shortfall = error ?? new Error(
+      `only ${
+        String(acknowledged)
+      } of ${this.#replicas} replicas acknowledged the write within ${this.#options.publishTimeout} ms`,
+    );
+    return writes.map(([failed]) => [failed ?? shortfall, null]);
+  }
 
   #settle(batch: Batch, results: PipelineResult): void {
     if (batch.settled) return;

@@ -23,11 +23,13 @@ export class SubscriberConnection {
   readonly #subscribed = new Map<string, Promise<void>>();
   #client: Redis | undefined;
   #connecting: Promise<Redis> | undefined;
+  readonly #sharded: boolean;
 
   /** Creates the holder; the connection opens on the first listener. */
   constructor(options: ResolvedRedisOptions, reporter: Reporter) {
     this.#options = options;
     this.#reporter = reporter;
+    this.#sharded = options.cluster !== undefined;
   }
 
   #connect(): Promise<Redis> {
@@ -35,7 +37,8 @@ export class SubscriberConnection {
       const client = createConnection(this.#options, this.#reporter, "subscriber", {
         enableAutoPipelining: false,
       });
-      client.on("message", (channel: string, text: string) => {
+      // A cluster uses sharded pub/sub: each channel lives on the master owning its slot.
+      client.on(this.#sharded ? "smessage" : "message", (channel: string, text: string) => {
         const listeners = this.#listeners.get(channel);
         if (listeners === undefined) return;
         if (listeners.length === 1) return listeners[0](text);
@@ -64,7 +67,9 @@ export class SubscriberConnection {
     else if (!listeners.includes(listener)) this.#listeners.set(key, [...listeners, listener]);
     let subscribed = this.#subscribed.get(key);
     if (subscribed === undefined) {
-      subscribed = this.#connect().then((client) => client.subscribe(key)).then(() => {});
+      subscribed = this.#connect().then((client) =>
+        this.#sharded ? client.ssubscribe(key) : client.subscribe(key)
+      ).then(() => {});
       this.#subscribed.set(key, subscribed);
       // A failed SUBSCRIBE is tried again by the next listener.
       subscribed.catch(() => {
@@ -85,7 +90,9 @@ export class SubscriberConnection {
     }
     this.#listeners.delete(key);
     this.#subscribed.delete(key);
-    if (this.#client?.status === "ready") await this.#client.unsubscribe(key).catch(() => {});
+    const client = this.#client;
+    if (client?.status !== "ready") return;
+    await (this.#sharded ? client.sunsubscribe(key) : client.unsubscribe(key)).catch(() => {});
   }
 
   /** Closes the connection; every listener is dropped. */

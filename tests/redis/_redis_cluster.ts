@@ -7,6 +7,7 @@
  * @module
  */
 
+import { Redis } from "ioredis";
 import { freePort, RedisServer } from "./_redis_server.ts";
 
 /** Options of {@linkcode RedisCluster.start}. */
@@ -114,6 +115,48 @@ export class RedisCluster {
       if (role.startsWith("master")) out.push(node);
     }
     return out;
+  }
+
+  /** The running master that owns `key`'s hash slot now. */
+  async ownerOf(key: string): Promise<RedisServer> {
+    for (const node of await this.masters()) {
+      const slot = Number((await this.cli(node, "cluster", "keyslot", key)).trim());
+      if (await this.#ownsSlot(node, slot)) return node;
+    }
+    throw new Error(`no running master owns the slot of ${key}`);
+  }
+
+  async #ownsSlot(node: RedisServer, slot: number): Promise<boolean> {
+    // The "myself" line of CLUSTER NODES ends with the node's slot ranges.
+    const nodes = await this.cli(node, "cluster", "nodes");
+    const mine = nodes.split("\n").find((line) => line.includes("myself"));
+    if (mine === undefined || !mine.includes("master")) return false;
+    return mine.trim().split(" ").slice(8).some((range) => {
+      if (range.startsWith("[")) return false;
+      const [from, to] = range.split("-").map(Number);
+      return slot >= from && slot <= (to ?? from);
+    });
+  }
+
+  /** Deletes the keys starting with `prefix` on every running master. */
+  async deleteKeys(prefix: string): Promise<void> {
+    for (const node of await this.masters()) {
+      const admin = new Redis(node.url(), { lazyConnect: true });
+      await admin.connect();
+      try {
+        let cursor = "0";
+        do {
+          const [next, keys] = await admin.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+          cursor = next;
+          // One DEL per key: keys of different slots cannot share a command on a cluster.
+          const pipeline = admin.pipeline();
+          for (const key of keys) pipeline.del(key);
+          if (keys.length > 0) await pipeline.exec();
+        } while (cursor !== "0");
+      } finally {
+        admin.disconnect();
+      }
+    }
   }
 
   /** Stops every node and removes their directories. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { runExample } from "../_run_example.ts";
+import { RedisCluster } from "./_redis_cluster.ts";
 
 Deno.test("example 10_eventbus_scopes: an app event reaches both services, a process event stays", async () => {
   const run = await runExample("10_eventbus_scopes.ts", { check: true });
@@ -20,4 +21,18 @@ Deno.test("example 18_crash_recovery: every order of the crashed worker is shipp
     assert.match(run.stdout, new RegExp(`worker B: shipped ${order} \\(delivery attempt [12]\\)`));
   }
   assert.match(run.stdout, /recovered 3 of 3 orders after the crash: nothing lost/);
+});
+
+Deno.test("example 24_redis_cluster: three channels on a cluster, each publish held by a replica", async () => {
+  await using cluster = await RedisCluster.start();
+  const run = await runExample("24_redis_cluster.ts", {
+    check: true,
+    env: { REDIS_CLUSTER: cluster.urls().join(",") },
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /published 300 events, each held by a replica/);
+  for (const channel of ["orders", "payments", "shipments"]) {
+    assert.match(run.stdout, new RegExp(`${channel}: handled 100\\b`));
+  }
+  assert.match(run.stdout, /the channels spread over [23] masters/);
 });

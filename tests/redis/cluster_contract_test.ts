@@ -39,7 +39,7 @@ target("RedisBroker(cluster, stream)", { mode: "stream" }, {
   deadLetters: true,
   redeliversUnacknowledged: true,
   inProcess: false,
-  idempotent: false,
+  idempotent: true,
 });
 target("RedisBroker(cluster, pubsub)", { mode: "pubsub" }, {
   retries: false,

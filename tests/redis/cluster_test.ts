@@ -7,7 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import { BrokerError, InvalidArgumentError, RejectMessage, silentLogger } from "../../mod.ts";
+import {
+  BrokerError,
+  CloudEvent,
+  InvalidArgumentError,
+  RejectMessage,
+  silentLogger,
+} from "../../mod.ts";
 import { RedisBroker } from "../../redis.ts";
 import { withDeadline } from "../_deferred.ts";
 import { RedisCluster } from "./_redis_cluster.ts";
@@ -226,6 +232,39 @@ Deno.test("RedisBroker cluster: health reads lag and dead letters of channels on
   assert.equal(health.connected, true);
   assert.equal(health.subscriptions.length, channels.length);
   for (const sub of health.subscriptions) assert.equal(sub.lag, 0, sub.channel);
+  await broker.stop();
+  await cluster.deleteKeys(keyPrefix);
+});
+
+Deno.test("RedisBroker cluster: dedupeWindow and idempotent keep to each channel's slot", async () => {
+  await using cluster = await RedisCluster.start();
+  const keyPrefix = `test:cluster:${crypto.randomUUID().slice(0, 8)}:`;
+  await using broker = new RedisBroker({
+    cluster: cluster.urls(),
+    keyPrefix,
+    blockMs: 200,
+    dedupeWindow: 60_000,
+    logger: silentLogger,
+  });
+  const channels = ["orders", "payments", "refunds"];
+  const runs: string[] = [];
+  const sentinels = channels.map(() => Promise.withResolvers<void>());
+  channels.forEach((channel, i) => {
+    broker.subscribe(channel, (event: CloudEvent) => {
+      if (event.subject === "last") sentinels[i].resolve();
+      else runs.push(`${channel}:${event.id}`);
+    }, { name: "once", idempotent: true });
+  });
+  await broker.start();
+  for (const channel of channels) {
+    const event = new CloudEvent({ id: `${channel}-1`, type: "t", source: "/c" });
+    // Twice in one turn, then again: one entry per channel (dedupeWindow), one run (idempotent).
+    await Promise.all([broker.publish(event, channel), broker.publish(event, channel)]);
+    await broker.publish(event, channel);
+    await broker.publish(new CloudEvent({ type: "t", source: "/c", subject: "last" }), channel);
+  }
+  await withDeadline(Promise.all(sentinels.map((s) => s.promise)), DEADLINE, "the sentinels");
+  assert.deepEqual(runs.sort(), ["orders:orders-1", "payments:payments-1", "refunds:refunds-1"]);
   await broker.stop();
   await cluster.deleteKeys(keyPrefix);
 });

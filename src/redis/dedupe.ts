@@ -12,9 +12,21 @@ import { createHash } from "node:crypto";
 import type { CloudEvent } from "../event.ts";
 import { idempotencyKey } from "../idempotency.ts";
 
-/** Hex SHA-1 of the event's `source` + NUL + `id`. */
+/** Identities up to this length go into key names as they are; longer ones are hashed. */
+const MAX_RAW_IDENTITY = 200;
+
+/**
+ * The event's `source` + NUL + `id` as a key suffix: as it is when short
+ * (`r:` prefix; hashing costs more than the rest of a mark), else its hex
+ * SHA-1 (`h:` prefix), so a huge id never makes a huge key. The prefixes keep
+ * the two forms apart. Redis keys are binary-safe, and the channel's hash tag
+ * comes earlier in the key, so nothing here can move the key's slot.
+ */
 export function eventDigest(event: CloudEvent): string {
-  return createHash("sha1").update(idempotencyKey(event)).digest("hex");
+  const identity = idempotencyKey(event);
+  return identity.length <= MAX_RAW_IDENTITY
+    ? `r:${identity}`
+    : `h:${createHash("sha1").update(identity).digest("hex")}`;
 }
 
 /** Name under which the publish script is defined on a connection. */

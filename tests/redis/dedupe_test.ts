@@ -210,3 +210,12 @@ Deno.test("dedupeWindow: Redis killed and restarted (AOF) while publishing: no e
     await stopAll([broker]);
   }
 });
+
+Deno.test("dedupe: short identities name keys as they are, long ones by their digest", () => {
+  const short = new CloudEvent({ id: "A1", type: "t", source: "/s" });
+  assert.equal(eventDigest(short), "r:/s\u0000A1");
+  const long = new CloudEvent({ id: "x".repeat(5_000), type: "t", source: "/s" });
+  assert.match(eventDigest(long), /^h:[0-9a-f]{40}$/);
+  const other = new CloudEvent({ id: "x".repeat(4_999) + "y", type: "t", source: "/s" });
+  assert.notEqual(eventDigest(long), eventDigest(other));
+});

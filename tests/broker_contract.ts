@@ -855,7 +855,9 @@ export function brokerContractSuite(target: ContractTarget): void {
       if (features.redeliversUnacknowledged) {
         assert.equal(next.value, 2, "the message in hand was delivered again");
       } else {
-        assert.equal(next.value, 4);
+        // 3 may still be on its way from a networked broker when the new
+        // consumer subscribes; the message in hand, 2, never comes back.
+        assert.ok(next.value === 3 || next.value === 4, `got ${next.value}`);
         assert.ok(broker.stats().dropped >= 1, "messages given back are counted as dropped");
       }
       await reader.cancel();

@@ -310,7 +310,12 @@ export function defineEvent<
       const known = eventOptions?.maxDepth === undefined
         ? knownByDefault
         : outputKnown(readOptions(eventOptions));
-      initEvent(event, attributes, eventOptions, known);
+      // Only data given: every other attribute is the definition's, checked when it was defined.
+      const onlyData = eventOptions === undefined && init.id === undefined &&
+        init.subject === undefined && init.time === undefined && init.extensions === undefined &&
+        init.datacontenttype === undefined && init.dataschema === undefined &&
+        (init.source === undefined || init.source === source);
+      initEvent(event, attributes, eventOptions, known, onlyData);
       (event as { scope: EventScope }).scope = scope;
       if (new.target === Typed) Object.freeze(this);
     }

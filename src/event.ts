@@ -160,9 +160,14 @@ export function initEvent<D>(
   init: CloudEventInit<D>,
   options: CloudEventOptions | undefined,
   known: KnownData = "unknown",
+  attributesChecked = false,
 ): void {
-  const issues = eventInitIssues(init, options, known === "unknown");
-  if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvent" });
+  // A caller that built every attribute from values checked before (a
+  // definition's own type and defaults, a fresh id and time) skips the check.
+  if (!attributesChecked || known === "unknown") {
+    const issues = eventInitIssues(init, options, known === "unknown");
+    if (issues.length > 0) throw new ValidationError(issues, { context: "CloudEvent" });
+  }
   const target = event as Writable<CloudEvent<D>>;
   target.specversion = "1.0";
   target.id = init.id === undefined ? crypto.randomUUID() : init.id;

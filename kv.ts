@@ -39,25 +39,6 @@ import { setKvOpener } from "./src/kv/kv_store.ts";
 // The only place the broker touches the Deno namespace: opening a database by path.
 setKvOpener((path) => Deno.openKv(path));
 
-export type {
-  Broker,
-  BrokerOptions,
-  BrokerState,
-  BrokerStats,
-  ConsumeOptions,
-  Handler,
-  HandlerFailure,
-  MessageContext,
-  PublisherDecorator,
-  PublishOptions,
-  RequestOptions,
-  RetryBackoff,
-  StopOptions,
-  SubscribeOptions,
-  SubscriberDecorator,
-  Subscription,
-} from "./src/broker.ts";
-export type { Logger } from "./src/logger.ts";
 export { KvBroker, type KvDeadLettersOptions, type KvReplayOptions } from "./src/kv/kv_broker.ts";
 export type { KvBrokerOptions, KvPrefixPart } from "./src/kv/options.ts";
 export type { KvBrokerStats } from "./src/kv/stats.ts";

@@ -39,10 +39,10 @@ import { setKvOpener } from "./src/kv/kv_store.ts";
 // The only place the broker touches the Deno namespace: opening a database by path.
 setKvOpener((path) => Deno.openKv(path));
 
-export { KvBroker, type KvDeadLettersOptions, type KvReplayOptions } from "./src/kv/kv_broker.ts";
+export { KvBroker } from "./src/kv/kv_broker.ts";
 export type { KvBrokerOptions, KvPrefixPart } from "./src/kv/options.ts";
 export type { KvBrokerStats } from "./src/kv/stats.ts";
-export { type DeadLetter, FOREIGN_CHANNEL } from "./src/kv/dead_letters.ts";
+export { FOREIGN_CHANNEL } from "./src/kv/dead_letters.ts";
 export type {
   KvEnqueueOptions,
   KvKey,

@@ -83,6 +83,7 @@ export type {
   Subscription,
   SubscriptionHealth,
 } from "./src/broker.ts";
+export type { DeadLetter, DeadLettersOptions, ReplayOptions } from "./src/dead_letter.ts";
 export {
   type BusHealth,
   type DefinitionInfo,

@@ -39,11 +39,7 @@
  * @module
  */
 
-export {
-  type DeadLettersOptions,
-  RedisBroker,
-  type ReplayOptions,
-} from "./src/redis/redis_broker.ts";
+export { RedisBroker } from "./src/redis/redis_broker.ts";
 export type {
   RedisBrokerMode,
   RedisBrokerOptions,
@@ -51,4 +47,3 @@ export type {
   RedisDelivery,
 } from "./src/redis/options.ts";
 export type { RedisBrokerStats } from "./src/redis/stats.ts";
-export type { DeadLetter } from "./src/redis/dead_letters.ts";

@@ -14,6 +14,7 @@
  * @module
  */
 
+import type { DeadLetter } from "../dead_letter.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { ResolvedBackoff } from "../retry.ts";
 import { commit, isLockConflict } from "./commit.ts";
@@ -49,39 +50,6 @@ export const FOREIGN_CHANNEL = "$foreign";
 
 /** Marks a dead-letter record written by the broker. */
 const RECORD_MARK = "eventbus.kv-dead-letter/1";
-
-/**
- * One dead-lettered message, in the shape `RedisBroker` lists them.
- *
- * @example
- * ```ts
- * import { type DeadLetter, KvBroker } from "@opensecflow/eventbus/kv";
- * await using broker = new KvBroker({ path: ":memory:" });
- * await broker.start();
- * const letters: DeadLetter[] = await broker.deadLetters("orders", { count: 10 });
- * for (const letter of letters) console.log(letter.entryId, letter.attempts, letter.error);
- * ```
- */
-export interface DeadLetter {
-  /** Id of the dead letter, for `replayDeadLetters({ ids })`. */
-  id: string;
-  /** Channel the message was published to. */
-  channel: string;
-  /** Group whose subscription gave up on it. */
-  group: string;
-  /** Subscription (handler) name that gave up on it. */
-  subscription: string;
-  /** The message's id: the CloudEvent id, or the id the broker gave it. */
-  entryId: string;
-  /** Deliveries made (for a batch KV gave up on: the budget it had). */
-  attempts: number;
-  /** Why it was given up. */
-  error: string;
-  /** When it was dead-lettered (for a batch KV gave up on: when it was enqueued), ISO 8601. */
-  failedAt: string;
-  /** The message, decoded when possible, else what was stored. */
-  message: unknown;
-}
 
 /** What the broker stores for one dead letter. */
 interface StoredDeadLetter {

@@ -37,11 +37,8 @@ import { Lifecycle } from "../lifecycle.ts";
 import { Reporter } from "../reporter.ts";
 import { consumeStream, subscriptionHandle } from "../subscription.ts";
 import { KvConsumer } from "./consumer.ts";
-import {
-  type DeadLetter,
-  listDeadLetters,
-  replayDeadLetters as moveDeadLetters,
-} from "./dead_letters.ts";
+import type { DeadLetter, DeadLettersOptions, ReplayOptions } from "../dead_letter.ts";
+import { listDeadLetters, replayDeadLetters as moveDeadLetters } from "./dead_letters.ts";
 import { Dispatcher, type QueueConsumer } from "./dispatcher.ts";
 import { type Envelope, envelopeOverhead, MAX_VALUE_BYTES, utf8Length } from "./envelope.ts";
 import { kvIdempotentHandler } from "./idempotency.ts";
@@ -69,34 +66,6 @@ const DEFAULT_REQUEST_TIMEOUT = 5_000;
 const UNPARK_WAIT_MS = 1_000;
 /** A name of the longest length, to bound the routing fields of a message. */
 const MAX_NAME_LENGTH_TEXT = "x".repeat(MAX_NAME_LENGTH);
-
-/**
- * Options of {@linkcode KvBroker.deadLetters}.
- *
- * @example
- * ```ts
- * import type { KvDeadLettersOptions } from "@opensecflow/eventbus/kv";
- * const options: KvDeadLettersOptions = { count: 50 };
- * ```
- */
-export interface KvDeadLettersOptions {
-  /** Most dead letters to return, oldest first; default 100. */
-  count?: number;
-}
-
-/**
- * Options of {@linkcode KvBroker.replayDeadLetters}.
- *
- * @example
- * ```ts
- * import type { KvReplayOptions } from "@opensecflow/eventbus/kv";
- * const options: KvReplayOptions = { ids: ["0lx4k2f1c-0000-1a2b3c4d"] };
- * ```
- */
-export interface KvReplayOptions {
-  /** Dead-letter ids to replay; default: all of the channel's. */
-  ids?: string[];
-}
 
 function subscriptionKey(channel: string, name: string): string {
   return `${channel}\u0000${name}`;
@@ -667,7 +636,7 @@ export class KvBroker extends EventTarget implements Broker {
    * }
    * ```
    */
-  async deadLetters(channel: string, options?: KvDeadLettersOptions): Promise<DeadLetter[]> {
+  async deadLetters(channel: string, options?: DeadLettersOptions): Promise<DeadLetter[]> {
     checkChannel(channel);
     if (options !== undefined && (options === null || typeof options !== "object")) {
       throw new InvalidArgumentError("options", "must be an object");
@@ -704,7 +673,7 @@ export class KvBroker extends EventTarget implements Broker {
    * console.log(`${moved} dead letters replayed`);
    * ```
    */
-  async replayDeadLetters(channel: string, options?: KvReplayOptions): Promise<number> {
+  async replayDeadLetters(channel: string, options?: ReplayOptions): Promise<number> {
     checkChannel(channel);
     if (options !== undefined && (options === null || typeof options !== "object")) {
       throw new InvalidArgumentError("options", "must be an object");

@@ -9,42 +9,9 @@
  */
 
 import type { Redis } from "ioredis";
+import type { DeadLetter } from "../dead_letter.ts";
 import { runFields } from "./attempts.ts";
 import { decodeEntry, type EntryFields, fieldsToObject } from "./entry_codec.ts";
-
-/**
- * One dead-lettered entry.
- *
- * @example
- * ```ts
- * import { RedisBroker, type DeadLetter } from "@opensecflow/eventbus/redis";
- * const broker = new RedisBroker({ keyPrefix: "docs:dl:" });
- * await broker.start();
- * const letters: DeadLetter[] = await broker.deadLetters("orders", { count: 10 });
- * for (const letter of letters) console.log(letter.entryId, letter.attempts, letter.error);
- * await broker.stop();
- * ```
- */
-export interface DeadLetter {
-  /** Id of the dead letter in the dead-letter stream. */
-  id: string;
-  /** Channel the entry was published to. */
-  channel: string;
-  /** Consumer group that gave up on it. */
-  group: string;
-  /** Subscription (handler) name that gave up on it. */
-  subscription: string;
-  /** Id of the original entry in the channel's stream. */
-  entryId: string;
-  /** Attempts made. */
-  attempts: number;
-  /** Message of the last error. */
-  error: string;
-  /** When it was dead-lettered (ISO 8601). */
-  failedAt: string;
-  /** The message, decoded when possible, else the raw entry fields as an object. */
-  message: unknown;
-}
 
 /** Why and where an entry is dead-lettered. */
 export interface DeadLetterReason {

@@ -44,11 +44,8 @@ import { consumeStream, subscriptionHandle } from "../subscription.ts";
 import { deadline } from "../timers.ts";
 import { type HealthSubscription, redisHealth } from "./health.ts";
 import { closeConnection, connectWithin, createConnection } from "./connection.ts";
-import {
-  type DeadLetter,
-  listDeadLetters,
-  replayDeadLetters as moveDeadLetters,
-} from "./dead_letters.ts";
+import type { DeadLetter, DeadLettersOptions, ReplayOptions } from "../dead_letter.ts";
+import { listDeadLetters, replayDeadLetters as moveDeadLetters } from "./dead_letters.ts";
 import {
   attemptsKey,
   deadLetterKey,
@@ -88,34 +85,6 @@ interface SubscriptionRecord {
   /** Starting the subscription on a running broker. */
   starting?: Promise<void>;
   closing?: Promise<void>;
-}
-
-/**
- * Options of {@linkcode RedisBroker.deadLetters}.
- *
- * @example
- * ```ts
- * import type { DeadLettersOptions } from "@opensecflow/eventbus/redis";
- * const options: DeadLettersOptions = { count: 50 };
- * ```
- */
-export interface DeadLettersOptions {
-  /** Most dead letters to return, oldest first; default 100. */
-  count?: number;
-}
-
-/**
- * Options of {@linkcode RedisBroker.replayDeadLetters}.
- *
- * @example
- * ```ts
- * import type { ReplayOptions } from "@opensecflow/eventbus/redis";
- * const options: ReplayOptions = { ids: ["1700000000000-0"] };
- * ```
- */
-export interface ReplayOptions {
-  /** Dead-letter ids to replay; default: all of the channel's. */
-  ids?: string[];
 }
 
 function checkOptionsObject(options: unknown): void {

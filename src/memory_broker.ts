@@ -6,20 +6,17 @@
  * @module
  */
 
+import { BrokerBase } from "./broker_base.ts";
 import type {
-  Broker,
   BrokerHealth,
   BrokerOptions,
   BrokerState,
   BrokerStats,
-  ConsumeOptions,
   Handler,
-  PublisherDecorator,
   PublishOptions,
   RequestOptions,
   StopOptions,
   SubscribeOptions,
-  SubscriberDecorator,
   Subscription,
   SubscriptionHealth,
 } from "./broker.ts";
@@ -39,8 +36,6 @@ import {
   checkStopOptions,
   checkSubscribeArgs,
   duplicateNameError,
-  publisherDecorator,
-  subscriberDecorator,
 } from "./handler_support.ts";
 import { checkIdempotent, idempotentHandler } from "./idempotency.ts";
 import { HandlerRunner, type RunnerHost, type Unsettled } from "./handler_runner.ts";
@@ -61,7 +56,7 @@ import {
   resolveMaxDeliveries,
 } from "./retry.ts";
 import { RingQueue } from "./ring_queue.ts";
-import { consumeStream, subscriptionHandle } from "./subscription.ts";
+import { subscriptionHandle } from "./subscription.ts";
 import { deadline } from "./timers.ts";
 
 /**
@@ -216,7 +211,7 @@ function checkOptions(options: MemoryBrokerOptions | undefined): CheckedOptions 
  * console.log(await broker.request("A1", "prices", { timeout: 500 })); // 12.5
  * ```
  */
-export class MemoryBroker extends EventTarget implements Broker {
+export class MemoryBroker extends BrokerBase {
   readonly #reporter: Reporter;
   readonly #maxQueueSize: number;
   readonly #reject: boolean;
@@ -284,11 +279,6 @@ export class MemoryBroker extends EventTarget implements Broker {
     return this.#lifecycle.stop(() => this.#drainAndStop(timeout));
   }
 
-  /** Stops the broker at the end of an `await using` scope. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
-  }
-
   /**
    * Registers a handler on a channel, before or after `start()`. A handler
    * without a name (no `options.name`, anonymous function) is named
@@ -319,41 +309,6 @@ export class MemoryBroker extends EventTarget implements Broker {
     this.#channels.set(channel, states === undefined ? [state] : [...states, state]);
     this.#subscribers++;
     return subscriptionHandle(channel, name, () => this.#unsubscribe(state), checked.signal);
-  }
-
-  /**
-   * The messages of `channel` as a `ReadableStream`, acknowledged when the
-   * reader asks for the next one. Leaving the loop unsubscribes.
-   *
-   * @example
-   * ```ts
-   * import { MemoryBroker } from "@opensecflow/eventbus";
-   * await using broker = new MemoryBroker();
-   * const jobs = broker.consume<string>("jobs", { name: "worker" });
-   * await broker.start();
-   * await broker.publish("first", "jobs");
-   * for await (const job of jobs) {
-   *   console.log(job); // "first"
-   *   break;
-   * }
-   * ```
-   */
-  consume<T = unknown>(channel: string, options: ConsumeOptions): ReadableStream<T> {
-    checkChannel(channel);
-    return consumeStream<T>(
-      (handler, subscribe) => this.subscribe(channel, handler, subscribe),
-      options,
-    );
-  }
-
-  /** Decorator form of {@linkcode MemoryBroker.subscribe}. */
-  subscriber(channel: string, options?: SubscribeOptions): SubscriberDecorator {
-    return subscriberDecorator(this, channel, options);
-  }
-
-  /** Decorator publishing the wrapped function's non-undefined result to `channel`. */
-  publisher(channel: string, options?: PublishOptions): PublisherDecorator {
-    return publisherDecorator(this, channel, options);
   }
 
   /**

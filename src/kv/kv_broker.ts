@@ -5,18 +5,15 @@
  * @module
  */
 
+import { BrokerBase } from "../broker_base.ts";
 import type {
-  Broker,
   BrokerHealth,
   BrokerState,
-  ConsumeOptions,
   Handler,
-  PublisherDecorator,
   PublishOptions,
   RequestOptions,
   StopOptions,
   SubscribeOptions,
-  SubscriberDecorator,
   Subscription,
   SubscriptionHealth,
 } from "../broker.ts";
@@ -29,13 +26,11 @@ import {
   checkStopOptions,
   checkSubscribeArgs,
   duplicateNameError,
-  publisherDecorator,
-  subscriberDecorator,
 } from "../handler_support.ts";
 import { checkIdempotent } from "../idempotency.ts";
 import { Lifecycle } from "../lifecycle.ts";
 import { Reporter } from "../reporter.ts";
-import { consumeStream, subscriptionHandle } from "../subscription.ts";
+import { subscriptionHandle } from "../subscription.ts";
 import { KvConsumer } from "./consumer.ts";
 import type { DeadLetter, DeadLettersOptions, ReplayOptions } from "../dead_letter.ts";
 import { listDeadLetters, replayDeadLetters as moveDeadLetters } from "./dead_letters.ts";
@@ -104,7 +99,7 @@ function subscriptionKey(channel: string, name: string): string {
  * );
  * ```
  */
-export class KvBroker extends EventTarget implements Broker {
+export class KvBroker extends BrokerBase {
   readonly #options: ResolvedKvOptions;
   readonly #reporter: Reporter;
   readonly #keys: KvKeys;
@@ -282,11 +277,6 @@ export class KvBroker extends EventTarget implements Broker {
     return this.#lifecycle.stop(() => this.#drainAndStop(timeout));
   }
 
-  /** Stops the broker at the end of an `await using` scope. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
-  }
-
   async #drainAndStop(timeout: number): Promise<void> {
     const kv = this.#kv;
     if (kv === undefined) return;
@@ -445,42 +435,6 @@ export class KvBroker extends EventTarget implements Broker {
     });
     state.runner.abortWhenIdle("subscription closed");
     return Promise.resolve();
-  }
-
-  /**
-   * The messages of `channel` as a `ReadableStream`, acknowledged when the
-   * reader asks for the next one; leaving the loop unsubscribes and parks the
-   * message in hand, so it is delivered again.
-   *
-   * @example
-   * ```ts
-   * import { KvBroker } from "@opensecflow/eventbus/kv";
-   * await using broker = new KvBroker({ path: ":memory:" });
-   * const jobs = broker.consume<string>("jobs", { name: "worker" });
-   * await broker.start();
-   * await broker.publish("first", "jobs");
-   * for await (const job of jobs) {
-   *   console.log(job); // "first"
-   *   break;
-   * }
-   * ```
-   */
-  consume<T = unknown>(channel: string, options: ConsumeOptions): ReadableStream<T> {
-    checkChannel(channel);
-    return consumeStream<T>(
-      (handler, subscribe) => this.subscribe(channel, handler, subscribe),
-      options,
-    );
-  }
-
-  /** Decorator form of `subscribe`: `broker.subscriber("orders")(function handle(e) {})`. */
-  subscriber(channel: string, options?: SubscribeOptions): SubscriberDecorator {
-    return subscriberDecorator(this, channel, options);
-  }
-
-  /** Decorator publishing the wrapped function's non-undefined result to `channel`. */
-  publisher(channel: string, options?: PublishOptions): PublisherDecorator {
-    return publisherDecorator(this, channel, options);
   }
 
   /**

@@ -7,19 +7,16 @@
  * @module
  */
 
+import { BrokerBase } from "../broker_base.ts";
 import type { Redis } from "ioredis";
 import type {
-  Broker,
   BrokerHealth,
   BrokerState,
-  ConsumeOptions,
   Handler,
-  PublisherDecorator,
   PublishOptions,
   RequestOptions,
   StopOptions,
   SubscribeOptions,
-  SubscriberDecorator,
   Subscription,
 } from "../broker.ts";
 import {
@@ -34,13 +31,11 @@ import {
   checkStopOptions,
   checkSubscribeArgs,
   duplicateNameError,
-  publisherDecorator,
-  subscriberDecorator,
 } from "../handler_support.ts";
 import { checkIdempotent } from "../idempotency.ts";
 import { Lifecycle } from "../lifecycle.ts";
 import { Reporter } from "../reporter.ts";
-import { consumeStream, subscriptionHandle } from "../subscription.ts";
+import { subscriptionHandle } from "../subscription.ts";
 import { deadline } from "../timers.ts";
 import { type HealthSubscription, redisHealth } from "./health.ts";
 import { closeConnection, connectWithin, createConnection } from "./connection.ts";
@@ -120,7 +115,7 @@ function checkOptionsObject(options: unknown): void {
  * );
  * ```
  */
-export class RedisBroker extends EventTarget implements Broker {
+export class RedisBroker extends BrokerBase {
   readonly #options: ResolvedRedisOptions;
   readonly #counters: RedisCounters = newCounters();
   readonly #reporter: Reporter;
@@ -486,43 +481,6 @@ export class RedisBroker extends EventTarget implements Broker {
   }
 
   /**
-   * The messages of `channel` as a `ReadableStream`, acknowledged when the
-   * reader asks for the next one; leaving the loop unsubscribes and gives the
-   * message in hand back unacknowledged, so it is delivered again (in stream
-   * mode; pub/sub mode counts it as dropped).
-   *
-   * @example
-   * ```ts
-   * import { RedisBroker } from "@opensecflow/eventbus/redis";
-   * await using broker = new RedisBroker({ url: "redis://127.0.0.1:6379", keyPrefix: "doc:" });
-   * const jobs = broker.consume<string>("jobs", { name: "worker" });
-   * await broker.start();
-   * await broker.publish("first", "jobs");
-   * for await (const job of jobs) {
-   *   console.log(job); // "first"
-   *   break;
-   * }
-   * ```
-   */
-  consume<T = unknown>(channel: string, options: ConsumeOptions): ReadableStream<T> {
-    checkChannel(channel);
-    return consumeStream<T>(
-      (handler, subscribe) => this.subscribe(channel, handler, subscribe),
-      options,
-    );
-  }
-
-  /** Decorator form of `subscribe`: `broker.subscriber("orders")(function handle(e) {})`. */
-  subscriber(channel: string, options?: SubscribeOptions): SubscriberDecorator {
-    return subscriberDecorator(this, channel, options);
-  }
-
-  /** Decorator publishing the wrapped function's non-undefined result to `channel`. */
-  publisher(channel: string, options?: PublishOptions): PublisherDecorator {
-    return publisherDecorator(this, channel, options);
-  }
-
-  /**
    * Publishes a message (a `CloudEvent` or any JSON value) to a channel and
    * resolves once Redis accepted it (XADD, or PUBLISH in pub/sub mode).
    * Rejects with `NotStartedError` unless started, `InvalidArgumentError` for
@@ -746,10 +704,5 @@ export class RedisBroker extends EventTarget implements Broker {
       pendingRequests: this.#requests.pending,
       publishing: this.#publisher.inFlight,
     };
-  }
-
-  /** `await using broker = new RedisBroker()` stops it at scope exit. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
   }
 }

@@ -59,6 +59,10 @@ export class RedisCluster {
               "2000",
               "--cluster-port",
               String(freePort()),
+              // Redis waits 5 s by default before a diskless full sync: a fresh
+              // replica would leave WAIT unanswered for that long.
+              "--repl-diskless-sync-delay",
+              "0",
               ...(options.args ?? []),
             ],
           }),
@@ -90,16 +94,24 @@ export class RedisCluster {
     return run("redis-cli", ["-p", String(node.port), ...args]);
   }
 
-  /** Resolves once every running node reports `cluster_state:ok`; rejects after `timeout` ms. */
+  /**
+   * Resolves once every running node reports `cluster_state:ok` and every
+   * running replica has its link to its master up (until then WAIT counts it
+   * out); rejects after `timeout` ms.
+   */
   async waitHealthy(timeout: number): Promise<void> {
     const deadline = Date.now() + timeout;
     for (;;) {
       const states = await Promise.all(
-        this.nodes.filter((node) => node.running).map((node) =>
-          this.cli(node, "cluster", "info").catch(() => "")
-        ),
+        this.nodes.filter((node) => node.running).map(async (node) => {
+          const info = await this.cli(node, "cluster", "info").catch(() => "");
+          const replication = await this.cli(node, "info", "replication").catch(() => "");
+          return info.includes("cluster_state:ok") &&
+            (replication.includes("role:master") ||
+              replication.includes("master_link_status:up"));
+        }),
       );
-      if (states.every((info) => info.includes("cluster_state:ok"))) return;
+      if (states.every(Boolean)) return;
       if (Date.now() > deadline) {
         throw new Error(`the cluster was not ok within ${timeout} ms`);
       }

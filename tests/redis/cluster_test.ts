@@ -170,7 +170,8 @@ Deno.test("RedisBroker replicas on a cluster: publish resolves once a replica ho
 });
 
 Deno.test("RedisBroker replicas on one primary with a replica: WAIT holds each publish", async () => {
-  await using primary = await RedisServer.start();
+  // No 5 s pause before the replica's first (diskless) sync.
+  await using primary = await RedisServer.start({ args: ["--repl-diskless-sync-delay", "0"] });
   await using replica = await RedisServer.start({
     args: ["--replicaof", "127.0.0.1", String(primary.port)],
   });

@@ -43,6 +43,7 @@ export { defaultLogger, type Logger, silentLogger } from "./src/logger.ts";
 export { AckMessage, NackMessage, type NackOptions, RejectMessage } from "./src/outcomes.ts";
 export { DropEvent, HandlerErrorEvent, StateChangeEvent } from "./src/broker_events.ts";
 export { BrokerBase } from "./src/broker_base.ts";
+export { GuardedEventTarget } from "./src/guarded_event_target.ts";
 export {
   CloudEvent,
   type CloudEventInit,

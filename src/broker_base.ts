@@ -21,10 +21,12 @@ import type {
   Subscription,
 } from "./broker.ts";
 import { checkChannel, publisherDecorator, subscriberDecorator } from "./handler_support.ts";
+import { GuardedEventTarget } from "./guarded_event_target.ts";
 import { consumeStream } from "./subscription.ts";
 
 /**
- * The base of every broker in this package: an `EventTarget` that derives
+ * The base of every broker in this package: an `EventTarget` (whose listeners
+ * are guarded: one that throws is logged, never crashes) that derives
  * `consume`, `subscriber`, `publisher` and `[Symbol.asyncDispose]` from the
  * transport methods a broker implements. A broker of your own can extend it
  * and run the shared contract suite.
@@ -35,7 +37,7 @@ import { consumeStream } from "./subscription.ts";
  * console.assert(new MemoryBroker() instanceof BrokerBase);
  * ```
  */
-export abstract class BrokerBase extends EventTarget implements Broker {
+export abstract class BrokerBase extends GuardedEventTarget implements Broker {
   /** Current lifecycle state. */
   abstract get state(): BrokerState;
   /** Starts consuming; idempotent; a stopped broker can start again. */

@@ -31,8 +31,10 @@ import {
   checkStopOptions,
   subscriptionName,
 } from "./handler_support.ts";
+import { GuardedEventTarget } from "./guarded_event_target.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { RejectMessage } from "./outcomes.ts";
+import { Reporter } from "./reporter.ts";
 import { checkSignal, consumeStream, subscriptionHandle } from "./subscription.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
 import { MemoryBroker } from "./memory_broker.ts";
@@ -155,14 +157,15 @@ interface Registration {
  * await bus.publish(new UserSignedUp({ data: { email: "ada@example.com" } }));
  * ```
  */
-export class EventBus extends EventTarget {
+export class EventBus extends GuardedEventTarget {
   #process: Broker;
   #app: Broker;
   readonly #attachments = new Set<Attachment>();
   readonly #middleware: Middleware[] = [];
   /** Prefix of broker channels. */
   readonly channelPrefix: string;
-  #logger: Logger;
+  /** Guarded logging: a logger that throws must not leave the brokers half started. */
+  readonly #reporter: Reporter;
   readonly #lifecycle: Lifecycle = new Lifecycle(this);
   /** Per event type: its channel and the definition subscribed to it, if any. */
   readonly #routes = new Map<string, Route>();
@@ -194,8 +197,9 @@ export class EventBus extends EventTarget {
     }
     if (options.logger !== undefined) checkLogger(options.logger);
     super();
-    this.#logger = options.logger ?? defaultLogger;
-    const brokerOptions = { logger: this.#logger, onError: options.onError };
+    const logger = options.logger ?? defaultLogger;
+    this.#reporter = new Reporter(logger, undefined, this);
+    const brokerOptions = { logger, onError: options.onError };
     this.#process = options.process ?? new MemoryBroker(brokerOptions);
     this.#app = options.app ?? new MemoryBroker(brokerOptions);
     this.channelPrefix = prefix;
@@ -205,6 +209,11 @@ export class EventBus extends EventTarget {
       replaceBrokers: (brokers) => this.#replaceBrokers(brokers),
       removeMiddleware: (middleware) => this.#removeMiddleware(middleware),
     });
+  }
+
+  /** A listener's error goes to the bus's logger. */
+  protected override reportListenerError(type: string, error: unknown): void {
+    this.#reporter.log("error", `a "${type}" event listener threw`, error);
   }
 
   /** Broker of PROCESS-scope events. */
@@ -347,7 +356,7 @@ export class EventBus extends EventTarget {
       for (const attachment of attachments) {
         this.#attachments.delete(attachment);
         attachment.sub.unsubscribe().catch((e) =>
-          this.#logger.error("undoing a subscription failed", e)
+          this.#reporter.log("error", "undoing a subscription failed", e)
         );
       }
       throw error;
@@ -512,7 +521,9 @@ export class EventBus extends EventTarget {
     if (this.#app !== this.#process) this.#forwardEvents(this.#app);
     for (const attachment of this.#attachments) {
       const old = attachment.sub;
-      old.unsubscribe().catch((e) => this.#logger.error("moving a subscription failed", e));
+      old.unsubscribe().catch((e) =>
+        this.#reporter.log("error", "moving a subscription failed", e)
+      );
       const broker = attachment.scope === EventScope.PROCESS ? this.#process : this.#app;
       attachment.sub = broker.subscribe(attachment.channel, attachment.deliver, {
         ...attachment.options,
@@ -735,7 +746,8 @@ export class EventBus extends EventTarget {
           await this.#app.start();
         } catch (error) {
           await this.#process.stop().catch((stopError) =>
-            this.#logger.error(
+            this.#reporter.log(
+              "error",
               "process broker failed to stop after the app broker failed to start",
               stopError,
             )
@@ -743,7 +755,7 @@ export class EventBus extends EventTarget {
           throw error;
         }
       }
-      this.#logger.info("event bus started");
+      this.#reporter.log("info", "event bus started");
     });
   }
 
@@ -767,7 +779,7 @@ export class EventBus extends EventTarget {
           `event bus: ${failures.length} broker(s) failed to stop`,
         );
       }
-      this.#logger.info("event bus stopped");
+      this.#reporter.log("info", "event bus stopped");
     });
   }
 

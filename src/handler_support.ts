@@ -214,7 +214,8 @@ export function reportFailure(
  * compiles: on a static method (TC39 or legacy) it subscribes the method
  * bound to the class; on an instance method (TC39 only: legacy decorators
  * give no instance) it subscribes each new instance's method, under the names
- * `name`, `name#2`, ... in construction order.
+ * `Class.method`, `Class.method#2`, ... in construction order (`name`,
+ * `name#2`, ... when `options.name` is given).
  */
 export function subscriberDecorator(
   broker: Broker,
@@ -226,7 +227,7 @@ export function subscriberDecorator(
   const decorate = (...args: unknown[]): unknown => {
     const legacy = legacyStaticMethod(args, "broker.subscriber()");
     if (legacy !== undefined) {
-      const name = options?.name ?? legacy.key;
+      const name = options?.name ?? qualifiedName(legacy.owner, legacy.key);
       broker.subscribe(channel, legacy.method.bind(legacy.owner) as Handler, { ...options, name });
       return undefined;
     }
@@ -234,9 +235,10 @@ export function subscriberDecorator(
     checkHandler(handler);
     const method = methodContext(context, "broker.subscriber()");
     if (method !== undefined) {
-      const base = options?.name ?? String(method.name);
       const isStatic = method.static;
       method.addInitializer(function (this: unknown) {
+        const owner = isStatic ? this : (this as object).constructor;
+        const base = options?.name ?? qualifiedName(owner, String(method.name));
         const name = isStatic ? base : nameOf(base);
         broker.subscribe(channel, handler.bind(this), { ...options, name });
       });
@@ -246,6 +248,12 @@ export function subscriberDecorator(
     return handler;
   };
   return decorate as SubscriberDecorator;
+}
+
+/** `Class.method`, or the method's name alone when the class has no name. */
+function qualifiedName(owner: unknown, method: string): string {
+  const className = typeof owner === "function" ? owner.name : "";
+  return className ? `${className}.${method}` : method;
 }
 
 /**

@@ -248,6 +248,11 @@ export class MemoryBroker extends BrokerBase {
     };
   }
 
+  /** A listener's error goes to this broker's logger. */
+  protected override reportListenerError(type: string, error: unknown): void {
+    this.#reporter.log("error", `a "${type}" event listener threw`, error);
+  }
+
   /** Current lifecycle state. */
   get state(): BrokerState {
     return this.#lifecycle.state;

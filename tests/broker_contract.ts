@@ -373,7 +373,7 @@ export function brokerContractSuite(target: ContractTarget): void {
       await broker.start();
       await broker.publish("J", channel);
       await wait(got.reached(2), "both instances got the job");
-      assert.deepEqual([...got.items].sort(), ["a:J:handle", "b:J:handle#2"]);
+      assert.deepEqual([...got.items].sort(), ["a:J:Worker.handle", "b:J:Worker.handle#2"]);
     },
   );
 
@@ -682,6 +682,62 @@ export function brokerContractSuite(target: ContractTarget): void {
       },
       maxDeliveries: 1,
     });
+  }
+
+  {
+    const logged: string[] = [];
+    const recordingLogger: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: (message: string) => void logged.push(message),
+    };
+    contract(
+      "listeners that throw or reject are logged and never stop consumption",
+      async (broker) => {
+        logged.length = 0;
+        const channel = uniqueChannel("broken-listener");
+        const got = new Collector<string>();
+        const heard: string[] = [];
+        broker.addEventListener("error", () => {
+          heard.push("error");
+          throw new Error("error listener broken");
+        });
+        broker.addEventListener("statechange", async () => {
+          heard.push("statechange");
+          await Promise.resolve();
+          throw new Error("statechange listener broken");
+        });
+        broker.addEventListener("error", {
+          handleEvent() {
+            throw new Error("listener object broken");
+          },
+        });
+        broker.subscribe(channel, function fragile(m: string) {
+          if (m === "boom") throw new Error("handler failed");
+          got.add(m);
+        });
+        await broker.start();
+        await broker.publish("boom", channel);
+        await broker.publish("ok-1", channel);
+        await broker.publish("ok-2", channel);
+        await wait(got.reached(2), "messages after the failure were handled");
+        await waitFor(
+          () => logged.filter((line) => /"error" event listener threw/.test(line)).length >= 2,
+          { deadline, what: "both error listeners' failures logged" },
+        );
+        await waitFor(
+          () => logged.some((line) => /"statechange" event listener threw/.test(line)),
+          {
+            deadline,
+            what: "the rejected statechange listener logged",
+          },
+        );
+        assert.ok(heard.includes("error") && heard.includes("statechange"));
+        assert.deepEqual(got.items, ["ok-1", "ok-2"]);
+      },
+      { logger: recordingLogger, maxDeliveries: 1 },
+    );
   }
 
   contract(

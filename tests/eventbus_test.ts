@@ -528,3 +528,58 @@ Deno.test("bus: middleware must call next() exactly once, and publish hooks wrap
   assert.equal(reply, 42);
   assert.deepEqual(seen, ["events.test.order.created"]);
 });
+
+Deno.test("bus: a logger that throws leaves the brokers' state the bus's own", async () => {
+  const thrower = (): never => {
+    throw new Error("the logger is broken");
+  };
+  const brokenLogger = { debug: thrower, info: thrower, warn: thrower, error: thrower };
+  const processBroker = new MemoryBroker({ logger: silentLogger });
+  const appBroker = new MemoryBroker({ logger: silentLogger });
+  const bus = new EventBus({ process: processBroker, app: appBroker, logger: brokenLogger });
+  await bus.start();
+  assert.equal(bus.state, "started");
+  assert.equal(processBroker.state, "started");
+  assert.equal(appBroker.state, "started");
+  await bus.stop();
+  assert.equal(bus.state, "stopped");
+  assert.equal(processBroker.state, "stopped");
+  assert.equal(appBroker.state, "stopped");
+});
+
+Deno.test("bus: its listeners that throw or reject are logged; handling goes on", async () => {
+  const logger = recordingLogger();
+  const bothLogged = deferred();
+  const error = logger.error;
+  logger.error = (message: string) => {
+    error(message);
+    const listeners = logger.lines.filter((line) => /event listener threw/.test(line));
+    if (listeners.length === 2) bothLogged.resolve();
+  };
+  await using bus = new EventBus({ logger });
+  const handled = deferred<string>();
+  bus.subscribe(UserJoined, function greet(event) {
+    if (event.data.userId === "boom") throw new Error("handler failed");
+    handled.resolve(event.data.userId);
+  });
+  bus.addEventListener("error", () => {
+    throw new Error("error listener broken");
+  });
+  const removed = () => {
+    throw new Error("a removed listener must not run");
+  };
+  bus.addEventListener("error", removed);
+  bus.removeEventListener("error", removed);
+  await bus.start();
+  bus.addEventListener("statechange", () => Promise.reject(new Error("rejected")), { once: true });
+  await bus.publish(new UserJoined({ data: { userId: "boom" } }));
+  await bus.publish(new UserJoined({ data: { userId: "ada" } }));
+  assert.equal(await withDeadline(handled.promise, DEADLINE, "the next event"), "ada");
+  await bus.stop();
+  await withDeadline(bothLogged.promise, DEADLINE, "both listeners' failures logged");
+  const logged = logger.lines.filter((line) => /event listener threw/.test(line));
+  assert.deepEqual(logged.sort(), [
+    `error a "error" event listener threw`,
+    `error a "statechange" event listener threw`,
+  ]);
+});

@@ -29,8 +29,39 @@ Deno.test("subscriber: a TC39 decorator on an instance method subscribes each in
   await broker.start();
   await broker.publish("J-1", "jobs");
   await withDeadline(calls.reached, DEADLINE, "three instances");
-  assert.deepEqual(seen.sort(), ["a:J-1:handle", "b:J-1:handle#2", "c:J-1:handle#3"]);
+  assert.deepEqual(seen.sort(), [
+    "a:J-1:Worker.handle",
+    "b:J-1:Worker.handle#2",
+    "c:J-1:Worker.handle#3",
+  ]);
   assert.equal(broker.stats().subscribers, 3);
+});
+
+Deno.test("subscriber: instance methods of one name in two classes subscribe side by side", async () => {
+  await using broker = new MemoryBroker({ logger: silentLogger });
+  const seen: string[] = [];
+  const calls = countdown(3);
+  class Billing {
+    @broker.subscriber("orders")
+    handle(_order: string, context: MessageContext): void {
+      seen.push(context.subscription);
+      calls.hit();
+    }
+  }
+  class Shipping {
+    @broker.subscriber("orders")
+    handle(_order: string, context: MessageContext): void {
+      seen.push(context.subscription);
+      calls.hit();
+    }
+  }
+  new Billing();
+  new Shipping();
+  new Shipping();
+  await broker.start();
+  await broker.publish("O-1", "orders");
+  await withDeadline(calls.reached, DEADLINE, "every instance of both classes");
+  assert.deepEqual(seen.sort(), ["Billing.handle", "Shipping.handle", "Shipping.handle#2"]);
 });
 
 Deno.test("subscriber: a TC39 decorator on a static method subscribes it once, bound to the class", async () => {
@@ -74,7 +105,7 @@ Deno.test("subscriber: a legacy decorator call (target, key, descriptor) on a st
   await broker.start();
   await broker.publish("J-3", "legacy.jobs");
   await withDeadline(calls.reached, DEADLINE, "the legacy static handler");
-  assert.deepEqual(seen, ["legacy:J-3:run"]);
+  assert.deepEqual(seen, ["legacy:J-3:Jobs.run"]);
 });
 
 Deno.test("subscriber: a legacy decorator call on an instance method or a property is refused and subscribes nothing", async () => {

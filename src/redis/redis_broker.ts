@@ -177,6 +177,11 @@ export class RedisBroker extends BrokerBase {
     };
   }
 
+  /** A listener's error goes to this broker's logger. */
+  protected override reportListenerError(type: string, error: unknown): void {
+    this.#reporter.log("error", `a "${type}" event listener threw`, error);
+  }
+
   /** Current lifecycle state. */
   get state(): BrokerState {
     return this.#lifecycle.state;

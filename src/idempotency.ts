@@ -80,23 +80,35 @@ export class RememberedKeys {
 /**
  * Wraps a handler so it runs at most once per (`source`, `id`) within `ttl`:
  * a CloudEvent already handled successfully is acknowledged without running.
- * Messages that are not CloudEvents pass through.
+ * A copy that arrives while the event runs waits for that run: it is skipped
+ * when the run succeeds and runs when it fails. Messages that are not
+ * CloudEvents pass through.
  */
 export function idempotentHandler(handler: Handler, ttl: number): Handler {
   const seen = new RememberedKeys(ttl);
+  /** Per event running now: settles (never rejects) when its run ends. */
+  const running = new Map<string, Promise<void>>();
   const wrapped: Handler = (message, context) => {
     if (!(message instanceof CloudEvent)) return handler(message, context);
     const key = idempotencyKey(message);
     if (seen.has(key, Date.now())) return undefined;
+    const earlier = running.get(key);
+    if (earlier !== undefined) return earlier.then(() => wrapped(message, context));
     const result = handler(message, context);
-    if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
-      return (result as Promise<unknown>).then((value) => {
-        seen.add(key, Date.now());
-        return value;
-      });
+    if (result === null || typeof (result as Promise<unknown>)?.then !== "function") {
+      seen.add(key, Date.now());
+      return result;
     }
-    seen.add(key, Date.now());
-    return result;
+    const succeeded = Promise.resolve(result).then((value) => {
+      seen.add(key, Date.now());
+      return value;
+    });
+    const ended = succeeded.then(() => {}, () => {});
+    running.set(key, ended);
+    ended.then(() => {
+      if (running.get(key) === ended) running.delete(key);
+    });
+    return succeeded;
   };
   Object.defineProperty(wrapped, "name", { value: handler.name });
   return wrapped;

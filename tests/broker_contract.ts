@@ -975,6 +975,32 @@ export function brokerContractSuite(target: ContractTarget): void {
     { maxDeliveries: 1 },
   );
 
+  if (features.idempotent) {
+    contract(
+      "idempotent: copies read together by concurrent calls run once",
+      async (broker) => {
+        const channel = uniqueChannel("idempotent-concurrent");
+        const calls = new Collector<string>();
+        broker.subscribe(channel, async function once(e: CloudEvent) {
+          calls.add(e.subject!);
+          // Still running when the copies are taken.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }, { idempotent: true, concurrency: 4 });
+        await broker.start();
+        const event = new CloudEvent({ type: "test.once", source: "/c", subject: "same" });
+        await Promise.all([1, 2, 3].map(() => broker.publish(event, channel)));
+        await broker.publish(
+          new CloudEvent({ type: "test.once", source: "/c", subject: "end" }),
+          channel,
+        );
+        await wait(calls.reached(2), "the sentinel");
+        // The sentinel may overtake the copies waiting for the first run: order aside, one run.
+        assert.deepEqual([...calls.items].sort(), ["end", "same"]);
+      },
+      { maxDeliveries: 1 },
+    );
+  }
+
   contract("subscribe: a signal unsubscribes, and await using does too", async (broker) => {
     const channel = uniqueChannel("signal");
     const controller = new AbortController();

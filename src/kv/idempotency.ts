@@ -3,8 +3,10 @@
  * `idempotent` records each CloudEvent it handled successfully under a key
  * that expires after the time to live, and acknowledges without running a
  * CloudEvent whose (`source`, `id`) is recorded, whichever instance handled
- * it and whoever published it twice. Two deliveries running at the same
- * moment may both run: the record is written once the handler succeeded.
+ * it and whoever published it twice. Copies that meet in one instance run
+ * one after the other (the second is skipped when the first succeeded); two
+ * copies running at the same moment in two instances may both run: the
+ * record is written once the handler succeeded.
  *
  * @module
  */
@@ -51,18 +53,31 @@ export function kvIdempotentHandler(
   keyOf: (digest: string) => KvKey,
   report: (message: string, error: unknown) => void,
 ): Handler {
+  /** Per event running in this instance: copies wait for its outcome. */
+  const running = new Map<string, Promise<void>>();
   const wrapped: Handler = async (message, context) => {
     if (!(message instanceof CloudEvent)) return await handler(message, context);
     const store = kv();
-    const key = keyOf(await eventDigest(message));
-    if ((await store.get(key)).versionstamp !== null) return undefined;
-    const result = await handler(message, context);
-    try {
-      await commit(() => store.atomic().set(key, true, { expireIn: ttl }));
-    } catch (error) {
-      report(`recording event ${message.id} as handled failed`, error);
+    const digest = await eventDigest(message);
+    for (let earlier = running.get(digest); earlier !== undefined; earlier = running.get(digest)) {
+      await earlier;
     }
-    return result;
+    const { promise: ended, resolve: end } = Promise.withResolvers<void>();
+    running.set(digest, ended);
+    try {
+      const key = keyOf(digest);
+      if ((await store.get(key)).versionstamp !== null) return undefined;
+      const result = await handler(message, context);
+      try {
+        await commit(() => store.atomic().set(key, true, { expireIn: ttl }));
+      } catch (error) {
+        report(`recording event ${message.id} as handled failed`, error);
+      }
+      return result;
+    } finally {
+      running.delete(digest);
+      end();
+    }
   };
   Object.defineProperty(wrapped, "name", { value: handler.name });
   return wrapped;

@@ -83,11 +83,6 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === "object" || typeof value === "function") &&
-    typeof (value as PromiseLike<unknown>).then === "function";
-}
-
 /** Reads and handles the entries of one subscription's consumer group. */
 export class StreamConsumer implements RunnerHost<StreamDelivery> {
   readonly spec: StreamSubscriptionSpec;
@@ -109,7 +104,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   readonly #settling = new Set<Promise<void>>();
   #room: (() => void) | undefined;
   readonly #handler: Handler;
-  /** Handler calls running now (the runner also counts workers waiting to start one). */
+  /** Handler calls not settled yet (the runner also counts workers waiting to start one). */
   #calls = 0;
   /** Bumped when a stop gives up on the calls in flight: they no longer count. */
   #callGeneration = 0;
@@ -518,6 +513,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       const delivery = this.#hold(id, fields, earlier.starts + 1, now);
       if (delivery === undefined) continue;
       delivery.runs = earlier;
+      delivery.redelivered = true;
       if (earlier.starts >= this.#options.maxDeliveries) {
         this.#track(
           this.#deadLetter(delivery, exhaustedReason(earlier), earlier.starts, undefined),
@@ -556,7 +552,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
    */
   readonly #run = (message: unknown, context: MessageContext): unknown => {
     const delivery = context as StreamDelivery;
-    if (this.#solo !== undefined || delivery.attempt !== 1) {
+    if (this.#solo !== undefined || delivery.attempt !== 1 || delivery.redelivered) {
       return this.#runChecked(delivery, message);
     }
     const key = delivery.doneKey;
@@ -582,6 +578,9 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     this.#releaseSolo = release;
     try {
       while (this.#calls > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
+      // The calls before it are settled: their acknowledgements reach Redis before a handler
+      // that may end the process runs, so they are not taken for its accomplices.
+      await this.#acks.flush();
       return await this.#runOnce(delivery, message);
     } finally {
       // A stop that gave up on this call has released the others already.
@@ -631,7 +630,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
 
   /** Counts a start that is not a first delivery, before the handler runs. */
   async #recordStart(delivery: StreamDelivery): Promise<void> {
-    if (delivery.attempt === 1 && delivery.runs.starts === 0) {
+    if (delivery.attempt === 1 && delivery.runs.starts === 0 && !delivery.redelivered) {
       this.#acks.started(delivery);
       return;
     }
@@ -654,25 +653,22 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     delivery.mark = "written";
   }
 
-  /** Calls the handler, counting the calls in flight. */
+  /**
+   * Calls the handler, counting the calls in flight until they are settled
+   * (acknowledged or handed to a retry), not merely returned: an entry that
+   * runs alone starts after its predecessors' acknowledgements were queued.
+   */
   #call(delivery: StreamDelivery, message: unknown): unknown {
-    const generation = this.#callGeneration;
+    delivery.callGeneration = this.#callGeneration;
     this.#calls++;
-    let result: unknown;
-    try {
-      result = this.#handler(message, delivery);
-    } catch (error) {
-      this.#callEnded(generation);
-      throw error;
-    }
-    if (!isThenable(result)) {
-      this.#callEnded(generation);
-      return result;
-    }
-    return Promise.resolve(result).finally(() => this.#callEnded(generation));
+    return this.#handler(message, delivery);
   }
 
-  #callEnded(generation: number): void {
+  /** The call of `delivery`, if any, is settled. */
+  #callSettled(delivery: StreamDelivery): void {
+    const generation = delivery.callGeneration;
+    if (generation === undefined) return;
+    delivery.callGeneration = undefined;
     if (generation !== this.#callGeneration) return;
     if (--this.#calls > 0) return;
     this.#notifyDrained();
@@ -716,9 +712,15 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     this.#counters.consumed++;
     if (delivery.replyTo !== undefined) {
       const replied = this.#host.replier.reply(delivery, this.spec.name, result);
-      if (replied !== undefined) return replied.then(() => this.#ack(delivery));
+      if (replied !== undefined) {
+        return replied.then(() => {
+          this.#ack(delivery);
+          this.#callSettled(delivery);
+        });
+      }
     }
     this.#ack(delivery);
+    this.#callSettled(delivery);
   }
 
   #ack(delivery: StreamDelivery): void {
@@ -733,6 +735,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
 
   /** The call ended otherwise: retry, dead-letter, or release. */
   unsettled(delivery: StreamDelivery, outcome: Unsettled): void | Promise<void> {
+    this.#callSettled(delivery);
     this.#keyReleased(delivery);
     switch (outcome.kind) {
       case "error":

@@ -47,6 +47,14 @@ export class StreamDelivery
   runs: EntryRuns = NO_RUNS;
   /** It was running when its consumer died: it runs alone. */
   suspect = false;
+  /**
+   * Delivered before (claimed or from its consumer's own history): its start
+   * is written before its handler runs, so that even a handler that ends the
+   * process in its first turn is counted from this delivery on.
+   */
+  redelivered = false;
+  /** The consumer's call generation while its handler call is unsettled. */
+  callGeneration: number | undefined = undefined;
   /** `idempotent` subscriptions: the key marking the event handled. */
   doneKey: string | undefined = undefined;
   /** `idempotent` subscriptions: Redis says the event was handled already. */

@@ -6,7 +6,8 @@
  *   dead-lettered (no handler ever fails, so none may be);
  * - an event that kills its process, among healthy neighbours, under a
  *   supervisor that restarts the consumer: only it is dead-lettered, with the
- *   crash as the reason, and every neighbour is handled.
+ *   crash as the reason, and every neighbour is handled; whether it kills in
+ *   its handler's first turn, after a microtask or after its work.
  */
 
 import assert from "node:assert/strict";
@@ -220,12 +221,17 @@ Deno.test("crash isolation: consumers killed every 0.2-0.5 s during 12,000 event
   }
 });
 
-Deno.test("crash isolation: an event that kills its process is dead-lettered alone; its neighbours are handled", async () => {
+for (const poison of ["after-work", "microtask", "sync"] as const) {
+  Deno.test(`crash isolation: an event that kills its process (${poison}) is dead-lettered alone; its neighbours are handled`, () =>
+    poisonAmongNeighbours(poison));
+}
+
+async function poisonAmongNeighbours(poison: "after-work" | "microtask" | "sync"): Promise<void> {
   const NEIGHBOURS = 40;
   const POISON = NEIGHBOURS;
   await using server = await RedisServer.start();
   const url = server.url();
-  const keyPrefix = "isolation-poison:";
+  const keyPrefix = `isolation-poison-${poison}:`;
   const admin = await adminClient(url);
   const tally = new Tally();
   const publisher = new RedisBroker({ url, keyPrefix, group: GROUP, logger: silentLogger });
@@ -254,7 +260,7 @@ Deno.test("crash isolation: an event that kills its process is dead-lettered alo
     );
     // The poison sits among its neighbours: with concurrency 4 it first runs beside three of them.
     for (let n = 0; n < NEIGHBOURS; n++) {
-      if (n === 2) await publisher.publish({ n: POISON, poison: true }, CHANNEL);
+      if (n === 2) await publisher.publish({ n: POISON, poison }, CHANNEL);
       await publisher.publish({ n }, CHANNEL);
     }
     const dlq = deadLetterKey(keyPrefix, CHANNEL);
@@ -266,12 +272,12 @@ Deno.test("crash isolation: an event that kills its process is dead-lettered alo
     );
     const letters = await publisher.deadLetters(CHANNEL, { count: 10 });
     console.log(
-      `${NEIGHBOURS} healthy events + 1 process-killing event: ${restarts} crashes, ` +
+      `${NEIGHBOURS} healthy events + 1 process-killing event (${poison}): ${restarts} crashes, ` +
         `${letters.length} dead letter(s): ${letters.map((l) => l.error).join("; ")}; ` +
         `poison started ${tally.starts.get(POISON)} times`,
     );
     assert.equal(letters.length, 1, "only the process-killing event is dead-lettered");
-    assert.deepEqual(letters[0].message, { n: POISON, poison: true });
+    assert.deepEqual(letters[0].message, { n: POISON, poison });
     assert.match(letters[0].error, /its consumer died \d+ times while running it/);
     assert.ok(!tally.done.has(POISON));
     for (let n = 0; n < NEIGHBOURS; n++) assert.ok(tally.done.has(n), `neighbour ${n} handled`);
@@ -282,4 +288,4 @@ Deno.test("crash isolation: an event that kills its process is dead-lettered alo
     await stopAll([publisher]);
     admin.disconnect();
   }
-});
+}

@@ -729,6 +729,8 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       this.#handled!.add(key, Date.now());
       this.#keyReleased(delivery);
     }
+    // Skipped or not, an entry delivered before may have runs recorded: remove them with the XACK.
+    if (delivery.redelivered && delivery.mark === "none") delivery.mark = "written";
     this.#acks.add(delivery, key);
     this.#forget(delivery);
   }

@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { RedisBroker } from "../../redis.ts";
 import { CloudEvent, InvalidArgumentError, silentLogger } from "../../mod.ts";
 import { eventDigest } from "../../src/redis/dedupe.ts";
-import { doneKeyPrefix, groupName, streamKey } from "../../src/redis/keys.ts";
+import { encodeEntry } from "../../src/redis/entry_codec.ts";
+import { attemptsKey, doneKeyPrefix, groupName, streamKey } from "../../src/redis/keys.ts";
 import {
   adminClient,
   deferred,
@@ -131,4 +132,47 @@ Deno.test("idempotent: a wrong ttl is refused", () => {
     );
   }
   assert.equal(broker.stats().subscribers, 0);
+});
+
+Deno.test("idempotent: a claimed copy of a handled event is acknowledged and its recorded runs removed", async () => {
+  const keyPrefix = uniquePrefix("idempotent-claimed");
+  const admin = await adminClient();
+  const group = groupName("eventbus", "work");
+  const stream = streamKey(keyPrefix, "jobs");
+  const attempts = attemptsKey(keyPrefix, "jobs", group);
+  const broker = new RedisBroker({
+    keyPrefix,
+    claimIdleMs: 50,
+    blockMs: 100,
+    logger: silentLogger,
+  });
+  let runs = 0;
+  try {
+    await admin.xgroup("CREATE", stream, group, "$", "MKSTREAM");
+    const event = new CloudEvent({ type: "test.claimed", source: "/s", id: "dup-1" });
+    const id = await admin.xadd(stream, "*", ...encodeEntry(event, undefined)) as string;
+    // A consumer read it, recorded its start and died; another copy was handled meanwhile.
+    await admin.xreadgroup("GROUP", group, "ghost", "COUNT", 10, "STREAMS", stream, ">");
+    await admin.hset(attempts, id, 1);
+    await admin.set(`${doneKeyPrefix(keyPrefix, "jobs", group)}${eventDigest(event)}`, "1");
+    broker.subscribe("jobs", function work() {
+      runs++;
+    }, { idempotent: true });
+    await broker.start();
+    await waitUntil(
+      async () => (await pendingOf(admin, stream, group)) === 0,
+      DEADLINE,
+      "the claimed copy acknowledged",
+    );
+    assert.equal(runs, 0);
+    await waitUntil(
+      async () => (await admin.hlen(attempts)) === 0,
+      DEADLINE,
+      "its recorded runs removed",
+    );
+  } finally {
+    await stopAll([broker]);
+    await deleteKeys(admin, keyPrefix);
+    admin.disconnect();
+  }
 });

@@ -161,6 +161,8 @@ export class EventBus extends GuardedEventTarget {
   #process: Broker;
   #app: Broker;
   readonly #attachments = new Set<Attachment>();
+  /** Brokers whose events this bus already re-dispatches: a broker put back is not forwarded twice. */
+  readonly #forwarded = new WeakSet<Broker>();
   readonly #middleware: Middleware[] = [];
   /** Prefix of broker channels. */
   readonly channelPrefix: string;
@@ -228,7 +230,8 @@ export class EventBus extends GuardedEventTarget {
 
   /** Re-dispatches the brokers' `error` and `drop` events on the bus. */
   #forwardEvents(broker: Broker): void {
-    if (typeof broker.addEventListener !== "function") return;
+    if (typeof broker.addEventListener !== "function" || this.#forwarded.has(broker)) return;
+    this.#forwarded.add(broker);
     const current = () => broker === this.#process || broker === this.#app;
     broker.addEventListener("error", (event) => {
       if (event instanceof HandlerErrorEvent && current()) {

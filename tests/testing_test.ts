@@ -136,3 +136,30 @@ Deno.test("recordPublished: every accepted publish, typed per definition, until 
   await harness.publish(new OrderCreated({ data: { orderId: "R2", amount: 3 } }));
   assert.equal(recorder.events.length, 2, "nothing recorded after dispose");
 });
+
+Deno.test("testBus: taking over a bus again and again forwards each broker's events once", async () => {
+  const bus = new EventBus({ logger: silentLogger });
+  bus.subscribe(OrderCharged, function fail() {
+    throw new Error("ledger closed");
+  });
+  for (let run = 0; run < 3; run++) {
+    const harness = await testBus(bus);
+    await harness.stop();
+  }
+  let errors = 0;
+  const firstError = new Promise<void>((resolve) =>
+    bus.addEventListener("error", () => {
+      errors++;
+      resolve();
+    })
+  );
+  await bus.start();
+  try {
+    await bus.publish(new OrderCharged({ data: { orderId: "E1" } }));
+    await firstError;
+    // The broker dispatches to all its listeners at once: every copy has run by now.
+    assert.equal(errors, 1, "one failed handler call, one error event on the bus");
+  } finally {
+    await bus.stop();
+  }
+});

@@ -5,10 +5,19 @@ import {
   defineEvent,
   EventBus,
   EventScope,
+  InvalidArgumentError,
+  type MemoryBroker,
   RejectMessage,
   silentLogger,
 } from "../mod.ts";
 import { RedisBroker } from "../redis.ts";
+import {
+  adminClient,
+  deferred,
+  deleteKeys,
+  uniquePrefix,
+  withDeadline,
+} from "./redis/_fault_util.ts";
 import {
   DroppedMessageError,
   recordPublished,
@@ -83,14 +92,18 @@ Deno.test("testBus: a message that never reached its handler surfaces as Dropped
   );
 });
 
-Deno.test("testBus: requests get the reply; the bus must be stopped to be taken over", async () => {
+Deno.test("testBus: requests get the reply; a bus runs under one harness at a time", async () => {
   const bus = new EventBus({ logger: silentLogger });
   bus.subscribe(OrderCreated, function quote(e) {
     return e.data.amount * 2;
   });
   await using harness = await testBus(bus);
   assert.equal(await harness.request(new OrderCreated({ data: { orderId: "Q", amount: 4 } })), 8);
-  await assert.rejects(testBus(bus), /must be stopped/);
+  await assert.rejects(
+    testBus(bus),
+    (error: unknown) =>
+      error instanceof InvalidArgumentError && /already runs under testBus/.test(error.message),
+  );
 });
 
 Deno.test("waitFor: the first matching event, typed; published or handled", async () => {
@@ -161,5 +174,74 @@ Deno.test("testBus: taking over a bus again and again forwards each broker's eve
     assert.equal(errors, 1, "one failed handler call, one error event on the bus");
   } finally {
     await bus.stop();
+  }
+});
+
+Deno.test("testBus: a started bus is stopped for the test and started again on its own brokers", async () => {
+  const bus = new EventBus({ logger: silentLogger });
+  const charged: string[] = [];
+  bus.subscribe(OrderCharged, function record(e) {
+    charged.push(e.data.orderId);
+  });
+  await bus.start();
+  const own = { process: bus.processBroker, app: bus.appBroker };
+  try {
+    {
+      await using harness = await testBus(bus);
+      assert.notEqual(bus.processBroker, own.process);
+      assert.equal(own.process.state, "stopped", "the bus's own broker consumes nothing meanwhile");
+      assert.equal(own.app.state, "stopped");
+      await harness.publish(new OrderCharged({ data: { orderId: "T1" } }));
+      assert.deepEqual(charged, ["T1"]);
+    }
+    assert.equal(bus.state, "started", "started again, as the application left it");
+    assert.equal(bus.processBroker, own.process);
+    assert.equal(bus.appBroker, own.app);
+    await bus.publish(new OrderCharged({ data: { orderId: "T2" } }));
+    await (own.process as MemoryBroker).idle();
+    assert.deepEqual(charged, ["T1", "T2"], "the handler is back on the bus's own broker");
+  } finally {
+    await bus.stop();
+  }
+});
+
+Deno.test("testBus: a started bus on Redis leaves Redis alone during the test and catches up after", async () => {
+  const keyPrefix = uniquePrefix("testbus");
+  const admin = await adminClient();
+  const redis = new RedisBroker({ keyPrefix, group: "billing", logger: silentLogger });
+  // Another instance of the application, publishing while the test runs.
+  const other = new RedisBroker({ keyPrefix, group: "other", logger: silentLogger });
+  const bus = new EventBus({ app: redis, logger: silentLogger });
+  const seen: string[] = [];
+  let later = deferred<void>();
+  bus.subscribe(OrderCreated, function charge(e) {
+    seen.push(e.data.orderId);
+    if (e.data.orderId === "from-redis") later.resolve();
+  });
+  try {
+    await bus.start();
+    await other.start();
+    await bus.publish(new OrderCreated({ data: { orderId: "from-redis", amount: 1 } }));
+    await withDeadline(later.promise, 10_000, "the event through Redis before the test");
+    later = deferred<void>();
+
+    const harness = await testBus(bus);
+    assert.equal(redis.state, "stopped", "Redis consumption stopped for the test");
+    await harness.publish(new OrderCreated({ data: { orderId: "in-memory", amount: 1 } }));
+    await other.publish(
+      new OrderCreated({ data: { orderId: "from-redis", amount: 2 } }),
+      bus.channelFor(OrderCreated.type),
+    );
+    assert.deepEqual(seen, ["from-redis", "in-memory"], "the Redis event waits for the bus");
+    await harness.stop();
+
+    assert.equal(bus.state, "started");
+    assert.equal(bus.appBroker, redis);
+    await withDeadline(later.promise, 10_000, "the event sent to Redis during the test");
+    assert.deepEqual(seen, ["from-redis", "in-memory", "from-redis"]);
+  } finally {
+    await Promise.allSettled([bus.stop(), other.stop()]);
+    await deleteKeys(admin, keyPrefix);
+    admin.disconnect();
   }
 });

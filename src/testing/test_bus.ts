@@ -56,7 +56,7 @@ export interface TestBus extends AsyncDisposable {
    * since the last check (one failure: its error; several: an `AggregateError`).
    */
   settled(): Promise<void>;
-  /** Stops the bus and gives it back its own brokers. */
+  /** Stops the bus, gives it back its own brokers, and starts it again if it was started. */
   stop(): Promise<void>;
 }
 
@@ -90,11 +90,17 @@ export class DroppedMessageError extends EventBusError {
   }
 }
 
+/** Buses a harness runs now: a second harness on one bus would hand back the first one's brokers. */
+const underTest = new WeakSet<EventBus>();
+
 /**
  * Moves every handler of `bus` onto in-memory brokers and starts it: the
- * FastStream `TestBroker` for this library. The bus must be stopped (build
- * it as the application does, then call this instead of `start()`);
- * disposing the harness stops it and gives the bus its own brokers back.
+ * FastStream `TestBroker` for this library. A started bus (one the
+ * application's own setup started) is stopped first, awaited, so its real
+ * brokers consume nothing while the test runs; stopping the harness (or
+ * disposing it) stops the in-memory brokers, gives the bus its own brokers
+ * back and starts it again if it was started. A bus runs under one harness
+ * at a time.
  *
  * @example
  * ```ts
@@ -120,44 +126,75 @@ export class DroppedMessageError extends EventBusError {
  * await harness.publish(new OrderCreated({ data: { orderId: "bad" } }))
  *   .catch((error) => console.assert(error.message === "card declined"));
  * ```
+ *
+ * @example A bus the application already started
+ * ```ts
+ * import { EventBus } from "@opensecflow/eventbus";
+ * import { testBus } from "@opensecflow/eventbus/testing";
+ *
+ * const bus = new EventBus();
+ * await bus.start(); // the application's own setup
+ * const own = bus.appBroker;
+ * {
+ *   await using harness = await testBus(bus); // stops the bus, then runs it in memory
+ *   console.assert(harness.bus.appBroker !== own && own.state === "stopped");
+ * }
+ * console.assert(bus.state === "started" && bus.appBroker === own); // as it was
+ * await bus.stop();
+ * ```
  */
 export async function testBus(bus: EventBus, options: TestBusOptions = {}): Promise<TestBus> {
   if (options === null || typeof options !== "object") {
     throw new InvalidArgumentError("options", "must be an object");
   }
   const internals = busInternals(bus);
-  if (bus.state !== "stopped") {
-    throw new InvalidArgumentError("bus", "must be stopped: call testBus(bus) instead of start()");
+  if (underTest.has(bus)) {
+    throw new InvalidArgumentError(
+      "bus",
+      "already runs under testBus(): stop that harness before starting another",
+    );
   }
   const failures: Error[] = [];
-  const record = (failure: HandlerFailure): void => {
-    failures.push(
-      failure.error instanceof Error ? failure.error : new Error(String(failure.error)),
-    );
-  };
-  const brokerOptions = {
-    logger: options.logger ?? silentLogger,
-    onError: record,
-    maxDeliveries: options.maxDeliveries,
-  };
   const original = { process: bus.processBroker, app: bus.appBroker };
-  const processBroker = new MemoryBroker(brokerOptions);
-  const appBroker = original.app === original.process
-    ? processBroker
-    : new MemoryBroker(brokerOptions);
-  for (const broker of new Set([processBroker, appBroker])) {
-    broker.addEventListener("drop", (event) => {
-      const drop = event as DropEvent;
-      failures.push(new DroppedMessageError(drop.channel, drop.subscription, drop.reason));
-    });
-  }
-  internals.replaceBrokers({ process: processBroker, app: appBroker });
+  const brokers = memoryBrokers(original.app === original.process, options, failures);
+  underTest.add(bus);
+  // A start in progress counts as started: the application asked for a running bus.
+  const wasRunning = bus.state === "started" || bus.state === "starting";
+  const putBack = async (): Promise<void> => {
+    let stopFailure: unknown;
+    try {
+      await bus.stop();
+    } catch (error) {
+      stopFailure = error;
+    }
+    try {
+      if (bus.processBroker !== original.process || bus.appBroker !== original.app) {
+        internals.replaceBrokers(original);
+      }
+    } finally {
+      underTest.delete(bus);
+    }
+    if (wasRunning) await bus.start();
+    if (stopFailure !== undefined) throw stopFailure;
+  };
+
   try {
+    // Joins a start or stop in progress, so the real brokers are idle before the swap.
+    if (bus.state !== "stopped") await bus.stop();
+    internals.replaceBrokers(brokers);
     await bus.start();
   } catch (error) {
-    internals.replaceBrokers(original);
+    try {
+      await putBack();
+    } catch (restoreError) {
+      throw new AggregateError(
+        [error, restoreError],
+        "testBus: taking over the bus failed, and so did putting it back as it was",
+      );
+    }
     throw error;
   }
+  const { process: processBroker, app: appBroker } = brokers;
 
   const settled = async (): Promise<void> => {
     await processBroker.idle();
@@ -171,8 +208,7 @@ export async function testBus(bus: EventBus, options: TestBusOptions = {}): Prom
     }
   };
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    stopping ??= bus.stop().finally(() => internals.replaceBrokers(original));
+  const stop = (): Promise<void> => stopping ??= putBack();
   return {
     bus,
     async publish(event: CloudEvent, publishOptions?: PublishOptions): Promise<void> {
@@ -190,4 +226,33 @@ export async function testBus(bus: EventBus, options: TestBusOptions = {}): Prom
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/**
+ * The in-memory brokers of a harness, one when the bus has one broker for
+ * both scopes; each failed handler call and each drop lands in `failures`.
+ */
+function memoryBrokers(
+  shared: boolean,
+  options: TestBusOptions,
+  failures: Error[],
+): { process: MemoryBroker; app: MemoryBroker } {
+  const brokerOptions = {
+    logger: options.logger ?? silentLogger,
+    onError: (failure: HandlerFailure): void => {
+      failures.push(
+        failure.error instanceof Error ? failure.error : new Error(String(failure.error)),
+      );
+    },
+    maxDeliveries: options.maxDeliveries,
+  };
+  const processBroker = new MemoryBroker(brokerOptions);
+  const appBroker = shared ? processBroker : new MemoryBroker(brokerOptions);
+  for (const broker of new Set([processBroker, appBroker])) {
+    broker.addEventListener("drop", (event) => {
+      const drop = event as DropEvent;
+      failures.push(new DroppedMessageError(drop.channel, drop.subscription, drop.reason));
+    });
+  }
+  return { process: processBroker, app: appBroker };
 }

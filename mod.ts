@@ -67,6 +67,7 @@ export {
 } from "./src/define_event.ts";
 export type {
   Broker,
+  BrokerDelivery,
   BrokerHealth,
   BrokerOptions,
   BrokerState,

@@ -366,6 +366,33 @@ export type PublisherDecorator = <A extends unknown[], R>(
 ) => (...args: A) => Promise<Awaited<R>>;
 
 /**
+ * How a broker delivers messages, as the broker describes itself. Contract
+ * documents (`./asyncapi`) read it, so they state what the running
+ * configuration does; a broker without it is documented as `unspecified`.
+ *
+ * @example
+ * ```ts
+ * import type { BrokerDelivery } from "@opensecflow/eventbus";
+ * const delivery: BrokerDelivery = {
+ *   transport: "my-queue",
+ *   guarantee: "at-least-once",
+ *   description: "My queue: acknowledged after the handler succeeded, retried on failure.",
+ * };
+ * ```
+ */
+export interface BrokerDelivery {
+  /** Short name of the transport: `"memory"`, `"redis-stream"`, `"redis-pubsub"`, `"deno-kv"`... */
+  readonly transport: string;
+  /**
+   * `"at-most-once"`: a message may be lost, never handled twice;
+   * `"at-least-once"`: an accepted message is handled, possibly more than once.
+   */
+  readonly guarantee: "at-most-once" | "at-least-once";
+  /** One sentence saying where messages go and what may happen to them. */
+  readonly description: string;
+}
+
+/**
  * The broker contract. `MemoryBroker` and `RedisBroker` implement it, and one
  * contract test suite holds every implementation to it.
  *
@@ -413,6 +440,8 @@ export interface Broker extends EventTarget {
   stats(): BrokerStats;
   /** Readiness for probes; never rejects (a failure is reported in the result). */
   health?(): Promise<BrokerHealth>;
+  /** What the broker guarantees, for contract documents; absent means unknown. */
+  readonly delivery?: BrokerDelivery;
   /** `await using broker = ...` stops the broker at scope exit. */
   [Symbol.asyncDispose](): Promise<void>;
 }

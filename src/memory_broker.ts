@@ -8,6 +8,7 @@
 
 import { BrokerBase } from "./broker_base.ts";
 import type {
+  BrokerDelivery,
   BrokerHealth,
   BrokerOptions,
   BrokerState,
@@ -176,6 +177,13 @@ function checkOptions(options: MemoryBrokerOptions | undefined): CheckedOptions 
   };
 }
 
+const MEMORY_DELIVERY: BrokerDelivery = Object.freeze({
+  transport: "memory",
+  guarantee: "at-most-once",
+  description: "In memory (MemoryBroker): reaches the handlers of this process only; " +
+    "at most once, since queued events are lost if the process ends.",
+});
+
 /**
  * A broker inside one process. Each subscription has its own bounded FIFO
  * queue and runs up to `concurrency` handler calls at once (default 1, which
@@ -256,6 +264,11 @@ export class MemoryBroker extends BrokerBase {
   /** Current lifecycle state. */
   get state(): BrokerState {
     return this.#lifecycle.state;
+  }
+
+  /** At most once, to this process only: what is queued is lost when the process ends. */
+  get delivery(): BrokerDelivery {
+    return MEMORY_DELIVERY;
   }
 
   /** Starts consuming; idempotent; waits for a stop in progress, then starts again. */

@@ -6,6 +6,7 @@ import { parse as parseYAML } from "yaml";
 import { z } from "zod";
 import {
   type Broker,
+  type BrokerDelivery,
   defineEvent,
   EventBus,
   type EventDefinition,
@@ -21,6 +22,7 @@ import {
   toJSON,
   toYAML,
 } from "../asyncapi.ts";
+import { KvBroker } from "../kv.ts";
 import { RedisBroker } from "../redis.ts";
 import { runExample } from "./_run_example.ts";
 import { adminClient, deferred, deleteKeys, uniquePrefix } from "./redis/_fault_util.ts";
@@ -459,6 +461,15 @@ class RelayBroker extends Object {
   }
 }
 
+/** A broker of someone else's that says what it guarantees. */
+class OutboxBroker extends RelayBroker {
+  readonly delivery: BrokerDelivery = {
+    transport: "sql-outbox",
+    guarantee: "at-least-once",
+    description: "A table of the service's database, sent on by a relay: at least once.",
+  };
+}
+
 Deno.test("asyncapi: the delivery guarantee comes from the broker of each scope", async () => {
   const Local = defineEvent({
     type: "local.thing",
@@ -471,6 +482,8 @@ Deno.test("asyncapi: the delivery guarantee comes from the broker of each scope"
     [new MemoryBroker({ logger: silentLogger }), "memory", "at-most-once"],
     [new RedisBroker({ logger: silentLogger }), "redis-stream", "at-least-once"],
     [new RedisBroker({ mode: "pubsub", logger: silentLogger }), "redis-pubsub", "at-most-once"],
+    [new KvBroker({ path: ":memory:", logger: silentLogger }), "deno-kv", "at-least-once"],
+    [new OutboxBroker() as unknown as Broker, "sql-outbox", "at-least-once"],
     [new RelayBroker() as unknown as Broker, "RelayBroker", "unspecified"],
   ];
   for (const [app, broker, delivery] of cases) {
@@ -483,6 +496,27 @@ Deno.test("asyncapi: the delivery guarantee comes from the broker of each scope"
     assert.equal(SharedThing["x-eventbus-broker"], broker);
     assert.equal(SharedThing["x-eventbus-delivery"], delivery);
     assert.match(document.operations.sendSharedThing.description, new RegExp(delivery));
+    const said = app.delivery?.description ?? "does not know";
+    assert.ok(SharedThing.description.includes(said), SharedThing.description);
+  }
+});
+
+Deno.test("asyncapi: a broker describing its delivery wrongly is named in the error", () => {
+  const Shared = defineEvent({ type: "shared.thing", source: "/s", data: z.object({}) });
+  const wrong = [
+    { transport: "q", guarantee: "exactly-once", description: "never" },
+    { transport: "", guarantee: "at-most-once", description: "x" },
+    { transport: "q", guarantee: "at-most-once" },
+    "at-least-once",
+  ];
+  for (const delivery of wrong) {
+    const app = Object.assign(new RelayBroker(), { delivery }) as unknown as Broker;
+    const bus = new EventBus({ app, logger: silentLogger }).declare(Shared);
+    assert.throws(
+      () => asyncapi(bus, OPTIONS),
+      (error: unknown) => argumentOf(error) === "bus.appBroker.delivery",
+      JSON.stringify(delivery),
+    );
   }
 });
 

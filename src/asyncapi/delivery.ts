@@ -1,18 +1,18 @@
 /**
- * What a broker guarantees, read off the broker object itself, so the
- * contract says what the running configuration does rather than what a
- * comment claims.
+ * What a broker guarantees, read off the broker object itself (its
+ * `delivery`), so the contract says what the running configuration does
+ * rather than what a comment claims, and this module needs no broker's code.
  *
  * @module
  */
 
-import type { Broker } from "../broker.ts";
-import { MemoryBroker } from "../memory_broker.ts";
+import type { Broker, BrokerDelivery } from "../broker.ts";
+import { excerpt, InvalidArgumentError } from "../errors.ts";
 import type { DeliveryGuarantee } from "./types.ts";
 
-/** A broker's kind, guarantee, and both in words. */
-export interface BrokerDelivery {
-  /** `"memory"`, `"redis-stream"`, `"redis-pubsub"`, or the broker's class name. */
+/** A channel's broker, guarantee, and both in words. */
+export interface ChannelDelivery {
+  /** The broker's transport (`"memory"`, `"redis-stream"`...), or its class name. */
   readonly broker: string;
   /** The guarantee. */
   readonly delivery: DeliveryGuarantee;
@@ -20,40 +20,39 @@ export interface BrokerDelivery {
   readonly text: string;
 }
 
-const MEMORY: BrokerDelivery = {
-  broker: "memory",
-  delivery: "at-most-once",
-  text: "In memory (MemoryBroker): reaches the handlers of this process only; " +
-    "at most once, since queued events are lost if the process ends.",
-};
-
-const REDIS_STREAM: BrokerDelivery = {
-  broker: "redis-stream",
-  delivery: "at-least-once",
-  text: "Redis stream with consumer groups (RedisBroker): at least once; an entry is " +
-    "acknowledged only after its handler succeeded, retried on failure, then dead-lettered.",
-};
-
-const REDIS_PUBSUB: BrokerDelivery = {
-  broker: "redis-pubsub",
-  delivery: "at-most-once",
-  text: "Redis pub/sub (RedisBroker): at most once, to the instances subscribed at that moment.",
-};
+const GUARANTEES: ReadonlySet<unknown> = new Set(["at-most-once", "at-least-once"]);
 
 /**
- * The delivery of a broker. A RedisBroker is recognized by its `mode` getter
- * rather than by `instanceof`: importing it would load ioredis into every
- * program that only wants a contract document.
+ * The delivery of a broker, as it describes itself; `unspecified` for a
+ * broker that does not. `role` names the broker in errors (`appBroker`).
  */
-export function deliveryOf(broker: Broker): BrokerDelivery {
-  if (broker instanceof MemoryBroker) return MEMORY;
-  const mode = (broker as { mode?: unknown }).mode;
-  if (mode === "stream") return REDIS_STREAM;
-  if (mode === "pubsub") return REDIS_PUBSUB;
-  const name = broker.constructor?.name || "custom broker";
+export function deliveryOf(broker: Broker, role: string): ChannelDelivery {
+  const described: unknown = broker.delivery;
+  if (described === undefined) {
+    const name = broker.constructor?.name || "custom broker";
+    return {
+      broker: name,
+      delivery: "unspecified",
+      text: `${name}: a broker whose delivery guarantee this document does not know.`,
+    };
+  }
+  if (!isBrokerDelivery(described)) {
+    throw new InvalidArgumentError(
+      `bus.${role}.delivery`,
+      'must be { transport: string, guarantee: "at-most-once" | "at-least-once", ' +
+        `description: string } or undefined, got ${excerpt(described)}`,
+    );
+  }
   return {
-    broker: name,
-    delivery: "unspecified",
-    text: `${name}: a broker whose delivery guarantee this document does not know.`,
+    broker: described.transport,
+    delivery: described.guarantee,
+    text: described.description,
   };
+}
+
+function isBrokerDelivery(value: unknown): value is BrokerDelivery {
+  if (value === null || typeof value !== "object") return false;
+  const { transport, guarantee, description } = value as Record<string, unknown>;
+  return typeof transport === "string" && transport !== "" && GUARANTEES.has(guarantee) &&
+    typeof description === "string";
 }

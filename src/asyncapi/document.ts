@@ -10,7 +10,7 @@ import { EventScope } from "../event.ts";
 import { excerpt, InvalidArgumentError } from "../errors.ts";
 import { placeDataSchema } from "./components.ts";
 import { dataSchemaOf } from "./data_schema.ts";
-import { type BrokerDelivery, deliveryOf } from "./delivery.ts";
+import { type ChannelDelivery, deliveryOf } from "./delivery.ts";
 import { envelopeSchema } from "./envelope.ts";
 import { KeyAllocator, pascalCase } from "./names.ts";
 import { type AsyncApiOptions, checkOptions } from "./options.ts";
@@ -33,8 +33,10 @@ type BusView = Pick<EventBus, "definitions" | "channelFor" | "processBroker" | "
  *
  * Each channel carries its scope and what its broker guarantees, as
  * `x-eventbus-scope` (`process` or `app`), `x-eventbus-broker` (`memory`,
- * `redis-stream`, `redis-pubsub`) and `x-eventbus-delivery` (`at-most-once`,
- * `at-least-once`), and says the same in its description.
+ * `redis-stream`, `redis-pubsub`, `deno-kv`) and `x-eventbus-delivery`
+ * (`at-most-once`, `at-least-once`), and says the same in its description.
+ * Both come from the broker's own `delivery`; a broker without one is
+ * documented by its class name as `unspecified`.
  *
  * Map keys are the event type in PascalCase (`order.created` ->
  * `OrderCreated`), with a numeric suffix when two types give the same key;
@@ -122,7 +124,9 @@ function addDefinition(
   }
   const data = dataSchemaOf(definition, context.unrepresentable);
   const dataRef = placeDataSchema(data, key, context.schemaKeys, doc.components.schemas);
-  const broker = deliveryOf(scope === EventScope.PROCESS ? bus.processBroker : bus.appBroker);
+  const broker = scope === EventScope.PROCESS
+    ? deliveryOf(bus.processBroker, "processBroker")
+    : deliveryOf(bus.appBroker, "appBroker");
   const scopeText = scopeSentence(scope);
   doc.components.messages[key] = {
     name: type,
@@ -166,7 +170,7 @@ function operation(
   type: string,
   channel: AsyncApiReference,
   message: AsyncApiReference,
-  broker: BrokerDelivery,
+  broker: ChannelDelivery,
 ): AsyncApiOperation {
   const verb = action === "send" ? "publishes" : "handles";
   return {

@@ -58,9 +58,10 @@ export interface AsyncApiServer {
 }
 
 /**
- * The delivery guarantee of a channel, derived from the broker of its scope:
- * `"at-most-once"` (in memory, Redis pub/sub), `"at-least-once"` (Redis
- * stream), or `"unspecified"` for a broker this library does not know.
+ * The delivery guarantee of a channel, the `delivery` of the broker of its
+ * scope: `"at-most-once"` (in memory, Redis pub/sub), `"at-least-once"`
+ * (Redis stream, Deno KV), or `"unspecified"` for a broker that does not
+ * describe its delivery.
  *
  * @example
  * ```ts
@@ -98,7 +99,7 @@ export interface AsyncApiChannel {
   messages: Record<string, AsyncApiReference>;
   /** `"process"` or `"app"`: which broker of the bus carries the channel. */
   "x-eventbus-scope": string;
-  /** The broker: `"memory"`, `"redis-stream"`, `"redis-pubsub"`, or its class name. */
+  /** The broker's transport: `"memory"`, `"redis-stream"`, `"redis-pubsub"`, `"deno-kv"`, or its class name. */
   "x-eventbus-broker": string;
   /** What the broker guarantees. */
   "x-eventbus-delivery": DeliveryGuarantee;

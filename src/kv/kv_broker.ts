@@ -7,6 +7,7 @@
 
 import { BrokerBase } from "../broker_base.ts";
 import type {
+  BrokerDelivery,
   BrokerHealth,
   BrokerState,
   Handler,
@@ -65,6 +66,13 @@ const MAX_NAME_LENGTH_TEXT = "x".repeat(MAX_NAME_LENGTH);
 function subscriptionKey(channel: string, name: string): string {
   return `${channel}\u0000${name}`;
 }
+
+const KV_DELIVERY: BrokerDelivery = Object.freeze({
+  transport: "deno-kv",
+  guarantee: "at-least-once",
+  description: "Deno KV queue (KvBroker): at least once; a message is settled only after its " +
+    "handler succeeded, retried on failure and delivered again after a crash, then dead-lettered.",
+});
 
 /**
  * A broker on the Deno KV queue. Each subscription (a channel and a durable
@@ -166,6 +174,11 @@ export class KvBroker extends BrokerBase {
   /** Current lifecycle state. */
   get state(): BrokerState {
     return this.#lifecycle.state;
+  }
+
+  /** At least once: settled after the handler succeeded, retried, then dead-lettered. */
+  get delivery(): BrokerDelivery {
+    return KV_DELIVERY;
   }
 
   /** The service name: instances sharing it share the work. */

@@ -10,6 +10,7 @@
 import { BrokerBase } from "../broker_base.ts";
 import type { Redis } from "ioredis";
 import type {
+  BrokerDelivery,
   BrokerHealth,
   BrokerState,
   Handler,
@@ -81,6 +82,20 @@ interface SubscriptionRecord {
   starting?: Promise<void>;
   closing?: Promise<void>;
 }
+
+const STREAM_DELIVERY: BrokerDelivery = Object.freeze({
+  transport: "redis-stream",
+  guarantee: "at-least-once",
+  description: "Redis stream with consumer groups (RedisBroker): at least once; an entry is " +
+    "acknowledged only after its handler succeeded, retried on failure, then dead-lettered.",
+});
+
+const PUBSUB_DELIVERY: BrokerDelivery = Object.freeze({
+  transport: "redis-pubsub",
+  guarantee: "at-most-once",
+  description:
+    "Redis pub/sub (RedisBroker): at most once, to the instances subscribed at that moment.",
+});
 
 function checkOptionsObject(options: unknown): void {
   if (options !== undefined && (options === null || typeof options !== "object")) {
@@ -200,6 +215,11 @@ export class RedisBroker extends BrokerBase {
   /** `"stream"` or `"pubsub"`. */
   get mode(): "stream" | "pubsub" {
     return this.#options.mode;
+  }
+
+  /** Stream mode at least once (acknowledged after the handler); pub/sub mode at most once. */
+  get delivery(): BrokerDelivery {
+    return this.#options.mode === "stream" ? STREAM_DELIVERY : PUBSUB_DELIVERY;
   }
 
   /**

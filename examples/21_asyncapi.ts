@@ -14,7 +14,7 @@ import { z } from "zod";
 import { defineEvent, EventBus, EventScope, silentLogger } from "../mod.ts";
 import { asyncapi, toYAML } from "../asyncapi.ts";
 
-const OrderPlaced = defineEvent({
+export const OrderPlaced = defineEvent({
   type: "order.placed",
   source: "/checkout",
   data: z.object({
@@ -23,7 +23,7 @@ const OrderPlaced = defineEvent({
     lines: z.array(z.object({ sku: z.string(), quantity: z.number().int().positive() })).min(1),
   }),
 });
-const PaymentCaptured = defineEvent({
+export const PaymentCaptured = defineEvent({
   type: "payment.captured",
   source: "/payments",
   data: z.object({
@@ -32,7 +32,7 @@ const PaymentCaptured = defineEvent({
     currency: z.enum(["EUR", "USD"]),
   }),
 });
-const CartCleared = defineEvent({
+export const CartCleared = defineEvent({
   type: "cart.cleared",
   scope: EventScope.PROCESS,
   source: "/checkout",

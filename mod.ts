@@ -103,6 +103,7 @@ export {
   type RegisteredHandler,
   resetEventBus,
 } from "./src/global_bus.ts";
+export { type InstanceSubscription, subscribeInstance } from "./src/instance_subscription.ts";
 export {
   AsyncQueueBroker,
   MemoryBroker,

@@ -88,9 +88,13 @@ function recordsOf(instance: object): InstanceMethodRecord[] {
   return chain.flat();
 }
 
+/** What was passed, for messages: `Worker`, `the class Worker`, `the prototype of Worker`. */
 function classOf(instance: object): string {
-  const name = (instance as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === "string" && name ? name : "the object";
+  if (typeof instance === "function") return `the class ${instance.name || "(anonymous)"}`;
+  const constructor = (instance as { constructor?: unknown }).constructor;
+  const name = typeof constructor === "function" && constructor.name;
+  if (!name) return "the object";
+  return constructor.prototype === instance ? `the prototype of ${name}` : name;
 }
 
 function nothingRecorded(instance: object): InvalidArgumentError {
@@ -119,8 +123,10 @@ function undoAll(undos: readonly (() => Promise<void>)[]): Promise<void> {
  * Subscribes the instance methods of `instance` that `eventHandler(Def)` or
  * `broker.subscriber(channel)` decorated under legacy decorators
  * (`experimentalDecorators: true`), each bound to `instance`, including those
- * its base classes decorated. Call it once per instance, e.g. in the
- * constructor or in a framework's init hook (NestJS `onModuleInit`).
+ * its base classes decorated (each as it was decorated: an override that is
+ * not decorated itself does not replace it, as with TC39 decorators). Call
+ * it once per instance, e.g. in the constructor or in a framework's init hook
+ * (NestJS `onModuleInit`).
  *
  * Names follow the TC39 rule: `Class.method`, `Class.method#2`, ... in the
  * order instances are subscribed (`name`, `name#2`, ... with `{ name }`),

@@ -241,9 +241,15 @@ Deno.test("legacy instances: an object without decorated instance methods is ref
     /has no instance method decorated with @eventHandler\(\) or @broker\.subscriber\(\).*pass an instance \(not the class or its prototype\)/,
   );
   assert.throws(() => subscribeInstance(new Plain()), noMethods);
+  assert.throws(() => subscribeInstance(new Plain()), refusedInstance(/^instance: Plain has/));
   assert.throws(() => subscribeInstance({}), noMethods);
   assert.throws(() => subscribeInstance(Worker), noMethods);
+  assert.throws(() => subscribeInstance(Worker), refusedInstance(/^instance: the class Worker/));
   assert.throws(() => subscribeInstance(Worker.prototype), noMethods);
+  assert.throws(
+    () => subscribeInstance(Worker.prototype),
+    refusedInstance(/^instance: the prototype of Worker/),
+  );
   assert.throws(
     () => subscribeInstance(42 as unknown as object),
     refusedInstance(/must be an object.*got 42/),

@@ -104,6 +104,7 @@ export {
   type RegisteredHandler,
   resetEventBus,
 } from "./src/global_bus.ts";
+export { type InstanceSubscription, subscribeInstance } from "./src/instance_subscription.ts";
 export {
   AsyncQueueBroker,
   MemoryBroker,

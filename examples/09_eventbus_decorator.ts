@@ -34,8 +34,9 @@ class Profiles {
 }
 console.log(`declared handlers on ${Profiles.name}`);
 
-// An instance method (TC39 decorators only) is attached once per instance,
-// each under its own name: Audit.record, Audit.record#2, ...
+// An instance method is attached once per instance, each under its own name:
+// Audit.record, Audit.record#2, ... TC39 decorators attach it as the instance
+// is constructed; with legacy decorators, call subscribeInstance(instance).
 class Audit {
   constructor(readonly log: string) {}
 

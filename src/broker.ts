@@ -328,9 +328,11 @@ export interface BrokerOptions {
 
 /**
  * Registers a handler when applied: the function form `broker.subscriber(ch)(fn)`
- * returns `fn` unchanged; as a TC39 decorator it works on static and instance
- * methods, and as a legacy decorator (`experimentalDecorators`) on static
- * methods.
+ * returns `fn` unchanged. As a decorator it works on static and instance
+ * methods in both protocols: with TC39 decorators an instance is subscribed
+ * as it is constructed; with legacy ones (`experimentalDecorators`) the
+ * method is recorded on its class and `subscribeInstance(instance)`
+ * subscribes each instance.
  *
  * @example
  * ```ts
@@ -346,12 +348,12 @@ export interface SubscriberDecorator {
   /** Function form, or a TC39 decorator on a static or instance method. */
   <H extends Handler>(handler: H, context?: ClassMethodDecoratorContext): H;
   /**
-   * Legacy decorator (`experimentalDecorators`) on a static method. `target`
-   * is the class, so an instance method (whose target is a prototype) is a
-   * type error.
+   * Legacy decorator (`experimentalDecorators`) on a static method (`target`
+   * is the class, subscribed now) or an instance method (`target` is the
+   * prototype; each instance is subscribed by `subscribeInstance`).
    */
   <M extends Handler>(
-    target: abstract new (...args: never[]) => unknown,
+    target: object,
     key: string | symbol,
     descriptor: TypedPropertyDescriptor<M>,
   ): void;

@@ -6,17 +6,18 @@
  * @module
  */
 
-import type { MessageContext, SubscribeOptions } from "./broker.ts";
+import type { MessageContext, SubscribeOptions, Subscription } from "./broker.ts";
 import type { EventDefinition, EventOf } from "./define_event.ts";
 import { EventBusStateError, excerpt, InvalidArgumentError } from "./errors.ts";
 import { EventBus, type EventBusOptions, type EventHandler } from "./eventbus.ts";
 import { checkConcurrency, checkHandler } from "./handler_support.ts";
 import {
   instanceNamer,
-  type LegacyStaticMethod,
-  legacyStaticMethod,
+  type LegacyMethod,
+  legacyMethod,
   methodContext,
 } from "./method_decorator.ts";
+import { noteSubscribedAtConstruction, recordInstanceMethod } from "./instance_subscription.ts";
 
 /**
  * A handler made by {@linkcode eventHandler}: call it with an event instance
@@ -51,12 +52,13 @@ export interface EventHandlerDecorator<E extends EventDefinition> {
     context?: ClassMethodDecoratorContext,
   ): RegisteredHandler<E, R>;
   /**
-   * Legacy decorator (`experimentalDecorators`) on a static method: returns
-   * the descriptor of the converting method. `target` is the class, so an
-   * instance method (whose target is a prototype) is a type error.
+   * Legacy decorator (`experimentalDecorators`) on a static method (`target`
+   * is the class) or an instance method (`target` is the prototype; each
+   * instance is subscribed by `subscribeInstance`): returns the descriptor of
+   * the converting method.
    */
   <M extends (event: EventOf<E>, context: MessageContext) => unknown>(
-    target: abstract new (...args: never[]) => unknown,
+    target: object,
     key: string | symbol,
     descriptor: TypedPropertyDescriptor<M>,
   ): TypedPropertyDescriptor<M>;
@@ -66,6 +68,8 @@ interface Declaration {
   readonly definition: EventDefinition;
   readonly handler: EventHandler;
   readonly options: SubscribeOptions;
+  /** Its subscription on the module-level bus, while that bus exists. */
+  subscription?: Subscription;
 }
 
 const declarations: Declaration[] = [];
@@ -73,8 +77,21 @@ let globalBus: EventBus | undefined;
 
 function declare(declaration: Declaration): void {
   // Attach first: a declaration the bus refuses is not kept to break the next init.
-  globalBus?.subscribe(declaration.definition, declaration.handler, declaration.options);
+  declaration.subscription = globalBus?.subscribe(
+    declaration.definition,
+    declaration.handler,
+    declaration.options,
+  );
   declarations.push(declaration);
+}
+
+/** Takes a declaration back: off the pending list, and off the bus if attached. */
+function withdraw(declaration: Declaration): Promise<void> {
+  const index = declarations.indexOf(declaration);
+  if (index >= 0) declarations.splice(index, 1);
+  const subscription = declaration.subscription;
+  declaration.subscription = undefined;
+  return subscription?.unsubscribe() ?? Promise.resolve();
 }
 
 function checkDeclarationOptions(options: SubscribeOptions | undefined): void {
@@ -154,23 +171,43 @@ function declareMethod<E extends EventDefinition, R>(
       handler: converting(definition, name, handler).bind(this) as EventHandler,
       options: { ...options, name },
     });
+    if (!isStatic) noteSubscribedAtConstruction(this as object);
   });
   return converting(definition, options?.name ?? method, handler);
 }
 
-/** A legacy decorator on a static method: attached now, bound to the class. */
-function declareLegacyStatic<E extends EventDefinition>(
+/**
+ * A legacy decorator on a method. A static one is attached now, bound to the
+ * class; an instance one is recorded on the class, and each instance given
+ * to `subscribeInstance` is declared bound to itself, under the TC39 names.
+ */
+function declareLegacy<E extends EventDefinition>(
   definition: E,
   options: SubscribeOptions | undefined,
-  legacy: LegacyStaticMethod,
+  legacy: LegacyMethod,
+  nameOf: (base: string) => string,
 ): PropertyDescriptor {
   const handler = legacy.method as TypedHandler<E>;
-  const name = options?.name ?? `${legacy.owner.name}.${legacy.key}`;
-  declare({
-    definition,
-    handler: converting(definition, name, handler).bind(legacy.owner) as EventHandler,
-    options: { ...options, name },
-  });
+  const declareBound = (self: unknown, name: string): Declaration => {
+    const declaration: Declaration = {
+      definition,
+      handler: converting(definition, name, handler).bind(self) as EventHandler,
+      options: { ...options, name },
+    };
+    declare(declaration);
+    return declaration;
+  };
+  if (legacy.isStatic) {
+    declareBound(legacy.owner, options?.name ?? `${legacy.owner.name}.${legacy.key}`);
+  } else {
+    recordInstanceMethod(legacy.target, {
+      nameFor: (instance) => nameOf(options?.name ?? `${instance.constructor.name}.${legacy.key}`),
+      subscribe: (instance, name) => {
+        const declaration = declareBound(instance, name);
+        return () => withdraw(declaration);
+      },
+    });
+  }
   // Called directly, the method converts its input as a TC39-decorated one does.
   return {
     ...legacy.descriptor,
@@ -204,9 +241,11 @@ function declareFunction<E extends EventDefinition, R>(
  *   `Class.method`, `Class.method#2`, ... in construction order, and stays
  *   attached (and the instance alive) for the life of the process: prefer
  *   static methods or one instance per class.
- * - Legacy decorators (`experimentalDecorators: true`): on static methods,
- *   attached as `Class.method`. An instance method is refused with
- *   `InvalidArgumentError`, since that protocol gives no instance to call it on.
+ * - Legacy decorators (`experimentalDecorators: true`): a static method is
+ *   attached as `Class.method`. An instance method is recorded on its class,
+ *   since that protocol gives no hook per instance: `subscribeInstance(obj)`
+ *   attaches the methods of one instance, under the same names as TC39
+ *   instances, and returns the handle that detaches them.
  *
  * @example
  * ```ts
@@ -251,8 +290,8 @@ export function eventHandler<E extends EventDefinition>(
   checkDeclarationOptions(options);
   const nameOf = instanceNamer();
   const decorate = (...args: unknown[]): unknown => {
-    const legacy = legacyStaticMethod(args, "eventHandler()");
-    if (legacy !== undefined) return declareLegacyStatic(definition, options, legacy);
+    const legacy = legacyMethod(args, "eventHandler()");
+    if (legacy !== undefined) return declareLegacy(definition, options, legacy, nameOf);
     const [handler, context] = args;
     checkHandler(handler);
     const method = methodContext(context, "eventHandler()");
@@ -286,9 +325,10 @@ export function initEventBus(options?: EventBusOptions): EventBus {
   }
   const bus = new EventBus(options);
   // Nothing becomes global unless every declared handler attached.
-  for (const { definition, handler, options } of declarations) {
-    bus.subscribe(definition, handler, options);
-  }
+  const subscriptions = declarations.map(({ definition, handler, options }) =>
+    bus.subscribe(definition, handler, options)
+  );
+  declarations.forEach((declaration, i) => declaration.subscription = subscriptions[i]);
   globalBus = bus;
   return bus;
 }
@@ -330,5 +370,6 @@ export function getEventBus(): EventBus {
 export async function resetEventBus(): Promise<void> {
   const bus = globalBus;
   globalBus = undefined;
+  for (const declaration of declarations) declaration.subscription = undefined;
   await bus?.stop();
 }

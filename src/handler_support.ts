@@ -20,7 +20,8 @@ import { InvalidArgumentError } from "./errors.ts";
 import { CloudEvent } from "./event.ts";
 import type { Logger } from "./logger.ts";
 import { checkSignal } from "./subscription.ts";
-import { instanceNamer, legacyStaticMethod, methodContext } from "./method_decorator.ts";
+import { instanceNamer, legacyMethod, methodContext } from "./method_decorator.ts";
+import { noteSubscribedAtConstruction, recordInstanceMethod } from "./instance_subscription.ts";
 
 /**
  * Checks a channel name: a non-empty string without whitespace or control
@@ -211,11 +212,12 @@ export function reportFailure(
 /**
  * Builds `broker.subscriber(channel, options)`: the function form returns the
  * handler unchanged. As a decorator it works in both protocols TypeScript
- * compiles: on a static method (TC39 or legacy) it subscribes the method
- * bound to the class; on an instance method (TC39 only: legacy decorators
- * give no instance) it subscribes each new instance's method, under the names
- * `Class.method`, `Class.method#2`, ... in construction order (`name`,
- * `name#2`, ... when `options.name` is given).
+ * compiles: on a static method it subscribes the method bound to the class;
+ * on an instance method it subscribes each instance's method, under the
+ * names `Class.method`, `Class.method#2`, ... (`name`, `name#2`, ... when
+ * `options.name` is given): with TC39 decorators as each instance is
+ * constructed, with legacy ones when `subscribeInstance(instance)` is called
+ * (that protocol gives no hook per instance).
  */
 export function subscriberDecorator(
   broker: Broker,
@@ -225,10 +227,22 @@ export function subscriberDecorator(
   checkChannel(channel);
   const nameOf = instanceNamer();
   const decorate = (...args: unknown[]): unknown => {
-    const legacy = legacyStaticMethod(args, "broker.subscriber()");
-    if (legacy !== undefined) {
+    const legacy = legacyMethod(args, "broker.subscriber()");
+    if (legacy?.isStatic) {
       const name = options?.name ?? qualifiedName(legacy.owner, legacy.key);
       broker.subscribe(channel, legacy.method.bind(legacy.owner) as Handler, { ...options, name });
+      return undefined;
+    }
+    if (legacy !== undefined) {
+      recordInstanceMethod(legacy.target, {
+        nameFor: (instance) =>
+          nameOf(options?.name ?? qualifiedName(instance.constructor, legacy.key)),
+        subscribe: (instance, name) => {
+          const handler = legacy.method.bind(instance) as Handler;
+          const subscription = broker.subscribe(channel, handler, { ...options, name });
+          return () => subscription.unsubscribe();
+        },
+      });
       return undefined;
     }
     const [handler, context] = args;
@@ -241,6 +255,7 @@ export function subscriberDecorator(
         const base = options?.name ?? qualifiedName(owner, String(method.name));
         const name = isStatic ? base : nameOf(base);
         broker.subscribe(channel, handler.bind(this), { ...options, name });
+        if (!isStatic) noteSubscribedAtConstruction(this as object);
       });
       return handler;
     }

@@ -8,16 +8,25 @@
  * `(method, context)`; legacy decorators (`experimentalDecorators: true`, as
  * NestJS and TypeORM projects compile) call it once per class as
  * `(target, key, descriptor)`, where `target` is the class for a static
- * method and its prototype for an instance method.
+ * method and its prototype for an instance method. A legacy instance method
+ * has no per-instance hook, so it is recorded on the class and subscribed by
+ * `subscribeInstance(instance)` (see instance_subscription.ts).
  *
  * @module
  */
 
 import { InvalidArgumentError } from "./errors.ts";
 
-/** A legacy decorator call on a static method: the class, the method and its descriptor. */
-export interface LegacyStaticMethod {
-  /** The class the method belongs to; the method is called with it as `this`. */
+/**
+ * A legacy decorator call on a method: the class (static method) or its
+ * prototype (instance method), the method and its descriptor.
+ */
+export interface LegacyMethod {
+  /** True for a static method, called with the class as `this`. */
+  readonly isStatic: boolean;
+  /** The class for a static method, the prototype for an instance method. */
+  readonly target: object;
+  /** The class the method belongs to. */
   readonly owner: { readonly name: string };
   /** The method's property key, as a string. */
   readonly key: string;
@@ -35,19 +44,17 @@ function isMethodDescriptor(value: unknown): value is PropertyDescriptor {
 /**
  * Reads the arguments of a decorator call. Returns `undefined` for the
  * function form and the TC39 form (their second argument is never a property
- * key), and the static method for a legacy call. A legacy call on anything
- * else throws `InvalidArgumentError`: on a property or accessor there is no
- * method to subscribe, and on an instance method there is no instance, since
- * the legacy protocol runs the decorator once per class and offers no hook
- * per instance.
+ * key), and the method for a legacy call. A legacy call on a property or an
+ * accessor throws `InvalidArgumentError`: there is no method to subscribe.
  */
-export function legacyStaticMethod(
+export function legacyMethod(
   args: readonly unknown[],
   decorator: string,
-): LegacyStaticMethod | undefined {
+): LegacyMethod | undefined {
   const [target, key, descriptor] = args;
   if (typeof key !== "string" && typeof key !== "symbol") return undefined;
-  const owner = typeof target === "function" ? target : (target as object | null)?.constructor;
+  const isStatic = typeof target === "function";
+  const owner = isStatic ? target : (target as object | null)?.constructor;
   const where = `${owner?.name || "(class)"}.${String(key)}`;
   if (!isMethodDescriptor(descriptor)) {
     throw new InvalidArgumentError(
@@ -55,15 +62,20 @@ export function legacyStaticMethod(
       `${decorator} decorates methods only, not a property or an accessor`,
     );
   }
-  if (typeof target !== "function") {
+  if (!isStatic && (target === null || typeof target !== "object")) {
     throw new InvalidArgumentError(
       where,
-      `${decorator} cannot subscribe an instance method with legacy decorators ` +
-        "(experimentalDecorators): they run once per class and give no instance to call it on. " +
-        "Make the method static, or compile with TC39 decorators (experimentalDecorators off)",
+      `${decorator} takes a class or a prototype as its legacy target, got ${typeof target}`,
     );
   }
-  return { owner: target, key: String(key), method: descriptor.value, descriptor };
+  return {
+    isStatic,
+    target: target as object,
+    owner: owner ?? { name: "" },
+    key: String(key),
+    method: descriptor.value,
+    descriptor,
+  };
 }
 
 /**

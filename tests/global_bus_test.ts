@@ -12,6 +12,7 @@ import {
   MemoryBroker,
   resetEventBus,
   silentLogger,
+  subscribeInstance,
   type SubscribeOptions,
   type Subscription,
   ValidationError,
@@ -289,10 +290,54 @@ Deno.test("global: a legacy decorator call (target, key, descriptor) on a static
   await resetEventBus();
 });
 
-Deno.test("global: a legacy decorator call on an instance method, an accessor or a property is refused, naming it", async () => {
+const Filed = defineEvent({
+  type: "test.legacy.instance",
+  scope: EventScope.PROCESS,
+  source: "/legacy",
+  data: z.object({ n: z.number() }),
+});
+type Filed = InstanceType<typeof Filed>;
+
+Deno.test("global: a legacy decorator call (prototype, key, descriptor) on an instance method records it; subscribeInstance attaches each instance", async () => {
+  await resetEventBus();
+  const seen: string[] = [];
+  const calls = countdown(2);
+  class Desk {
+    constructor(readonly label: string) {}
+    record(e: Filed): void {
+      seen.push(`${this.label}:${e.data.n}`);
+      calls.hit();
+    }
+  }
+  const proto = Desk.prototype;
+  // What `experimentalDecorators` code does for `@eventHandler(Filed, { name: "desk" }) record`.
+  const descriptor = eventHandler(Filed, { name: "desk" })(
+    proto,
+    "record",
+    Object.getOwnPropertyDescriptor(proto, "record")!,
+  );
+  Object.defineProperty(proto, "record", descriptor);
+  const bus = initEventBus({ logger: silentLogger });
+  assert.equal(bus.handlers()["test.legacy.instance"], undefined, "nothing before an instance");
+  const a = subscribeInstance(new Desk("a"));
+  const b = subscribeInstance(new Desk("b"));
+  assert.deepEqual(bus.handlers()["test.legacy.instance"], [
+    { name: "desk", scope: "process" },
+    { name: "desk#2", scope: "process" },
+  ]);
+  await bus.start();
+  await bus.publish(new Filed({ data: { n: 5 } }));
+  await withDeadline(calls.reached, DEADLINE, "both legacy instances");
+  assert.deepEqual(seen.sort(), ["a:5", "b:5"]);
+  await a.unsubscribe();
+  await b.unsubscribe();
+  assert.equal(bus.handlers()["test.legacy.instance"], undefined);
+  await resetEventBus();
+});
+
+Deno.test("global: a legacy decorator call on an accessor or a property is refused, naming it", async () => {
   await resetEventBus();
   class Desk {
-    record(_e: Legacy): void {}
     get total(): number {
       return 1;
     }
@@ -303,12 +348,6 @@ Deno.test("global: a legacy decorator call on an instance method, an accessor or
     descriptor: PropertyDescriptor | undefined,
   ) => unknown;
   const proto = Desk.prototype;
-  assert.throws(
-    () => decorate(proto, "record", Object.getOwnPropertyDescriptor(proto, "record")),
-    (e: unknown) =>
-      e instanceof InvalidArgumentError && e.argument === "Desk.record" &&
-      /instance method with legacy decorators.*Make the method static/.test(e.message),
-  );
   assert.throws(
     () => decorate(proto, "total", Object.getOwnPropertyDescriptor(proto, "total")),
     (e: unknown) =>
@@ -322,6 +361,24 @@ Deno.test("global: a legacy decorator call on an instance method, an accessor or
   const bus = initEventBus({ logger: silentLogger });
   const names = Object.values(bus.handlers()).flat().map((h) => h.name);
   assert.ok(!names.includes("refusedLegacy"), "a refused declaration is not kept");
+  await resetEventBus();
+});
+
+Deno.test("global: subscribeInstance on an instance TC39 decorators attached is refused, attaching nothing twice", async () => {
+  await resetEventBus();
+  class Clerk {
+    @eventHandler(Filed, { name: "clerk" })
+    file(_e: Filed): void {}
+  }
+  const clerk = new Clerk();
+  const bus = initEventBus({ logger: silentLogger });
+  assert.throws(
+    () => subscribeInstance(clerk),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && e.argument === "instance" &&
+      /Clerk was subscribed when it was constructed \(TC39 decorators\)/.test(e.message),
+  );
+  assert.deepEqual(bus.handlers()["test.legacy.instance"], [{ name: "clerk", scope: "process" }]);
   await resetEventBus();
 });
 

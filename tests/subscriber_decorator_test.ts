@@ -5,6 +5,7 @@ import {
   MemoryBroker,
   type MessageContext,
   silentLogger,
+  subscribeInstance,
 } from "../mod.ts";
 import { countdown, withDeadline } from "./_deferred.ts";
 
@@ -108,10 +109,47 @@ Deno.test("subscriber: a legacy decorator call (target, key, descriptor) on a st
   assert.deepEqual(seen, ["legacy:J-3:Jobs.run"]);
 });
 
-Deno.test("subscriber: a legacy decorator call on an instance method or a property is refused and subscribes nothing", async () => {
+Deno.test("subscriber: a legacy decorator call (prototype, key, descriptor) on an instance method records it; subscribeInstance subscribes each instance", async () => {
+  await using broker = new MemoryBroker({ logger: silentLogger });
+  const seen: string[] = [];
+  const calls = countdown(2);
+  class Worker {
+    constructor(readonly label: string) {}
+    handle(job: string, context: MessageContext): void {
+      seen.push(`${this.label}:${job}:${context.subscription}`);
+      calls.hit();
+    }
+  }
+  const proto = Worker.prototype;
+  const handle = proto.handle;
+  // What `experimentalDecorators` code does for `@broker.subscriber("legacy.jobs") handle`.
+  const result = broker.subscriber("legacy.jobs")(
+    proto,
+    "handle",
+    Object.getOwnPropertyDescriptor(proto, "handle") as TypedPropertyDescriptor<Handler>,
+  );
+  assert.equal(result, undefined, "the method is left as it is");
+  assert.equal(proto.handle, handle);
+  assert.equal(broker.stats().subscribers, 0, "nothing is subscribed before an instance is");
+  const a = subscribeInstance(new Worker("a"));
+  const b = subscribeInstance(new Worker("b"));
+  assert.deepEqual([a.names, b.names], [["Worker.handle"], ["Worker.handle#2"]]);
+  await broker.start();
+  await broker.publish("J-4", "legacy.jobs");
+  await withDeadline(calls.reached, DEADLINE, "both legacy instances");
+  assert.deepEqual(seen.sort(), ["a:J-4:Worker.handle", "b:J-4:Worker.handle#2"]);
+  await a.unsubscribe();
+  assert.equal(broker.stats().subscribers, 1);
+  await b.unsubscribe();
+  assert.equal(broker.stats().subscribers, 0);
+});
+
+Deno.test("subscriber: a legacy decorator call on a property or an accessor is refused and subscribes nothing", async () => {
   await using broker = new MemoryBroker({ logger: silentLogger });
   class Worker {
-    handle(_job: string): void {}
+    get total(): number {
+      return 1;
+    }
   }
   const decorate = broker.subscriber("refused.jobs") as unknown as (
     target: object,
@@ -120,10 +158,10 @@ Deno.test("subscriber: a legacy decorator call on an instance method or a proper
   ) => unknown;
   const proto = Worker.prototype;
   assert.throws(
-    () => decorate(proto, "handle", Object.getOwnPropertyDescriptor(proto, "handle")),
+    () => decorate(proto, "total", Object.getOwnPropertyDescriptor(proto, "total")),
     (e: unknown) =>
-      e instanceof InvalidArgumentError && e.argument === "Worker.handle" &&
-      /instance method with legacy decorators.*Make the method static/.test(e.message),
+      e instanceof InvalidArgumentError && e.argument === "Worker.total" &&
+      /methods only/.test(e.message),
   );
   assert.throws(
     () => decorate(proto, "field", undefined),
@@ -132,6 +170,25 @@ Deno.test("subscriber: a legacy decorator call on an instance method or a proper
       /methods only/.test(e.message),
   );
   assert.equal(broker.stats().subscribers, 0);
+});
+
+Deno.test("subscriber: subscribeInstance on an instance TC39 decorators subscribed is refused, subscribing nothing twice", async () => {
+  await using broker = new MemoryBroker({ logger: silentLogger });
+  class Worker {
+    @broker.subscriber("tc39.jobs")
+    handle(_job: string): void {}
+  }
+  const worker = new Worker();
+  assert.equal(broker.stats().subscribers, 1);
+  assert.throws(
+    () => subscribeInstance(worker),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && e.argument === "instance" &&
+      /Worker was subscribed when it was constructed \(TC39 decorators\).*drop the call/.test(
+        e.message,
+      ),
+  );
+  assert.equal(broker.stats().subscribers, 1);
 });
 
 Deno.test("subscriber: a TC39 decorator on something other than a method is refused", () => {

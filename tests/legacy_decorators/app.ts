@@ -1,8 +1,9 @@
 /**
  * Decorators compiled the way NestJS and TypeORM projects compile them, with
  * `experimentalDecorators: true` (see deno.json next to this file): static
- * methods subscribe; an instance method is refused at run time (and by the
- * type checker: see refused.ts). Prints one line per outcome for
+ * methods subscribe; a property is refused at run time (and by the type
+ * checker: see refused.ts). Instance methods are subscribed by
+ * `subscribeInstance` (see instances.ts). Prints one line per outcome for
  * legacy_decorators_test.ts.
  *
  * Run: deno run --check -A --config tests/legacy_decorators/deno.json tests/legacy_decorators/app.ts
@@ -60,25 +61,25 @@ function refusal(declare: () => unknown): string {
   }
 }
 
-// Instance methods are a type error with legacy decorators (refused.ts shows it);
-// cast to `any` here to see the run-time refusal as well.
+// A property is a type error (refused.ts shows it); cast to `any` here to see
+// the run-time refusal as well.
 // deno-lint-ignore no-explicit-any
 const untyped = (decorator: unknown): any => decorator;
 
-console.log(`instance eventHandler ${
+console.log(`property eventHandler ${
   refusal(() => {
     class Billing {
       @untyped(eventHandler(Ping))
-      charge(_e: Ping): void {}
+      charge = 0;
     }
     return Billing;
   })
 }`);
-console.log(`instance subscriber ${
+console.log(`property subscriber ${
   refusal(() => {
     class Worker {
       @untyped(broker.subscriber("jobs"))
-      work(_job: string): void {}
+      work = 0;
     }
     return Worker;
   })

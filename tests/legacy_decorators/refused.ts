@@ -1,11 +1,12 @@
 /**
- * Instance methods under legacy decorators: with this folder's deno.json
- * (`experimentalDecorators: true`) this file does NOT type-check, on purpose.
- * Both decorators take only the class as their legacy target, so each
- * decorated instance method below is a type error, and
- * legacy_decorators_test.ts checks that the type checker reports exactly
- * these two lines. With TC39 decorators (the repository's own deno.json) the
- * same file is valid: there, instance methods are subscribed per instance.
+ * What the decorators still refuse at type level under legacy decorators
+ * (`experimentalDecorators: true`, this folder's deno.json): a property, an
+ * accessor, and a method whose parameter is not the decorated event. Each
+ * such decorator carries `@ts-expect-error`, so this file type-checks only
+ * while every one of them is a type error (an unused directive is an error
+ * too); legacy_decorators_test.ts checks it with this folder's deno.json and
+ * with the repository's (TC39 decorators), which refuses the same lines.
+ * Instance methods are accepted in both protocols (see instances.ts).
  *
  * @module
  */
@@ -13,16 +14,29 @@ import { z } from "zod";
 import { defineEvent, eventHandler, MemoryBroker } from "../../mod.ts";
 
 const Ping = defineEvent({
-  type: "legacy.refused",
+  type: "legacy.refused.ping",
+  source: "/legacy",
+  data: z.object({}),
+});
+const Pong = defineEvent({
+  type: "legacy.refused.pong",
   source: "/legacy",
   data: z.object({}),
 });
 const broker = new MemoryBroker();
 
 export class Billing {
+  // @ts-expect-error a property is no method
   @eventHandler(Ping)
-  charge(_e: InstanceType<typeof Ping>): void {}
+  total = 0;
 
+  // @ts-expect-error an accessor is no method
   @broker.subscriber("jobs")
-  work(_job: string): void {}
+  get pending(): number {
+    return 0;
+  }
+
+  // @ts-expect-error a handler of Ping takes a Ping
+  @eventHandler(Ping)
+  charge(_e: InstanceType<typeof Pong>): void {}
 }

@@ -864,6 +864,40 @@ export function brokerContractSuite(target: ContractTarget): void {
     },
   );
 
+  contract(
+    "consume: a message whose call a stop gave up on is never handed out afterwards",
+    async (broker) => {
+      const channel = uniqueChannel("consume-abandoned");
+      const name = "abandoned-reader";
+      const reader = broker.consume<number>(channel, { name, concurrency: 2 }).getReader();
+      await broker.start();
+      await broker.publish(1, channel);
+      await broker.publish(2, channel);
+      const first = await wait(reader.read(), "the first message");
+      assert.ok(first.value === 1 || first.value === 2, `got ${first.value}`);
+      // One message in hand, the other waiting in the stream: both calls are running.
+      await waitForAsync(async () => {
+        const health = await broker.health?.();
+        return health?.subscriptions.find((s) => s.subscription === name)?.running === 2;
+      }, { deadline, what: "both handler calls running" });
+      // The message in hand is never acknowledged: the stop gives up on both calls.
+      await wait(broker.stop({ timeout: 50 }), "the stop that times out");
+      await broker.start();
+      await broker.publish(3, channel);
+      const after: number[] = [];
+      const expected = features.redeliversUnacknowledged ? [1, 2, 3] : [3];
+      while (after.length < expected.length) {
+        after.push((await wait(reader.read(), "a message after the restart")).value!);
+      }
+      // Durable brokers deliver both again, once each; the others dropped them.
+      assert.deepEqual([...after].sort(), expected, `after the restart: ${after}`);
+      await broker.publish(4, channel);
+      const last = await wait(reader.read(), "the last message");
+      assert.equal(last.value, 4, `nothing else came before it: ${after}, ${last.value}`);
+      await reader.cancel();
+    },
+  );
+
   contract("consume: pipeThrough and a signal that ends the stream", async (broker) => {
     const channel = uniqueChannel("consume-signal");
     const controller = new AbortController();

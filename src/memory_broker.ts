@@ -192,7 +192,8 @@ function checkOptions(options: MemoryBrokerOptions | undefined): CheckedOptions 
  *
  * `stop()` stops accepting publishes, lets queued, waiting-for-retry and
  * running handler calls finish within the timeout, then fires the handlers'
- * `context.signal` and counts what it gave up on in `stats().dropped`.
+ * `context.signal` and counts what it gave up on in `stats().dropped`, each
+ * drop dispatched as a `drop` event too.
  * `start()` after `stop()` consumes again.
  *
  * @example
@@ -713,8 +714,15 @@ export class MemoryBroker extends BrokerBase {
         if (state.isIdle()) continue;
         dropped += this.#dropQueued(state, "the broker stopped");
         const running = state.runner.abandon("broker stop timed out");
+        if (running === 0) continue;
         aborted += running;
         this.#dropped += running;
+        this.#reporter.drop(
+          state.channel,
+          state.name,
+          running,
+          "running handler calls abandoned: the stop timed out",
+        );
       }
       this.#reporter.log(
         "warn",

@@ -170,6 +170,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       {
         ...entries,
         holds: (id) => this.#held.has(id),
+        trimmed: (count) => this.#dropTrimmed(count),
         held: () => this.#held,
         command: () => host.consumerCommand(),
       },
@@ -479,6 +480,17 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     }
   }
 
+  /** Counts and reports pending entries that the stream's trimming removed before any handler ran. */
+  #dropTrimmed(count: number): void {
+    this.#counters.dropped += count;
+    this.#reporter.drop(
+      this.spec.channel,
+      this.spec.name,
+      count,
+      `pending entries of ${this.spec.stream} were trimmed before being handled (raise maxLen)`,
+    );
+  }
+
   /**
    * Entries delivered before (own history or claimed). Their earlier runs
    * come from the attempts hash: an entry whose handler starts ran out is
@@ -495,11 +507,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     }
     if (gone.length > 0) {
       // Trimmed away before anyone handled them: nothing is left to deliver.
-      this.#counters.dropped += gone.length;
-      this.#reporter.log(
-        "warn",
-        `${gone.length} pending entries of ${this.spec.stream} were trimmed before being handled (raise maxLen)`,
-      );
+      this.#dropTrimmed(gone.length);
       const transaction = this.#host.consumerCommand().multi();
       transaction.xack(this.spec.stream, this.spec.group, ...gone);
       transaction.hdel(this.spec.attemptsKey, ...runFields(gone));

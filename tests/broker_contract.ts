@@ -741,6 +741,44 @@ export function brokerContractSuite(target: ContractTarget): void {
     { maxDeliveries: 3, retryBackoff: { initial: 1, max: 5 } },
   );
 
+  {
+    const nackDelay = 300;
+    const backoff = 200;
+    // A timer may fire up to a millisecond early on the clock the handler reads.
+    const clockSlack = 1;
+    if (features.retries) {
+      contract(
+        "NackMessage: redelivered no earlier than its delay, or than retryBackoff when it has none",
+        async (broker, { failures }) => {
+          const channel = uniqueChannel("nack-delay");
+          const calls: { attempt: number; at: number }[] = [];
+          const third = deferred();
+          broker.subscribe(channel, function deferring(_m: string, ctx: MessageContext) {
+            calls.push({ attempt: ctx.attempt, at: performance.now() });
+            if (ctx.attempt === 1) throw new NackMessage({ delay: nackDelay });
+            if (ctx.attempt === 2) throw new NackMessage();
+            third.resolve();
+          });
+          await broker.start();
+          await broker.publish("later", channel);
+          await wait(third.promise, "the third delivery");
+          assert.deepEqual(calls.map((call) => call.attempt), [1, 2, 3]);
+          const [first, second, last] = calls.map((call) => call.at);
+          assert.ok(
+            second - first >= nackDelay - clockSlack,
+            `redelivered ${second - first} ms after a nack asking for ${nackDelay} ms`,
+          );
+          assert.ok(
+            last - second >= backoff - clockSlack,
+            `redelivered ${last - second} ms after a nack without delay; backoff ${backoff} ms`,
+          );
+          assert.equal(failures.length, 0, "a nack is not a failure");
+        },
+        { maxDeliveries: 3, retryBackoff: { initial: backoff, max: backoff } },
+      );
+    }
+  }
+
   contract(
     "RejectMessage refuses for good: no retry, not a failure, dropped or dead-lettered",
     async (broker, { failures }) => {

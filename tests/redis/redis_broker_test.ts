@@ -719,6 +719,40 @@ Deno.test("publish: rejects with BrokerError (no hang) while Redis is unreachabl
   });
 });
 
+Deno.test("stop: the entries already read are all handled during stop(), none left pending", async () => {
+  await withRedis("stop-drain", async ({ admin, keyPrefix, brokers }) => {
+    const broker = new RedisBroker({ ...FAST, keyPrefix, group: "svc" });
+    brokers.push(broker);
+    const started = deferred();
+    const release = deferred();
+    const handled: { m: string; state: string }[] = [];
+    broker.subscribe("jobs", async function drain(m: string) {
+      if (m === "1") {
+        started.resolve();
+        await release.promise;
+      }
+      handled.push({ m, state: broker.state });
+    });
+    await broker.start();
+    for (const m of ["1", "2", "3", "4"]) await broker.publish(m, "jobs");
+    await wait(started.promise, "the first call started");
+    const stream = streamKey(keyPrefix, "jobs");
+    // All four were read by this instance (pending in the group); none is handled yet.
+    await waitUntil(
+      async () => (await pendingCount(admin, stream, "svc:drain")) === 4,
+      DEADLINE,
+      "four entries read",
+    );
+    const stopping = broker.stop({ timeout: DEADLINE });
+    assert.equal(broker.state, "stopping");
+    release.resolve();
+    await wait(stopping, "the stop");
+    assert.deepEqual(handled, ["1", "2", "3", "4"].map((m) => ({ m, state: "stopping" })));
+    assert.equal(await pendingCount(admin, stream, "svc:drain"), 0, "every one acknowledged");
+    assert.equal(broker.stats().consumed, 4);
+  });
+});
+
 Deno.test("stop: entries not handled when the timeout runs out stay pending and a restart handles them", async () => {
   await withRedis("stop-pending", async ({ admin, keyPrefix, brokers }) => {
     const release = deferred();

@@ -75,8 +75,9 @@ export class Claimer {
     this.#group = group;
   }
 
-  /** Claims at once, then every claim period; heartbeats every third of `claimIdleMs`. */
+  /** Claims at once, then every claim period; heartbeats every third of `claimIdleMs`. Idempotent. */
   start(): void {
+    if (this.#active) return;
     this.#active = true;
     this.#schedule(0);
     const beat = Math.max(5, Math.floor(this.#options.claimIdleMs / 3));

@@ -159,6 +159,11 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
         ...entries,
         whenRoom: () => this.#whenRoom(),
         takeNew: (raw) => this.#takeNew(raw),
+        // Reading the history made those entries fresh again: the first claim no longer races
+        // with it for them, which could run an entry twice once the first copy was handled.
+        historyRead: () => {
+          if (this.#active) this.#claimer.start();
+        },
       },
       spec.stream,
       spec.group,
@@ -231,7 +236,10 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     this.#closed = true;
   }
 
-  /** Waits for the group, connects the blocking connection and starts reading and claiming. */
+  /**
+   * Waits for the group, connects the blocking connection and starts reading;
+   * claiming starts once the consumer's own history has been read.
+   */
   async start(): Promise<void> {
     if (this.#active || this.#closed) return;
     await this.#stopping;
@@ -245,7 +253,6 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     } finally {
       if (!reading) this.#active = false;
     }
-    if (reading) this.#claimer.start();
   }
 
   /**

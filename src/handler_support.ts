@@ -1,6 +1,6 @@
 /**
- * Pieces every broker shares: naming subscriptions, the subscriber and
- * publisher decorators, and reporting a failed handler call.
+ * Pieces every broker shares: naming subscriptions, checking arguments, and
+ * the subscriber and publisher decorators.
  *
  * @module
  */
@@ -8,7 +8,6 @@
 import type {
   Broker,
   Handler,
-  HandlerFailure,
   PublisherDecorator,
   PublishOptions,
   RequestOptions,
@@ -18,7 +17,6 @@ import type {
 } from "./broker.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import { CloudEvent } from "./event.ts";
-import type { Logger } from "./logger.ts";
 import { checkSignal } from "./subscription.ts";
 import { instanceNamer, legacyMethod, methodContext } from "./method_decorator.ts";
 import { noteSubscribedAtConstruction, recordInstanceMethod } from "./instance_subscription.ts";
@@ -183,30 +181,6 @@ export function checkRequestOptions(
 /** The event id and type of a message that is a CloudEvent. */
 export function describeMessage(message: unknown): { id?: string; type?: string } {
   return message instanceof CloudEvent ? { id: message.id, type: message.type } : {};
-}
-
-/**
- * Logs a failed handler call and hands it to the `onError` hook; a hook that
- * throws is logged too, never propagated into the consumer.
- */
-export function reportFailure(
-  logger: Logger,
-  onError: ((failure: HandlerFailure) => void) | undefined,
-  failure: HandlerFailure,
-): void {
-  const type = failure.eventType ? ` (type ${failure.eventType})` : "";
-  logger.error(
-    `handler "${failure.subscription}" failed on channel "${failure.channel}" for message ${failure.messageId}${type}, attempt ${failure.attempt}: ${
-      failure.error instanceof Error ? failure.error.message : String(failure.error)
-    }`,
-    failure.error,
-  );
-  if (!onError) return;
-  try {
-    onError(failure);
-  } catch (hookError) {
-    logger.error("onError hook threw", hookError);
-  }
 }
 
 /**

@@ -200,7 +200,8 @@ const MEMORY_DELIVERY: BrokerDelivery = Object.freeze({
  *
  * `stop()` stops accepting publishes, lets queued, waiting-for-retry and
  * running handler calls finish within the timeout, then fires the handlers'
- * `context.signal` and counts what it gave up on in `stats().dropped`.
+ * `context.signal` and counts what it gave up on in `stats().dropped`, each
+ * drop dispatched as a `drop` event too.
  * `start()` after `stop()` consumes again.
  *
  * @example
@@ -731,8 +732,15 @@ export class MemoryBroker extends BrokerBase {
         if (state.isIdle()) continue;
         dropped += this.#dropQueued(state, "the broker stopped");
         const running = state.runner.abandon("broker stop timed out");
+        if (running === 0) continue;
         aborted += running;
         this.#dropped += running;
+        this.#reporter.drop(
+          state.channel,
+          state.name,
+          running,
+          "running handler calls abandoned: the stop timed out",
+        );
       }
       this.#reporter.log(
         "warn",

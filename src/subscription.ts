@@ -72,6 +72,8 @@ export function checkConsumeOptions(options: ConsumeOptions | undefined): Consum
 
 interface Handed<T> {
   readonly message: T;
+  /** The call's `context.signal`: aborted once the broker gave up on the call. */
+  readonly signal: AbortSignal;
   readonly ack: () => void;
   readonly release: (error: ReleaseMessage) => void;
 }
@@ -82,7 +84,9 @@ interface Handed<T> {
  * the reader asked for the next one (its acknowledgement). Cancelling the
  * stream, leaving a `for await` loop or aborting `options.signal` closes the
  * subscription and gives back, unacknowledged, the message in hand and any
- * waiting.
+ * waiting. A message whose call the broker gave up on (a stop that timed
+ * out) is never handed to the reader: the broker has already counted it as
+ * dropped or will deliver it again.
  *
  * @example
  * ```ts
@@ -134,12 +138,18 @@ export function consumeStream<T>(
     });
   };
 
-  const handler: Handler<T> = (message) =>
+  const handler: Handler<T> = (message, context) =>
     new Promise<void>((ack, release) => {
       if (closed) return release(new ReleaseMessage("the consumer stream is closed"));
-      waiting.push({ message, ack, release });
+      waiting.push({ message, signal: context.signal, ack, release });
       wake?.();
     });
+  /** The next waiting message whose call the broker still waits on. */
+  const nextLive = (): Handed<T> | undefined => {
+    let next = waiting.shift();
+    while (next?.signal.aborted) next = waiting.shift();
+    return next;
+  };
   // The subscription's durable name is the consumer's, not the inner function's.
   Object.defineProperty(handler, "name", { value: options.name });
 
@@ -157,14 +167,15 @@ export function consumeStream<T>(
       // Asking for the next message acknowledges the one in hand.
       inHand?.ack();
       inHand = undefined;
-      while (waiting.length === 0) {
+      let next = nextLive();
+      while (next === undefined) {
         if (closed) return;
         await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
+        next = nextLive();
       }
-      if (closed) return;
-      inHand = waiting.shift()!;
-      streamController.enqueue(inHand.message);
+      inHand = next;
+      streamController.enqueue(next.message);
     },
     cancel() {
       return close("the consumer stream was cancelled");

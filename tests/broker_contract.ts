@@ -797,6 +797,44 @@ export function brokerContractSuite(target: ContractTarget): void {
     { maxDeliveries: 3, retryBackoff: { initial: 1, max: 5 } },
   );
 
+  {
+    const nackDelay = 300;
+    const backoff = 200;
+    // A timer may fire up to a millisecond early on the clock the handler reads.
+    const clockSlack = 1;
+    if (features.retries) {
+      contract(
+        "NackMessage: redelivered no earlier than its delay, or than retryBackoff when it has none",
+        async (broker, { failures }) => {
+          const channel = uniqueChannel("nack-delay");
+          const calls: { attempt: number; at: number }[] = [];
+          const third = deferred();
+          broker.subscribe(channel, function deferring(_m: string, ctx: MessageContext) {
+            calls.push({ attempt: ctx.attempt, at: performance.now() });
+            if (ctx.attempt === 1) throw new NackMessage({ delay: nackDelay });
+            if (ctx.attempt === 2) throw new NackMessage();
+            third.resolve();
+          });
+          await broker.start();
+          await broker.publish("later", channel);
+          await wait(third.promise, "the third delivery");
+          assert.deepEqual(calls.map((call) => call.attempt), [1, 2, 3]);
+          const [first, second, last] = calls.map((call) => call.at);
+          assert.ok(
+            second - first >= nackDelay - clockSlack,
+            `redelivered ${second - first} ms after a nack asking for ${nackDelay} ms`,
+          );
+          assert.ok(
+            last - second >= backoff - clockSlack,
+            `redelivered ${last - second} ms after a nack without delay; backoff ${backoff} ms`,
+          );
+          assert.equal(failures.length, 0, "a nack is not a failure");
+        },
+        { maxDeliveries: 3, retryBackoff: { initial: backoff, max: backoff } },
+      );
+    }
+  }
+
   contract(
     "RejectMessage refuses for good: no retry, not a failure, dropped or dead-lettered",
     async (broker, { failures }) => {
@@ -916,6 +954,40 @@ export function brokerContractSuite(target: ContractTarget): void {
         assert.ok(next.value === 3 || next.value === 4, `got ${next.value}`);
         assert.ok(broker.stats().dropped >= 1, "messages given back are counted as dropped");
       }
+      await reader.cancel();
+    },
+  );
+
+  contract(
+    "consume: a message whose call a stop gave up on is never handed out afterwards",
+    async (broker) => {
+      const channel = uniqueChannel("consume-abandoned");
+      const name = "abandoned-reader";
+      const reader = broker.consume<number>(channel, { name, concurrency: 2 }).getReader();
+      await broker.start();
+      await broker.publish(1, channel);
+      await broker.publish(2, channel);
+      const first = await wait(reader.read(), "the first message");
+      assert.ok(first.value === 1 || first.value === 2, `got ${first.value}`);
+      // One message in hand, the other waiting in the stream: both calls are running.
+      await waitForAsync(async () => {
+        const health = await broker.health?.();
+        return health?.subscriptions.find((s) => s.subscription === name)?.running === 2;
+      }, { deadline, what: "both handler calls running" });
+      // The message in hand is never acknowledged: the stop gives up on both calls.
+      await wait(broker.stop({ timeout: 50 }), "the stop that times out");
+      await broker.start();
+      await broker.publish(3, channel);
+      const after: number[] = [];
+      const expected = features.redeliversUnacknowledged ? [1, 2, 3] : [3];
+      while (after.length < expected.length) {
+        after.push((await wait(reader.read(), "a message after the restart")).value!);
+      }
+      // Durable brokers deliver both again, once each; the others dropped them.
+      assert.deepEqual([...after].sort(), expected, `after the restart: ${after}`);
+      await broker.publish(4, channel);
+      const last = await wait(reader.read(), "the last message");
+      assert.equal(last.value, 4, `nothing else came before it: ${after}, ${last.value}`);
       await reader.cancel();
     },
   );

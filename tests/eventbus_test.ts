@@ -9,13 +9,16 @@ import {
   EventBusError,
   EventScope,
   type Handler,
+  HandlerErrorEvent,
   type HandlerFailure,
   InvalidArgumentError,
   MemoryBroker,
   type MessageContext,
   NotStartedError,
   type PublishOptions,
+  RejectMessage,
   silentLogger,
+  type StateChangeEvent,
   type SubscribeOptions,
   type Subscription,
   ValidationError,
@@ -582,4 +585,131 @@ Deno.test("bus: its listeners that throw or reject are logged; handling goes on"
     `error a "error" event listener threw`,
     `error a "statechange" event listener threw`,
   ]);
+});
+
+Deno.test("bus: consume yields typed events through a ReadableStream; leaving the loop unsubscribes", async () => {
+  await using bus = quietBus();
+  const orders = bus.consume(OrderCreated, { name: "audit" });
+  assert.deepEqual(bus.handlers(), { "test.order.created": [{ name: "audit", scope: "process" }] });
+  await bus.start();
+  for (let i = 1; i <= 3; i++) {
+    await bus.publish(new OrderCreated({ data: { orderId: `O${i}`, amount: i, items: [] } }));
+  }
+  const amounts: number[] = [];
+  const classes: boolean[] = [];
+  for await (const order of orders) {
+    classes.push(order instanceof OrderCreated);
+    const amount: number = order.data.amount; // typed by the definition's schema
+    amounts.push(amount);
+    if (amounts.length === 2) break;
+  }
+  assert.deepEqual(amounts, [1, 2]);
+  assert.deepEqual(classes, [true, true]);
+  assert.deepEqual(bus.handlers(), {}, "leaving the loop unsubscribed");
+  assert.equal(bus.processBroker.stats().subscribers, 0);
+});
+
+Deno.test("bus: consume of a type string reads plain CloudEvents of both scopes, and unsubscribes both", async () => {
+  await using bus = quietBus();
+  const events = bus.consume("test.order.created", { name: "any" });
+  await bus.start();
+  const typed = new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } });
+  const plain = new CloudEvent({ type: "test.order.created", source: "/raw" });
+  await bus.publish(typed);
+  await bus.publish(plain);
+  const ids: string[] = [];
+  for await (const event of events) {
+    assert.ok(event instanceof CloudEvent);
+    ids.push(event.id);
+    if (ids.length === 2) break;
+  }
+  assert.deepEqual(ids.sort(), [typed.id, plain.id].sort());
+  assert.equal(bus.processBroker.stats().subscribers, 0);
+  assert.equal(bus.appBroker.stats().subscribers, 0);
+});
+
+Deno.test("bus: subscribe with a signal unsubscribes when it aborts; an aborted one at once", async () => {
+  await using bus = quietBus();
+  const controller = new AbortController();
+  const got: string[] = [];
+  const first = deferred();
+  bus.subscribe(UserJoined, function abortable(e) {
+    got.push(e.data.userId);
+    first.resolve();
+  }, { signal: controller.signal });
+  bus.subscribe("test.order.created", function everywhere() {}, { signal: controller.signal });
+  const witness = countdown(3);
+  bus.subscribe(UserJoined, function witnessing() {
+    witness.hit();
+  });
+  await bus.start();
+  await bus.publish(new UserJoined({ data: { userId: "u1" } }));
+  await withDeadline(first.promise, DEADLINE, "delivered before the abort");
+  controller.abort();
+  assert.deepEqual(bus.handlers(), { "test.user.joined": [{ name: "witnessing", scope: "app" }] });
+  assert.equal(bus.processBroker.stats().subscribers, 0);
+  assert.equal(bus.appBroker.stats().subscribers, 1);
+  await bus.publish(new UserJoined({ data: { userId: "u2" } }));
+  await bus.publish(new UserJoined({ data: { userId: "u3" } }));
+  await withDeadline(witness.reached, DEADLINE, "the witness got all three");
+  assert.deepEqual(got, ["u1"]);
+
+  const closed = bus.subscribe(UserJoined, function never() {}, { signal: AbortSignal.abort() });
+  assert.equal(closed.name, "never");
+  assert.deepEqual(bus.handlers()["test.user.joined"], [{ name: "witnessing", scope: "app" }]);
+  assert.throws(
+    () => bus.subscribe(UserJoined, function bad() {}, { signal: {} as AbortSignal }),
+    (error: unknown) => error instanceof InvalidArgumentError && error.argument === "signal",
+  );
+});
+
+Deno.test("bus: error and drop events of both brokers reach the bus's listeners; statechange is the bus's own", async () => {
+  const processBroker = new MemoryBroker({ logger: silentLogger });
+  const appBroker = new MemoryBroker({ logger: silentLogger });
+  const bus = quietBus({ process: processBroker, app: appBroker });
+  const errors: HandlerErrorEvent[] = [];
+  const drops: DropEvent[] = [];
+  const states: string[] = [];
+  const brokerStates: string[] = [];
+  const errored = deferred();
+  const dropped = deferred();
+  bus.addEventListener("error", (event) => {
+    errors.push(event as HandlerErrorEvent);
+    errored.resolve();
+  });
+  bus.addEventListener("drop", (event) => {
+    drops.push(event as DropEvent);
+    dropped.resolve();
+  });
+  bus.addEventListener("statechange", (event) => states.push((event as StateChangeEvent).state));
+  processBroker.addEventListener("statechange", (event) => {
+    brokerStates.push((event as StateChangeEvent).state);
+  });
+  bus.subscribe(OrderCreated, function billing() {
+    throw new Error("cannot bill");
+  });
+  bus.subscribe(UserJoined, function welcome() {
+    throw new RejectMessage("not welcome");
+  });
+  await bus.start();
+  const order = new OrderCreated({ data: { orderId: "1", amount: 1, items: [] } });
+  await bus.publish(order);
+  await bus.publish(new UserJoined({ data: { userId: "u" } }));
+  await withDeadline(errored.promise, DEADLINE, "the process broker's error event");
+  await withDeadline(dropped.promise, DEADLINE, "the app broker's drop event");
+  await bus.stop();
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof HandlerErrorEvent);
+  assert.equal(errors[0].failure.subscription, "billing");
+  assert.equal(errors[0].failure.messageId, order.id);
+  assert.equal((errors[0].failure.error as Error).message, "cannot bill");
+  assert.equal(drops.length, 1);
+  assert.equal(drops[0].channel, bus.channelFor("test.user.joined"));
+  assert.equal(drops[0].subscription, "welcome");
+  assert.equal(drops[0].count, 1);
+  assert.match(drops[0].reason, /not welcome/);
+  assert.equal(appBroker.stats().dropped, 1);
+  // The brokers change state too; the bus's listeners hear the bus's transitions, once each.
+  assert.deepEqual(brokerStates, ["starting", "started", "stopping", "stopped"]);
+  assert.deepEqual(states, ["starting", "started", "stopping", "stopped"]);
 });

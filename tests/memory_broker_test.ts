@@ -5,6 +5,7 @@ import {
   AsyncQueueBroker,
   BrokerError,
   CloudEvent,
+  type DropEvent,
   type HandlerFailure,
   InvalidArgumentError,
   MemoryBroker,
@@ -150,6 +151,8 @@ Deno.test("MemoryBroker: graceful stop drains queued messages too", async () => 
 Deno.test("MemoryBroker: stop timeout aborts the signal, counts and logs drops", async () => {
   const logger = recordingLogger();
   const broker = new MemoryBroker({ logger });
+  const drops: DropEvent[] = [];
+  broker.addEventListener("drop", (event) => drops.push(event as DropEvent));
   const signals: AbortSignal[] = [];
   const started = deferred();
   const handled = new Collector<number>();
@@ -169,6 +172,13 @@ Deno.test("MemoryBroker: stop timeout aborts the signal, counts and logs drops",
   assert.equal(signals[0].aborted, true);
   const stats = broker.stats();
   assert.equal(stats.dropped, 3, "1 running + 2 queued");
+  // Every drop counted is a drop event too, with the same count.
+  assert.deepEqual(
+    drops.map((drop) => [drop.channel, drop.subscription, drop.count]).sort(),
+    [["stuck", "stuck", 1], ["stuck", "stuck", 2]],
+  );
+  assert.equal(drops.reduce((sum, drop) => sum + drop.count, 0), stats.dropped);
+  assert.match(drops.find((drop) => drop.count === 1)!.reason, /abandoned: the stop timed out/);
   assert.equal(stats.queued, 0);
   assert.equal(stats.running, 0);
   assert.equal(stats.errors, 0, "the abandoned call's rejection is not a handler error");

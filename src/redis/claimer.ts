@@ -24,6 +24,8 @@ export interface HeldEntry {
 export interface ClaimHost {
   /** Entries the consumer can take now. */
   room(): number;
+  /** `count` pending entries were trimmed away before anyone handled them: count and report the drop. */
+  trimmed(count: number): void;
   /** Whether the consumer already holds the entry. */
   holds(id: string): boolean;
   /** Every entry the consumer holds. */
@@ -73,8 +75,9 @@ export class Claimer {
     this.#group = group;
   }
 
-  /** Claims at once, then every claim period; heartbeats every third of `claimIdleMs`. */
+  /** Claims at once, then every claim period; heartbeats every third of `claimIdleMs`. Idempotent. */
   start(): void {
+    if (this.#active) return;
     this.#active = true;
     this.#schedule(0);
     const beat = Math.max(5, Math.floor(this.#options.claimIdleMs / 3));
@@ -120,11 +123,7 @@ export class Claimer {
       this.#cursor = cursor;
       if (deleted !== undefined && deleted.length > 0) {
         // Trimmed away while pending: XAUTOCLAIM has removed them; nothing is left to deliver.
-        this.#counters.dropped += deleted.length;
-        this.#reporter.log(
-          "warn",
-          `${deleted.length} pending entries of ${this.#stream} were trimmed before being handled (raise maxLen)`,
-        );
+        this.#host.trimmed(deleted.length);
       }
       const entries = claimed.filter(([id]) => !this.#host.holds(id));
       if (!this.#active) return;

@@ -283,9 +283,11 @@ export class Replier {
     if (result === undefined) return undefined;
     if (!this.#host.started()) {
       this.#counters.dropped++;
-      this.#reporter.log(
-        "warn",
-        `result for replyTo "${replyTo}" not published: the broker is not started`,
+      this.#reporter.drop(
+        replyTo,
+        subscription,
+        1,
+        `the result of "${subscription}" for replyTo "${replyTo}" was not published: the broker is not started`,
       );
       return undefined;
     }

@@ -154,6 +154,11 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
         ...entries,
         whenRoom: () => this.#whenRoom(),
         takeNew: (raw) => this.#takeNew(raw),
+        // Reading the history made those entries fresh again: the first claim no longer races
+        // with it for them, which could run an entry twice once the first copy was handled.
+        historyRead: () => {
+          if (this.#active) this.#claimer.start();
+        },
       },
       spec.stream,
       spec.group,
@@ -165,6 +170,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       {
         ...entries,
         holds: (id) => this.#held.has(id),
+        trimmed: (count) => this.#dropTrimmed(count),
         held: () => this.#held,
         command: () => host.consumerCommand(),
       },
@@ -225,7 +231,10 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     this.#closed = true;
   }
 
-  /** Waits for the group, connects the blocking connection and starts reading and claiming. */
+  /**
+   * Waits for the group, connects the blocking connection and starts reading;
+   * claiming starts once the consumer's own history has been read.
+   */
   async start(): Promise<void> {
     if (this.#active || this.#closed) return;
     await this.#stopping;
@@ -239,7 +248,6 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     } finally {
       if (!reading) this.#active = false;
     }
-    if (reading) this.#claimer.start();
   }
 
   /**
@@ -474,6 +482,17 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     }
   }
 
+  /** Counts and reports pending entries that the stream's trimming removed before any handler ran. */
+  #dropTrimmed(count: number): void {
+    this.#counters.dropped += count;
+    this.#reporter.drop(
+      this.spec.channel,
+      this.spec.name,
+      count,
+      `pending entries of ${this.spec.stream} were trimmed before being handled (raise maxLen)`,
+    );
+  }
+
   /**
    * Entries delivered before (own history or claimed). Their earlier runs
    * come from the attempts hash: an entry whose handler starts ran out is
@@ -490,11 +509,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     }
     if (gone.length > 0) {
       // Trimmed away before anyone handled them: nothing is left to deliver.
-      this.#counters.dropped += gone.length;
-      this.#reporter.log(
-        "warn",
-        `${gone.length} pending entries of ${this.spec.stream} were trimmed before being handled (raise maxLen)`,
-      );
+      this.#dropTrimmed(gone.length);
       const transaction = this.#host.consumerCommand().multi();
       transaction.xack(this.spec.stream, this.spec.group, ...gone);
       transaction.hdel(this.spec.attemptsKey, ...runFields(gone));

@@ -30,6 +30,8 @@ export interface ReaderHost {
   takeNew(entries: RawEntry[]): void;
   /** Entries this consumer was given before (its history): their earlier runs are read from Redis. */
   takeRedelivered(entries: RawEntry[]): Promise<void>;
+  /** The whole history was read and taken; new entries come next. */
+  historyRead(): void;
   /** The consumer group vanished (a Redis restarted without persistence): create it again. */
   recreateGroup(): Promise<void>;
 }
@@ -154,6 +156,7 @@ export class StreamReader {
         ? undefined
         : entries[entries.length - 1][0];
       if (entries !== undefined && entries.length > 0) await host.takeRedelivered(entries);
+      if (history === undefined) host.historyRead();
     }
   }
 

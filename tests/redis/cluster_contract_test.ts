@@ -27,7 +27,7 @@ function target(name: string, extra: RedisBrokerOptions, features: ContractFeatu
         cluster: cluster.urls(),
         keyPrefix: prefix,
         blockMs: 200,
-        retryBackoff: { initial: 10, max: 100 },
+        retryBackoff: options.retryBackoff ?? { initial: 10, max: 100 },
       });
     },
     cleanup: () => cluster.deleteKeys(prefix),

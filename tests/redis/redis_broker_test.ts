@@ -719,6 +719,40 @@ Deno.test("publish: rejects with BrokerError (no hang) while Redis is unreachabl
   });
 });
 
+Deno.test("stop: the entries already read are all handled during stop(), none left pending", async () => {
+  await withRedis("stop-drain", async ({ admin, keyPrefix, brokers }) => {
+    const broker = new RedisBroker({ ...FAST, keyPrefix, group: "svc" });
+    brokers.push(broker);
+    const started = deferred();
+    const release = deferred();
+    const handled: { m: string; state: string }[] = [];
+    broker.subscribe("jobs", async function drain(m: string) {
+      if (m === "1") {
+        started.resolve();
+        await release.promise;
+      }
+      handled.push({ m, state: broker.state });
+    });
+    await broker.start();
+    for (const m of ["1", "2", "3", "4"]) await broker.publish(m, "jobs");
+    await wait(started.promise, "the first call started");
+    const stream = streamKey(keyPrefix, "jobs");
+    // All four were read by this instance (pending in the group); none is handled yet.
+    await waitUntil(
+      async () => (await pendingCount(admin, stream, "svc:drain")) === 4,
+      DEADLINE,
+      "four entries read",
+    );
+    const stopping = broker.stop({ timeout: DEADLINE });
+    assert.equal(broker.state, "stopping");
+    release.resolve();
+    await wait(stopping, "the stop");
+    assert.deepEqual(handled, ["1", "2", "3", "4"].map((m) => ({ m, state: "stopping" })));
+    assert.equal(await pendingCount(admin, stream, "svc:drain"), 0, "every one acknowledged");
+    assert.equal(broker.stats().consumed, 4);
+  });
+});
+
 Deno.test("stop: entries not handled when the timeout runs out stay pending and a restart handles them", async () => {
   await withRedis("stop-pending", async ({ admin, keyPrefix, brokers }) => {
     const release = deferred();
@@ -881,10 +915,87 @@ Deno.test("claim: pending entries trimmed away before anyone handled them are co
     const logger = recordingLogger();
     const broker = new RedisBroker({ ...FAST, logger, keyPrefix, group: "svc", claimIdleMs: 20 });
     brokers.push(broker);
+    const drops: DropEvent[] = [];
+    broker.addEventListener("drop", (event) => drops.push(event as DropEvent));
     broker.subscribe("jobs", function work() {});
     await broker.start();
     await waitUntil(() => broker.stats().dropped === 5, DEADLINE, "five trimmed entries counted");
-    assert.ok(logger.lines.some((line) => /5 pending entries .* trimmed/.test(line)));
+    assert.ok(
+      logger.lines.some((line) => /^5 message.* dropped: pending entries .* trimmed/.test(line)),
+      logger.lines.join("\n"),
+    );
+    // Counted and dispatched alike: the drop events add up to the counter.
+    assert.equal(drops.reduce((sum, drop) => sum + drop.count, 0), broker.stats().dropped);
+    for (const drop of drops) {
+      assert.equal(drop.channel, "jobs");
+      assert.equal(drop.subscription, "work");
+      assert.match(drop.reason, /trimmed before being handled/);
+    }
+  });
+});
+
+Deno.test("history: own pending entries trimmed away before a restart are counted as dropped, with drop events", async () => {
+  await withRedis("history-trimmed", async ({ admin, keyPrefix, brokers }) => {
+    const stream = streamKey(keyPrefix, "jobs");
+    const group = "svc:work";
+    await admin.xgroup("CREATE", stream, group, "$", "MKSTREAM");
+    for (let i = 0; i < 3; i++) await admin.xadd(stream, "*", "payload", JSON.stringify(i));
+    // This very consumer read them before it went down, then the stream was trimmed under them.
+    await admin.xreadgroup("GROUP", group, "self", "COUNT", 10, "STREAMS", stream, ">");
+    await admin.xtrim(stream, "MAXLEN", 0);
+    // No claims: only the consumer's own history can find them.
+    const broker = new RedisBroker({
+      ...FAST,
+      keyPrefix,
+      group: "svc",
+      consumer: "self",
+      claimIdleMs: 60_000,
+    });
+    brokers.push(broker);
+    const drops: DropEvent[] = [];
+    broker.addEventListener("drop", (event) => drops.push(event as DropEvent));
+    broker.subscribe("jobs", function work() {});
+    await broker.start();
+    await waitUntil(() => broker.stats().dropped === 3, DEADLINE, "three trimmed entries counted");
+    assert.deepEqual(
+      drops.map((drop) => [drop.channel, drop.subscription, drop.count]),
+      [["jobs", "work", 3]],
+    );
+    assert.match(drops[0].reason, /trimmed before being handled/);
+    await waitUntil(
+      async () => (await pendingCount(admin, stream, group)) === 0,
+      DEADLINE,
+      "the trimmed entries are no longer pending",
+    );
+  });
+});
+
+Deno.test("reply: a result finished while the broker stops is not published; counted and dispatched as a drop", async () => {
+  await withRedis("reply-drop", async ({ keyPrefix, brokers }) => {
+    const broker = new RedisBroker({ ...FAST, keyPrefix });
+    brokers.push(broker);
+    const drops: DropEvent[] = [];
+    broker.addEventListener("drop", (event) => drops.push(event as DropEvent));
+    const started = deferred();
+    const release = deferred();
+    broker.subscribe("quotes", async function quote() {
+      started.resolve();
+      await release.promise;
+      return 42;
+    });
+    await broker.start();
+    await broker.publish("A1", "quotes", { replyTo: "answers" });
+    await wait(started.promise, "the handler started");
+    const stopping = broker.stop({ timeout: DEADLINE });
+    assert.equal(broker.state, "stopping");
+    release.resolve();
+    await wait(stopping, "the stop after the handler finished");
+    assert.equal(broker.stats().dropped, 1);
+    assert.deepEqual(
+      drops.map((drop) => [drop.channel, drop.subscription, drop.count]),
+      [["answers", "quote", 1]],
+    );
+    assert.match(drops[0].reason, /not published: the broker is not started/);
   });
 });
 

@@ -40,7 +40,7 @@ function target(name: string, extra: RedisBrokerOptions, features: ContractFeatu
         url: URL,
         keyPrefix: prefix,
         blockMs: 200,
-        retryBackoff: { initial: 10, max: 100 },
+        retryBackoff: options.retryBackoff ?? { initial: 10, max: 100 },
       });
     },
     cleanup: () => deleteKeys(prefix),

@@ -24,8 +24,8 @@ export interface HeldEntry {
 export interface ClaimHost {
   /** Entries the consumer can take now. */
   room(): number;
-  /** `count` pending entries were trimmed away before anyone handled them: count and report the drop. */
-  trimmed(count: number): void;
+  /** Pending entries trimmed away before anyone handled them: count, report, forget their runs. */
+  trimmed(ids: readonly string[]): void;
   /** Whether the consumer already holds the entry. */
   holds(id: string): boolean;
   /** Every entry the consumer holds. */
@@ -123,7 +123,7 @@ export class Claimer {
       this.#cursor = cursor;
       if (deleted !== undefined && deleted.length > 0) {
         // Trimmed away while pending: XAUTOCLAIM has removed them; nothing is left to deliver.
-        this.#host.trimmed(deleted.length);
+        this.#host.trimmed(deleted);
       }
       const entries = claimed.filter(([id]) => !this.#host.holds(id));
       if (!this.#active) return;

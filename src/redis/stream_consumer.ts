@@ -170,7 +170,13 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       {
         ...entries,
         holds: (id) => this.#held.has(id),
-        trimmed: (count) => this.#dropTrimmed(count),
+        trimmed: (ids) => {
+          this.#dropTrimmed(ids.length);
+          // XAUTOCLAIM removed them from the pending list; their recorded runs go too.
+          this.#host.consumerCommand().hdel(this.spec.attemptsKey, ...runFields(ids)).catch(
+            () => {},
+          );
+        },
         held: () => this.#held,
         command: () => host.consumerCommand(),
       },

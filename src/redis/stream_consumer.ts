@@ -629,6 +629,9 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       }
       this.#runningKeys.set(key, undefined);
     }
+    // Counted as a call from here: an entry that must run alone waits for it, not only
+    // for calls already in the handler.
+    this.#callBegins(delivery);
     await this.#recordStart(delivery);
     return await this.#call(delivery, message);
   }
@@ -680,9 +683,13 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
    * runs alone starts after its predecessors' acknowledgements were queued.
    */
   #call(delivery: StreamDelivery, message: unknown): unknown {
+    if (delivery.callGeneration === undefined) this.#callBegins(delivery);
+    return this.#handler(message, delivery);
+  }
+
+  #callBegins(delivery: StreamDelivery): void {
     delivery.callGeneration = this.#callGeneration;
     this.#calls++;
-    return this.#handler(message, delivery);
   }
 
   /** The call of `delivery`, if any, is settled. */

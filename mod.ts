@@ -65,6 +65,7 @@ export {
   type TypedEventInit,
 } from "./src/define_event.ts";
 export type {
+  BatchEntry,
   Broker,
   BrokerHealth,
   BrokerOptions,

@@ -29,6 +29,7 @@ import {
   sendEvent,
   toHttpRequest,
 } from "../http.ts";
+import { KvBroker } from "../kv.ts";
 import { deferred, withDeadline } from "./_deferred.ts";
 
 const URL_ = "http://localhost/events";
@@ -809,6 +810,36 @@ Deno.test("a batch goes through publishBatch when the publisher has it, and is r
   );
   assert.equal(reached, 0);
   assert.equal(refused.accepted, undefined);
+});
+
+Deno.test("a batch KvBroker refuses answers 400 and publishes none of it", async () => {
+  const bus = new EventBus({
+    app: new KvBroker({ path: ":memory:", logger: silentLogger }),
+    logger: silentLogger,
+  });
+  const got: string[] = [];
+  const sentinel = deferred();
+  bus.subscribe("t", function record(event) {
+    got.push(event.id);
+    if (event.id === "sentinel") sentinel.resolve();
+  });
+  await bus.start();
+  try {
+    const receive = createReceiver({ bus, logger: silentLogger });
+    const big = { ...minimal("2", "t"), data: { big: "x".repeat(80_000) } };
+    const refused = await problem(
+      await receive(post({ "content-type": BATCH }, JSON.stringify([minimal("1", "t"), big]))),
+      400,
+    );
+    assert.match(refused.detail, /events\[1\]\.message: encoded size/);
+    assert.match(refused.detail, /nothing was published/);
+    assert.equal(refused.accepted, undefined);
+    await bus.publish(new CloudEvent({ id: "sentinel", type: "t", source: "/s" }));
+    await withDeadline(sentinel.promise, 20_000, "the sentinel");
+    assert.deepEqual(got, ["sentinel"], "no event of the refused batch was delivered");
+  } finally {
+    await bus.stop();
+  }
 });
 
 Deno.test("answers stay small whatever the input", async () => {

@@ -842,6 +842,63 @@ Deno.test("a batch KvBroker refuses answers 400 and publishes none of it", async
   }
 });
 
+Deno.test("maxDepth bounds the nesting of data; deeper data answers 400", async () => {
+  const nested = (depth: number): unknown => depth === 0 ? 1 : { a: nested(depth - 1) };
+  const events = recorder();
+  const receive = createReceiver({ bus: events, maxDepth: 3 });
+  const structured = (depth: number) =>
+    receive(
+      post(
+        { "content-type": "application/cloudevents+json" },
+        JSON.stringify({ ...minimal(`s${depth}`), data: nested(depth) }),
+      ),
+    );
+  assert.equal((await structured(3)).status, 202);
+  const deep = await problem(await structured(4), 400);
+  assert.ok(paths(deep).some((path) => path.startsWith("data")), JSON.stringify(deep.issues));
+  // Binary mode: a JSON body is the data.
+  const binary = await receive(
+    post({ ...binaryHeaders, "content-type": "application/json" }, JSON.stringify(nested(4))),
+  );
+  await problem(binary, 400);
+  // A batch with one event too deep is refused whole.
+  const batch = await receive(
+    post(
+      { "content-type": BATCH },
+      JSON.stringify([minimal("ok"), { ...minimal("deep"), data: nested(4) }]),
+    ),
+  );
+  assert.ok(paths(await problem(batch, 400)).some((path) => path.startsWith("[1].data")));
+  assert.deepEqual(events.events.map((e) => e.id), ["s3"]);
+  // Without the option, the default (512) holds.
+  assert.equal(
+    (await createReceiver({ bus: recorder() })(
+      post(
+        { "content-type": "application/cloudevents+json" },
+        JSON.stringify({ ...minimal("d"), data: nested(4) }),
+      ),
+    )).status,
+    202,
+  );
+  // parseRequest takes it too; a bad value is refused when the options are read.
+  await assert.rejects(
+    parseRequest(
+      post(
+        { "content-type": "application/cloudevents+json" },
+        JSON.stringify({ ...minimal("p"), data: nested(2) }),
+      ),
+      { maxDepth: 1 },
+    ),
+    (error: unknown) => error instanceof HttpRequestError && error.status === 400,
+  );
+  for (const maxDepth of [-1, 1.5, 1001, "3"]) {
+    assert.throws(
+      () => createReceiver({ bus: recorder(), maxDepth: maxDepth as number }),
+      (error: unknown) => error instanceof InvalidArgumentError && error.argument === "maxDepth",
+    );
+  }
+});
+
 Deno.test("answers stay small whatever the input", async () => {
   const LIMIT = 4096;
   const size = async (response: Response) => (await response.arrayBuffer()).byteLength;

@@ -899,6 +899,39 @@ Deno.test("maxDepth bounds the nesting of data; deeper data answers 400", async 
   }
 });
 
+Deno.test("a refused batch says how many issues it omits and how many events it left unchecked", async () => {
+  const receive = createReceiver({ bus: recorder() });
+  // One empty object: the issues of one event.
+  const single = await problem(
+    await receive(post({ "content-type": BATCH }, "[{}]")),
+    400,
+  );
+  const perEvent = single.issues!.length;
+  assert.ok(perEvent >= 1);
+  assert.equal(single.issuesOmitted, undefined);
+  assert.equal(single.eventsUnchecked, undefined, "every event was checked");
+
+  const count = 200_000;
+  const body = await problem(
+    await receive(post({ "content-type": BATCH }, `[${Array(count).fill("{}").join(",")}]`)),
+    400,
+  );
+  const stoppedAt = Number(/checking stopped at event \[(\d+)\] of 200000/.exec(body.detail)?.[1]);
+  assert.ok(Number.isInteger(stoppedAt), body.detail);
+  const checked = stoppedAt + 1;
+  assert.equal(body.issues!.length + (body.issuesOmitted ?? 0), checked * perEvent);
+  assert.equal(body.eventsUnchecked, count - checked);
+  // parseRequest's error carries the same answer.
+  const error = await parseRequest(
+    post({ "content-type": BATCH }, `[${Array(100).fill("{}").join(",")}]`),
+  ).catch((e) => e);
+  assert.ok(error instanceof HttpRequestError);
+  assert.equal(
+    error.problem.eventsUnchecked,
+    100 - Number(/event \[(\d+)\]/.exec(error.problem.detail)![1]) - 1,
+  );
+});
+
 Deno.test("answers stay small whatever the input", async () => {
   const LIMIT = 4096;
   const size = async (response: Response) => (await response.arrayBuffer()).byteLength;

@@ -403,7 +403,8 @@ function eventFrom(wire: unknown, settings: ParseSettings): CloudEvent {
 /**
  * Validates a batch event by event. A refused batch is not checked to its
  * end: once more issues are found than an answer lists, checking stops, so a
- * megabyte of invalid events costs no more than a few of them.
+ * megabyte of invalid events costs no more than a few of them; the answer
+ * then says how many events were left unchecked.
  */
 function batchFrom(value: unknown, settings: ParseSettings): CloudEvent[] {
   if (!Array.isArray(value)) {
@@ -437,8 +438,13 @@ function batchFrom(value: unknown, settings: ParseSettings): CloudEvent[] {
       }
     }
     if (issues.length > MAX_PROBLEM_ISSUES && index < value.length - 1) {
-      throw new ValidationError(issues, {
+      const error = new ValidationError(issues, {
         context: `CloudEvents batch (checking stopped at event ${prefix} of ${value.length})`,
+      });
+      throw new HttpRequestError(400, error.message, {
+        issues,
+        eventsUnchecked: value.length - index - 1,
+        cause: error,
       });
     }
   }

@@ -90,7 +90,13 @@ export type FetchHandler = (request: Request) => Promise<Response>;
  * `503` when the bus is not started or its broker fails or is full; `500`
  * for anything else. No answer grows with the request: inputs are quoted as
  * short excerpts and at most 20 issues listed.
-
+ *
+ * With `webhookOrigins`, an `OPTIONS` request is the Web Hooks handshake:
+ * `200` with `WebHook-Allowed-Origin` (and `WebHook-Allowed-Rate` echoing a
+ * `WebHook-Request-Rate` asked for) and `Allow: POST, OPTIONS` when the
+ * `WebHook-Request-Origin` is allowed; `403` when it is not; `400` without
+ * that header or with one longer than a host name. Without
+ * `webhookOrigins`, `OPTIONS` gets `405`.
  *
  * @example
  * ```ts

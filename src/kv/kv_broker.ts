@@ -483,8 +483,8 @@ export class KvBroker extends BrokerBase {
    * entry (`entries[2].message`) and nothing is committed. Then the batch
    * goes into one atomic commit (with whatever else is waiting to be
    * published) when one holds it: KV's limits are 1000 mutations (one queue
-   * message per subscription and up to 256 messages of a channel) and 800
-   * KiB; so it is committed whole or not at all. A larger batch is committed
+   * message per subscription and per 256 messages or 64 KiB of a channel)
+   * and 800 KiB; so it is committed whole or not at all. A larger batch is committed
    * in consecutive commits, in order, once every message was found to fit
    * one with its subscriptions (else it is refused whole, nothing
    * committed); a commit that fails then rejects the batch with the earlier

@@ -228,9 +228,14 @@ export class Publisher {
       }
       if (!plan.add(waiting, targetsOf(waiting))) {
         if (plan.count > 0) break;
-        // Alone and still too large: refuse this publish, keep the others.
+        // Alone and still too large: refuse this publish, keep the others. A
+        // batch being committed in parts (its subscriptions grew since it was
+        // checked) stops here rather than go on with a hole.
         queue.shift();
-        waiting.reject(tooLargeForCommit(targetsOf(waiting)));
+        const error = tooLargeForCommit(targetsOf(waiting));
+        const named = waiting.batch === undefined ? error : entryError(error, waiting.index!);
+        waiting.reject(named);
+        this.#dropRestOf([waiting], named);
         return plan;
       }
       at++;

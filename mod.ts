@@ -66,6 +66,7 @@ export {
   type TypedEventInit,
 } from "./src/define_event.ts";
 export type {
+  BatchEntry,
   Broker,
   BrokerDelivery,
   BrokerHealth,

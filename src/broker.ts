@@ -143,6 +143,25 @@ export interface PublishOptions {
 }
 
 /**
+ * One message of a batch given to `publishBatch`.
+ *
+ * @example
+ * ```ts
+ * import type { BatchEntry } from "@opensecflow/eventbus";
+ * const entries: BatchEntry[] = [
+ *   { message: { sku: "A1" }, channel: "stock.reserved" },
+ *   { message: { sku: "A1" }, channel: "stock.shipped" },
+ * ];
+ * ```
+ */
+export interface BatchEntry {
+  /** The message, as `publish` takes it. */
+  readonly message: unknown;
+  /** Channel it goes to. */
+  readonly channel: string;
+}
+
+/**
  * Options of `request`.
  *
  * @example
@@ -436,6 +455,16 @@ export interface Broker extends EventTarget {
   publisher(channel: string, options?: PublishOptions): PublisherDecorator;
   /** Publishes; resolves once the broker has accepted the message. */
   publish(message: unknown, channel: string, options?: PublishOptions): Promise<void>;
+  /**
+   * Publishes messages in order, all or nothing as far as the broker can
+   * promise it: every message is checked (channel, options, encoding, size)
+   * before any is written, so a refusal publishes none of them, and then
+   * they are written together. Resolves once the broker accepted all of them.
+   * What a failure of the write itself (after the checks) leaves behind is
+   * each broker's own: see its `publishBatch`. Optional: the bus publishes
+   * one message at a time on a broker without it.
+   */
+  publishBatch?(entries: readonly BatchEntry[], options?: PublishOptions): Promise<void>;
   /** Publishes a request and resolves with the first handler's return value. */
   request<R = unknown>(message: unknown, channel: string, options?: RequestOptions): Promise<R>;
   /** Counters. */

@@ -7,6 +7,7 @@
  */
 
 import type {
+  BatchEntry,
   Broker,
   BrokerState,
   BrokerStats,
@@ -20,6 +21,7 @@ import type {
   SubscriberDecorator,
   Subscription,
 } from "./broker.ts";
+import { checkBatch } from "./batch_entries.ts";
 import { checkChannel, publisherDecorator, subscriberDecorator } from "./handler_support.ts";
 import { GuardedEventTarget } from "./guarded_event_target.ts";
 import { consumeStream } from "./subscription.ts";
@@ -60,6 +62,30 @@ export abstract class BrokerBase extends GuardedEventTarget implements Broker {
   ): Promise<R>;
   /** Counters. */
   abstract stats(): BrokerStats;
+
+  /**
+   * Publishes messages in order. This default checks the entries and the
+   * options, then publishes one message at a time, each once the one before
+   * was accepted: a message the broker refuses rejects the batch with the
+   * ones before it published. The brokers of this package override it to
+   * check every message before writing any; a broker of your own can too.
+   *
+   * @example
+   * ```ts
+   * import { MemoryBroker } from "@opensecflow/eventbus";
+   * await using broker = new MemoryBroker();
+   * await broker.start();
+   * await broker.publishBatch([
+   *   { message: { sku: "A1" }, channel: "stock.reserved" },
+   *   { message: { sku: "A1" }, channel: "stock.shipped" },
+   * ]);
+   * ```
+   */
+  async publishBatch(entries: readonly BatchEntry[], options?: PublishOptions): Promise<void> {
+    for (const { message, channel } of checkBatch(entries, options)) {
+      await this.publish(message, channel, options);
+    }
+  }
 
   /**
    * The messages of `channel` as a `ReadableStream`, acknowledged when the

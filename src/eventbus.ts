@@ -7,6 +7,7 @@
  */
 
 import type {
+  BatchEntry,
   Broker,
   BrokerHealth,
   BrokerState,
@@ -20,6 +21,8 @@ import type {
   Subscription,
 } from "./broker.ts";
 import { checkNonEmptyString } from "./attributes.ts";
+import { renameEntry } from "./batch_entries.ts";
+import { publishBatchThrough } from "./batch_chain.ts";
 import { DropEvent, HandlerErrorEvent } from "./broker_events.ts";
 import { channelFor as typeChannel } from "./channel.ts";
 import type { EventDefinition, EventOf } from "./define_event.ts";
@@ -28,6 +31,7 @@ import { CloudEvent, EventScope, ScopedEvent } from "./event.ts";
 import {
   checkHandler,
   checkLogger,
+  checkPublishOptions,
   checkStopOptions,
   subscriptionName,
 } from "./handler_support.ts";
@@ -591,10 +595,23 @@ export class EventBus extends GuardedEventTarget {
   }
 
   /**
-   * Publishes events in order, each as {@linkcode EventBus.publish} would.
-   * Every event is checked first (the bus is started, each is a CloudEvent
-   * with a broker for its scope): when one fails, none is published. A broker
-   * failing midway rejects, with the events before it published.
+   * Publishes events in order, all or nothing as far as the brokers allow,
+   * each routed as {@linkcode EventBus.publish} would. The bus checks every
+   * event first (the bus is started, each is a CloudEvent with a broker for
+   * its scope and matches the definition its type is received with); publish
+   * middleware then runs for each event, and a hook refusing one refuses the
+   * batch. Then each broker gets its events in one `publishBatch` call,
+   * which checks every message (channel, options, encoding, size) before
+   * writing any: a refusal rejects the batch with nothing of it published,
+   * with an `InvalidArgumentError` naming the event (`events[3].message`).
+   *
+   * What a failure of the write itself leaves behind is the broker's:
+   * `MemoryBroker` queues all at once; `RedisBroker` writes a batch in one
+   * `MULTI`/`EXEC` (one per channel on a cluster); `KvBroker` in one atomic
+   * commit when the batch fits in one (else in several, in order). A batch
+   * spanning both scopes goes to the app broker first, then to the process
+   * broker: a refusal of the process broker then leaves the app events
+   * published. A broker without `publishBatch` gets one publish at a time.
    *
    * @example
    * ```ts
@@ -614,6 +631,7 @@ export class EventBus extends GuardedEventTarget {
         `must be an array of CloudEvent, got ${excerpt(events)}`,
       );
     }
+    const calls: PublishCall[] = new Array(events.length);
     for (let index = 0; index < events.length; index++) {
       const event = events[index];
       if (!(event instanceof CloudEvent)) {
@@ -624,10 +642,47 @@ export class EventBus extends GuardedEventTarget {
       }
       const broker = this.#brokerFor(event, "publish");
       if (broker instanceof Error) throw broker;
-      const refused = this.#checkOutgoing(event, this.#route(event.type));
+      const route = this.#route(event.type);
+      const refused = this.#checkOutgoing(event, route);
       if (refused !== undefined) throw refused;
+      calls[index] = { event, scope: scopeOf(event), channel: route.channel };
     }
-    for (const event of events) await this.publish(event, options);
+    checkPublishOptions(options);
+    if (calls.length === 0) return;
+    if (this.#publishHooks.length === 0) return await this.#writeBatch(calls, options);
+    await publishBatchThrough(
+      this.#publishHooks,
+      calls,
+      this.#replaceEvent,
+      (finals) => this.#writeBatch(finals, options),
+    );
+  }
+
+  /**
+   * Hands each broker its calls in one batch: the app broker first, since
+   * its refusals (sizes, the network) are the likely ones.
+   */
+  async #writeBatch(
+    calls: readonly PublishCall[],
+    options: PublishOptions | undefined,
+  ): Promise<void> {
+    const brokers = this.#app === this.#process ? [this.#app] : [this.#app, this.#process];
+    for (const broker of brokers) {
+      const entries: BatchEntry[] = [];
+      const indexes: number[] = [];
+      for (let index = 0; index < calls.length; index++) {
+        const call = calls[index];
+        if (this.#brokerOf(call.scope) !== broker) continue;
+        entries.push({ message: call.event, channel: call.channel });
+        indexes.push(index);
+      }
+      if (entries.length === 0) continue;
+      try {
+        await publishEntries(broker, entries, options);
+      } catch (error) {
+        throw renameEntry(error, indexes, "events");
+      }
+    }
   }
 
   /**
@@ -950,6 +1005,16 @@ function isDefinition(value: unknown): value is EventDefinition {
   return typeof value === "function" &&
     typeof (value as EventDefinition).parse === "function" &&
     typeof (value as EventDefinition).type === "string" && (value as EventDefinition).type !== "";
+}
+
+/** A broker's part of a batch: in one call, or one publish at a time on a broker without it. */
+async function publishEntries(
+  broker: Broker,
+  entries: readonly BatchEntry[],
+  options: PublishOptions | undefined,
+): Promise<void> {
+  if (typeof broker.publishBatch === "function") return await broker.publishBatch(entries, options);
+  for (const { message, channel } of entries) await broker.publish(message, channel, options);
 }
 
 /** An event's scope: its own for a ScopedEvent, APP for a plain CloudEvent. */

@@ -72,6 +72,8 @@ export interface ContractTarget {
   cleanup?(): Promise<void>;
   /** Milliseconds any single wait may take before the test fails; default 20000. */
   deadline?: number;
+  /** A message the broker refuses for its size (brokers with a size limit). */
+  oversize?: unknown;
 }
 
 export { type Deferred, deferred, withDeadline } from "./_deferred.ts";
@@ -614,6 +616,83 @@ export function brokerContractSuite(target: ContractTarget): void {
     assert.equal(after.published - before.published, 5);
     assert.ok(after.channels >= 1);
     assert.ok(after.subscribers >= 1);
+  });
+
+  /** The broker's `publishBatch`, which every broker of this package has. */
+  const batchOf = (broker: Broker) => {
+    assert.equal(typeof broker.publishBatch, "function", "the broker has publishBatch");
+    return broker.publishBatch!.bind(broker);
+  };
+
+  contract("publishBatch delivers a batch complete and in order", async (broker) => {
+    const first = uniqueChannel("batch-a");
+    const second = uniqueChannel("batch-b");
+    const gotFirst = new Collector<number>();
+    const gotSecond = new Collector<number>();
+    broker.subscribe(first, function batchFirst(n: number) {
+      gotFirst.add(n);
+    });
+    broker.subscribe(second, function batchSecond(n: number) {
+      gotSecond.add(n);
+    });
+    await broker.start();
+    const count = 300; // more than one KvBroker queue message carries
+    const entries = Array.from({ length: count }, (_, n) => ({
+      message: n,
+      channel: n % 3 === 0 ? second : first,
+    }));
+    const before = broker.stats().published;
+    await batchOf(broker)(entries);
+    assert.equal(broker.stats().published - before, count);
+    const wantFirst = entries.filter((e) => e.channel === first).map((e) => e.message);
+    const wantSecond = entries.filter((e) => e.channel === second).map((e) => e.message);
+    await wait(
+      Promise.all([gotFirst.reached(wantFirst.length), gotSecond.reached(wantSecond.length)]),
+      "every message of the batch",
+    );
+    assert.deepEqual(gotFirst.items, wantFirst);
+    assert.deepEqual(gotSecond.items, wantSecond);
+    await batchOf(broker)([]);
+  });
+
+  contract("publishBatch with a bad entry publishes nothing", async (broker) => {
+    const channel = uniqueChannel("batch-bad");
+    const got = new Collector<string>();
+    broker.subscribe(channel, function batchWitness(m: string) {
+      got.add(m);
+    });
+    await assert.rejects(batchOf(broker)([{ message: "early", channel }]), NotStartedError);
+    await broker.start();
+    const refused = (entries: unknown, argument: string) =>
+      assert.rejects(batchOf(broker)(entries as never), (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError, String(error));
+        assert.equal(error.argument, argument);
+        return true;
+      });
+    await refused(
+      [{ message: "a", channel }, { message: "b", channel: "no spaces" }],
+      "entries[1].channel",
+    );
+    await refused([{ message: "a", channel }, null], "entries[1]");
+    await refused("nope", "entries");
+    await assert.rejects(
+      batchOf(broker)([{ message: "a", channel }], { headers: { n: 1 } } as never),
+      InvalidArgumentError,
+    );
+    if (target.oversize !== undefined) {
+      await refused(
+        [{ message: "a", channel }, { message: target.oversize, channel }, {
+          message: "c",
+          channel,
+        }],
+        "entries[1].message",
+      );
+    }
+    await broker.publish("sentinel", channel);
+    await wait(got.reached(1), "the sentinel");
+    await batchOf(broker)([{ message: "after", channel }]);
+    await wait(got.reached(2), "the batch after");
+    assert.deepEqual(got.items, ["sentinel", "after"]);
   });
 
   contract("start/stop calls are serialized: the last call decides the state", async (broker) => {

@@ -29,6 +29,7 @@ import {
   sendEvent,
   toHttpRequest,
 } from "../http.ts";
+import { KvBroker } from "../kv.ts";
 import { deferred, withDeadline } from "./_deferred.ts";
 
 const URL_ = "http://localhost/events";
@@ -809,6 +810,126 @@ Deno.test("a batch goes through publishBatch when the publisher has it, and is r
   );
   assert.equal(reached, 0);
   assert.equal(refused.accepted, undefined);
+});
+
+Deno.test("a batch KvBroker refuses answers 400 and publishes none of it", async () => {
+  const bus = new EventBus({
+    app: new KvBroker({ path: ":memory:", logger: silentLogger }),
+    logger: silentLogger,
+  });
+  const got: string[] = [];
+  const sentinel = deferred();
+  bus.subscribe("t", function record(event) {
+    got.push(event.id);
+    if (event.id === "sentinel") sentinel.resolve();
+  });
+  await bus.start();
+  try {
+    const receive = createReceiver({ bus, logger: silentLogger });
+    const big = { ...minimal("2", "t"), data: { big: "x".repeat(80_000) } };
+    const refused = await problem(
+      await receive(post({ "content-type": BATCH }, JSON.stringify([minimal("1", "t"), big]))),
+      400,
+    );
+    assert.match(refused.detail, /events\[1\]\.message: encoded size/);
+    assert.match(refused.detail, /nothing was published/);
+    assert.equal(refused.accepted, undefined);
+    await bus.publish(new CloudEvent({ id: "sentinel", type: "t", source: "/s" }));
+    await withDeadline(sentinel.promise, 20_000, "the sentinel");
+    assert.deepEqual(got, ["sentinel"], "no event of the refused batch was delivered");
+  } finally {
+    await bus.stop();
+  }
+});
+
+Deno.test("maxDepth bounds the nesting of data; deeper data answers 400", async () => {
+  const nested = (depth: number): unknown => depth === 0 ? 1 : { a: nested(depth - 1) };
+  const events = recorder();
+  const receive = createReceiver({ bus: events, maxDepth: 3 });
+  const structured = (depth: number) =>
+    receive(
+      post(
+        { "content-type": "application/cloudevents+json" },
+        JSON.stringify({ ...minimal(`s${depth}`), data: nested(depth) }),
+      ),
+    );
+  assert.equal((await structured(3)).status, 202);
+  const deep = await problem(await structured(4), 400);
+  assert.ok(paths(deep).some((path) => path.startsWith("data")), JSON.stringify(deep.issues));
+  // Binary mode: a JSON body is the data.
+  const binary = await receive(
+    post({ ...binaryHeaders, "content-type": "application/json" }, JSON.stringify(nested(4))),
+  );
+  await problem(binary, 400);
+  // A batch with one event too deep is refused whole.
+  const batch = await receive(
+    post(
+      { "content-type": BATCH },
+      JSON.stringify([minimal("ok"), { ...minimal("deep"), data: nested(4) }]),
+    ),
+  );
+  assert.ok(paths(await problem(batch, 400)).some((path) => path.startsWith("[1].data")));
+  assert.deepEqual(events.events.map((e) => e.id), ["s3"]);
+  // Without the option, the default (512) holds.
+  assert.equal(
+    (await createReceiver({ bus: recorder() })(
+      post(
+        { "content-type": "application/cloudevents+json" },
+        JSON.stringify({ ...minimal("d"), data: nested(4) }),
+      ),
+    )).status,
+    202,
+  );
+  // parseRequest takes it too; a bad value is refused when the options are read.
+  await assert.rejects(
+    parseRequest(
+      post(
+        { "content-type": "application/cloudevents+json" },
+        JSON.stringify({ ...minimal("p"), data: nested(2) }),
+      ),
+      { maxDepth: 1 },
+    ),
+    (error: unknown) => error instanceof HttpRequestError && error.status === 400,
+  );
+  for (const maxDepth of [-1, 1.5, 1001, "3"]) {
+    assert.throws(
+      () => createReceiver({ bus: recorder(), maxDepth: maxDepth as number }),
+      (error: unknown) => error instanceof InvalidArgumentError && error.argument === "maxDepth",
+    );
+  }
+});
+
+Deno.test("a refused batch says how many issues it omits and how many events it left unchecked", async () => {
+  const receive = createReceiver({ bus: recorder() });
+  // One empty object: the issues of one event.
+  const single = await problem(
+    await receive(post({ "content-type": BATCH }, "[{}]")),
+    400,
+  );
+  const perEvent = single.issues!.length;
+  assert.ok(perEvent >= 1);
+  assert.equal(single.issuesOmitted, undefined);
+  assert.equal(single.eventsUnchecked, undefined, "every event was checked");
+
+  const count = 200_000;
+  const body = await problem(
+    await receive(post({ "content-type": BATCH }, `[${Array(count).fill("{}").join(",")}]`)),
+    400,
+  );
+  const stoppedAt = Number(/checking stopped at event \[(\d+)\] of 200000/.exec(body.detail)?.[1]);
+  assert.ok(Number.isInteger(stoppedAt), body.detail);
+  const checked = stoppedAt + 1;
+  assert.equal(body.issues!.length + (body.issuesOmitted ?? 0), checked * perEvent);
+  assert.equal(body.eventsUnchecked, count - checked);
+  // parseRequest's error carries the same answer.
+  const error = await parseRequest(
+    post({ "content-type": BATCH }, `[${Array(100).fill("{}").join(",")}]`),
+  ).catch((e) => e);
+  assert.ok(error instanceof HttpRequestError);
+  assert.equal(
+    error.problem.eventsUnchecked,
+    100 - Number(/event \[(\d+)\]/.exec(error.problem.detail)![1]) - 1,
+  );
 });
 
 Deno.test("answers stay small whatever the input", async () => {

@@ -130,6 +130,66 @@ Deno.test("MemoryBroker: overflow reject throws QueueFullError and delivers to n
   }
 });
 
+Deno.test("MemoryBroker: under overflow reject a batch needs room for all of it, or none is queued", async () => {
+  const broker = new MemoryBroker({ logger: silentLogger, maxQueueSize: 3, overflow: "reject" });
+  const gated = gatedHandler();
+  const other = new Collector<number>();
+  broker.subscribe("batch", gated.handler, { name: "gated" });
+  broker.subscribe("side", (n: number) => other.add(n), { name: "side" });
+  await broker.start();
+  try {
+    await broker.publish(1, "batch");
+    await wait(gated.firstStarted, "first call started");
+    await broker.publish(2, "batch"); // the gated queue holds 1 of 3
+    // Three more for "gated" exceed its room by one: no queue gets anything.
+    const entries = [3, 4, 5].flatMap((n) => [
+      { message: n, channel: "batch" },
+      { message: n, channel: "side" },
+    ]);
+    await assert.rejects(broker.publishBatch(entries), (error: unknown) => {
+      assert.ok(error instanceof QueueFullError, String(error));
+      assert.equal(error.subscription, "gated");
+      return true;
+    });
+    assert.equal(broker.stats().published, 2);
+    assert.equal(broker.stats().queued, 1);
+    await broker.publishBatch(entries.slice(0, 4)); // two more fit
+    gated.release();
+    await wait(gated.done.reached(4), "the batch that fit");
+    await wait(other.reached(2), "the side channel's part");
+    assert.deepEqual(gated.done.items, [1, 2, 3, 4]);
+    assert.deepEqual(other.items, [3, 4]);
+  } finally {
+    gated.release();
+    await broker.stop();
+  }
+});
+
+Deno.test("MemoryBroker: a batch waiting for room is accepted whole, in order", async () => {
+  const broker = new MemoryBroker({ logger: silentLogger, maxQueueSize: 2 });
+  const gated = gatedHandler();
+  broker.subscribe("wait", gated.handler, { name: "gated" });
+  await broker.start();
+  try {
+    await broker.publish(1, "wait");
+    await wait(gated.firstStarted, "first call started");
+    let accepted = false;
+    const batch = broker.publishBatch([2, 3, 4, 5].map((n) => ({ message: n, channel: "wait" })))
+      .then(() => (accepted = true));
+    await nextMacrotask();
+    assert.equal(accepted, false, "the batch resolved although the queue was full");
+    assert.deepEqual([broker.stats().queued, broker.stats().waiting], [2, 2]);
+    const sixth = broker.publish(6, "wait"); // behind the batch, never before it
+    gated.release();
+    await wait(Promise.all([batch, sixth]), "the batch and the publish after it were accepted");
+    await wait(gated.done.reached(6), "all handled");
+    assert.deepEqual(gated.done.items, [1, 2, 3, 4, 5, 6]);
+  } finally {
+    gated.release();
+    await broker.stop();
+  }
+});
+
 Deno.test("MemoryBroker: graceful stop drains queued messages too", async () => {
   const broker = new MemoryBroker({ logger: silentLogger });
   const gated = gatedHandler();

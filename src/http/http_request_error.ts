@@ -40,9 +40,14 @@ export class HttpRequestError extends EventBusError {
     options?: ErrorOptions & {
       issues?: readonly ValidationIssue[];
       headers?: Record<string, string>;
+      /** Events of a batch left unchecked once checking stopped. */
+      eventsUnchecked?: number;
     },
   ) {
-    const problem = problemDetails(status, detail, { issues: options?.issues });
+    const problem = problemDetails(status, detail, {
+      issues: options?.issues,
+      eventsUnchecked: options?.eventsUnchecked,
+    });
     super("HTTP_REQUEST", problem.detail, options);
     this.status = status;
     this.problem = problem;

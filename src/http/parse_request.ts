@@ -11,6 +11,8 @@ import { type AttributeType, describeType } from "../attributes.ts";
 import type { EventDefinition } from "../define_event.ts";
 import { excerpt, InvalidArgumentError, ValidationError, type ValidationIssue } from "../errors.ts";
 import { CloudEvent, type EventScope, isEventScope, ScopedEvent } from "../event.ts";
+import type { FromJSONOptions } from "../event_json.ts";
+import { readMaxDepth } from "../json_checks.ts";
 import { hasAttributeHeaders, wireFromBinary } from "./binary_mode.ts";
 import { BATCH_MEDIA_TYPE, STRUCTURED_MEDIA_TYPE, STRUCTURED_PREFIX } from "./constants.ts";
 import { checkExtensionTypes } from "../attributes.ts";
@@ -68,6 +70,12 @@ export interface ParseRequestOptions {
    * (`"42"` for an integer, `"true"` for a boolean) in headers and strings.
    */
   extensionTypes?: Record<string, AttributeType>;
+  /**
+   * Deepest nesting of objects and arrays accepted in an event's `data`, as
+   * `CloudEvent.fromJSON` takes it: an integer from 0 to 1000, default
+   * `DEFAULT_MAX_DATA_DEPTH` (512). Deeper data gets 400 naming `data`.
+   */
+  maxDepth?: number;
 }
 
 /**
@@ -104,6 +112,8 @@ export interface ParseSettings {
   readonly scope: EventScope | undefined;
   readonly extensionTypes: Record<string, AttributeType> | undefined;
   readonly convertible: ReadonlyMap<string, "integer" | "boolean">;
+  /** What `fromJSON` and a definition's `parse` get. */
+  readonly fromJSON: FromJSONOptions | undefined;
 }
 
 /** Checks the parsing options; throws {@linkcode InvalidArgumentError} naming the bad one. */
@@ -139,6 +149,10 @@ export function resolveParseOptions(options: ParseRequestOptions): ParseSettings
     );
   }
   const extensionTypes = checkExtensionTypes(options.extensionTypes);
+  if (options.maxDepth !== undefined) readMaxDepth(options.maxDepth);
+  const fromJSON = extensionTypes === undefined && options.maxDepth === undefined
+    ? undefined
+    : { extensionTypes, maxDepth: options.maxDepth };
   return {
     maxBodyBytes,
     bodyTimeout,
@@ -148,6 +162,7 @@ export function resolveParseOptions(options: ParseRequestOptions): ParseSettings
     scope: options.scope,
     extensionTypes,
     convertible: convertibleExtensions(extensionTypes),
+    fromJSON,
   };
 }
 
@@ -380,19 +395,16 @@ function parseJsonBody(body: Uint8Array): unknown {
   return value;
 }
 
-function fromJSONOptions(settings: ParseSettings) {
-  return settings.extensionTypes ? { extensionTypes: settings.extensionTypes } : undefined;
-}
-
 function eventFrom(wire: unknown, settings: ParseSettings): CloudEvent {
   readCanonicalExtensions(wire, settings.convertible);
-  return typed(CloudEvent.fromJSON(wire, fromJSONOptions(settings)), settings);
+  return typed(CloudEvent.fromJSON(wire, settings.fromJSON), settings);
 }
 
 /**
  * Validates a batch event by event. A refused batch is not checked to its
  * end: once more issues are found than an answer lists, checking stops, so a
- * megabyte of invalid events costs no more than a few of them.
+ * megabyte of invalid events costs no more than a few of them; the answer
+ * then says how many events were left unchecked.
  */
 function batchFrom(value: unknown, settings: ParseSettings): CloudEvent[] {
   if (!Array.isArray(value)) {
@@ -414,7 +426,7 @@ function batchFrom(value: unknown, settings: ParseSettings): CloudEvent[] {
     } else {
       try {
         readCanonicalExtensions(item, settings.convertible);
-        out.push(typed(CloudEvent.fromJSON(item, fromJSONOptions(settings)), settings));
+        out.push(typed(CloudEvent.fromJSON(item, settings.fromJSON), settings));
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
         for (const issue of error.issues) {
@@ -426,8 +438,13 @@ function batchFrom(value: unknown, settings: ParseSettings): CloudEvent[] {
       }
     }
     if (issues.length > MAX_PROBLEM_ISSUES && index < value.length - 1) {
-      throw new ValidationError(issues, {
+      const error = new ValidationError(issues, {
         context: `CloudEvents batch (checking stopped at event ${prefix} of ${value.length})`,
+      });
+      throw new HttpRequestError(400, error.message, {
+        issues,
+        eventsUnchecked: value.length - index - 1,
+        cause: error,
       });
     }
   }
@@ -442,7 +459,7 @@ function at(prefix: string, path: string): string {
 /** Applies the definition of the event's type, or the fallback scope. */
 function typed(event: CloudEvent, settings: ParseSettings): CloudEvent {
   const definition = settings.definitions.get(event.type);
-  if (definition !== undefined) return definition.parse(event, fromJSONOptions(settings));
+  if (definition !== undefined) return definition.parse(event, settings.fromJSON);
   if (settings.definitions.size > 0 && !settings.allowUnknownTypes) {
     throw new ValidationError([{
       path: "type",

@@ -12,7 +12,10 @@ import type { ValidationIssue } from "../errors.ts";
 /**
  * The body of an error response (`application/problem+json`), after RFC 9457.
  * `issues` lists the invalid attributes when the request failed validation,
- * at most {@linkcode MAX_PROBLEM_ISSUES} of them; `issuesOmitted` counts the rest.
+ * at most {@linkcode MAX_PROBLEM_ISSUES} of them; `issuesOmitted` counts the
+ * other issues found. A batch is not checked to its end once more issues are
+ * found than are listed: `eventsUnchecked` then says how many of its events
+ * were not checked (they may hold more issues).
  *
  * @example
  * ```ts
@@ -39,6 +42,12 @@ export interface ProblemDetails {
   issues?: readonly ValidationIssue[];
   /** Issues found but not listed in `issues`. */
   issuesOmitted?: number;
+  /**
+   * Events of a batch not checked: checking stopped once more issues were
+   * found than an answer lists, so these may hold more than `issuesOmitted`
+   * counts. Absent when every event was checked.
+   */
+  eventsUnchecked?: number;
   /** Events of a batch published before a publish failure, when known. */
   accepted?: number;
 }
@@ -78,6 +87,8 @@ export interface ProblemExtras {
   issues?: readonly ValidationIssue[];
   /** Events of a batch published before a publish failure. */
   accepted?: number;
+  /** Events of a batch left unchecked once checking stopped. */
+  eventsUnchecked?: number;
 }
 
 /** Shortens a text to `max` characters, marking the cut; never splits a surrogate pair. */
@@ -114,6 +125,7 @@ export function problemDetails(
   while (true) {
     problem.issues = issues;
     if (all.length > issues.length) problem.issuesOmitted = all.length - issues.length;
+    if (extra?.eventsUnchecked !== undefined) problem.eventsUnchecked = extra.eventsUnchecked;
     if (issues.length === 0 || byteLength(problem) <= MAX_PROBLEM_BYTES) return problem;
     issues.pop();
   }

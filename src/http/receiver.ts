@@ -32,8 +32,10 @@ export interface EventPublisher {
   publish(event: CloudEvent): Promise<void>;
   /**
    * Publishes a batch in order, after checking all of it: when it refuses
-   * the batch, nothing is published. Without it, a batch is published event
-   * by event.
+   * the batch (`InvalidArgumentError`, `ValidationError`, `NotStartedError`,
+   * `QueueFullError`), nothing is published; after another failure (the
+   * transport's, `BrokerError`) part of it may be. `EventBus.publishBatch`
+   * keeps this contract. Without it, a batch is published event by event.
    */
   publishBatch?(events: readonly CloudEvent[], options?: PublishOptions): Promise<void>;
 }
@@ -80,12 +82,21 @@ export type FetchHandler = (request: Request) => Promise<Response>;
  *
  * Answers: `202` with `{ accepted }` once every event is published; `400`
  * with an RFC 9457 problem body whose `issues` name each bad attribute (a
- * batch with one bad event is refused whole, nothing published); `405`
- * (with `Allow`) for another method; `408` when the body does not arrive
- * within `bodyTimeout`; `413` over `maxBodyBytes`; `415` for a content type
- * that is no CloudEvent; `503` when the bus is not started or its broker
- * fails or is full; `500` for anything else. No answer grows with the
- * request: inputs are quoted as short excerpts and at most 20 issues listed.
+ * batch with one bad event is refused whole, nothing published), or naming
+ * the event the broker refused (too large for it: through `publishBatch`,
+ * nothing of the batch is published); `405` (with `Allow`) for another
+ * method; `408` when the body does not arrive within `bodyTimeout`; `413`
+ * over `maxBodyBytes`; `415` for a content type that is no CloudEvent;
+ * `503` when the bus is not started or its broker fails or is full; `500`
+ * for anything else. No answer grows with the request: inputs are quoted as
+ * short excerpts and at most 20 issues listed.
+ *
+ * With `webhookOrigins`, an `OPTIONS` request is the Web Hooks handshake:
+ * `200` with `WebHook-Allowed-Origin` (and `WebHook-Allowed-Rate` echoing a
+ * `WebHook-Request-Rate` asked for) and `Allow: POST, OPTIONS` when the
+ * `WebHook-Request-Origin` is allowed; `403` when it is not; `400` without
+ * that header or with one longer than a host name. Without
+ * `webhookOrigins`, `OPTIONS` gets `405`.
  *
  * @example
  * ```ts
@@ -174,8 +185,8 @@ async function publishAll(
       await bus.publishBatch(events);
       return undefined;
     } catch (error) {
-      // The bus checks the whole batch first, but a broker may still fail
-      // midway: how many were published is then unknown.
+      // A refusal comes before anything is written; a transport failure
+      // may leave part of the batch published, how much is unknown.
       return publishFailure(error, { what: "the batch", accepted: undefined, batch: true }, logger);
     }
   }
@@ -197,6 +208,16 @@ async function publishAll(
 // transport is full or unreachable.
 const UNAVAILABLE_CODES = new Set(["NOT_STARTED", "QUEUE_FULL", "BROKER"]);
 
+// Codes of a batch refused before any of it was written.
+const REFUSAL_CODES = new Set(["INVALID_ARGUMENT", "VALIDATION", "NOT_STARTED", "QUEUE_FULL"]);
+
+/** What a failed `publishBatch` left published, as the answer says it. */
+function batchOutcome(error: unknown): string {
+  return error instanceof EventBusError && REFUSAL_CODES.has(error.code)
+    ? "nothing was published"
+    : "some events may have been published";
+}
+
 function publishFailure(
   error: unknown,
   failed: { what: string; accepted: number | undefined; batch: boolean },
@@ -205,9 +226,7 @@ function publishFailure(
   const { what } = failed;
   const extra = failed.batch && failed.accepted !== undefined ? { accepted: failed.accepted } : {};
   const message = error instanceof Error ? error.message : String(error);
-  const reason = failed.accepted === undefined
-    ? `${message} (events before the failing one may have been published)`
-    : message;
+  const reason = failed.accepted === undefined ? `${message} (${batchOutcome(error)})` : message;
   if (error instanceof EventBusError && UNAVAILABLE_CODES.has(error.code)) {
     logger.warn(`CloudEvents HTTP receiver: could not publish ${what}: ${reason}`);
     return problemResponse(503, `${what} was not published: ${reason}`, {

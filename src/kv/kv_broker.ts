@@ -6,7 +6,9 @@
  */
 
 import { BrokerBase } from "../broker_base.ts";
+import { checkBatch, entryError } from "../batch_entries.ts";
 import type {
+  BatchEntry,
   BrokerDelivery,
   BrokerHealth,
   BrokerState,
@@ -50,6 +52,7 @@ import {
 } from "./options.ts";
 import { OrderedWriter } from "./ordered_writer.ts";
 import { unpark } from "./parking.ts";
+import type { PlannedPublish } from "./commit_plan.ts";
 import { Publisher } from "./publisher.ts";
 import { encodeRecord } from "./record.ts";
 import { Registry } from "./registry.ts";
@@ -476,36 +479,95 @@ export class KvBroker extends BrokerBase {
     if (this.#lifecycle.state !== "started") {
       return Promise.reject(new NotStartedError("KvBroker", this.#lifecycle.state, "publish"));
     }
-    let record: string;
-    let bytes: number;
+    let encoded: PlannedPublish;
     try {
       checkChannel(channel);
       checkPublishOptions(options);
-      if (isReplyChannel(channel)) {
-        // A reply sent by hand to a request's replyTo.
-        return this.#requests.reply(channel, message).then(() => {
-          this.#counters.published++;
-          return 1;
-        });
-      }
-      checkKeyName(channel, "channel");
-      record = encodeRecord(message, `${this.#idPrefix}${++this.#sequence}`, options);
-      bytes = utf8Length(record);
-      const limit = MAX_VALUE_BYTES -
-        envelopeOverhead(this.#keys.prefix, channel, MAX_NAME_LENGTH_TEXT, MAX_NAME_LENGTH_TEXT);
-      if (bytes > limit) {
-        throw new InvalidArgumentError(
-          "message",
-          `encoded size ${bytes} bytes exceeds what one KV value holds with its routing (${limit} bytes)`,
-        );
+      if (isReplyChannel(channel)) return this.#reply(message, channel);
+      encoded = this.#encode(message, channel, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#publisher!.publish(channel, encoded.record, encoded.bytes).then((targets) => {
+      this.#counters.published++;
+      return targets;
+    });
+  }
+
+  /**
+   * Publishes messages in order, all or nothing as far as KV allows. Every
+   * message is checked and encoded first: a bad channel or option, or one
+   * too large for a KV value, rejects with `InvalidArgumentError` naming the
+   * entry (`entries[2].message`) and nothing is committed. Then the batch
+   * goes into one atomic commit (with whatever else is waiting to be
+   * published) when one holds it: KV's limits are 1000 mutations (one queue
+   * message per subscription and per 256 messages or 64 KiB of a channel)
+   * and 800 KiB; so it is committed whole or not at all. A larger batch is committed
+   * in consecutive commits, in order, once every message was found to fit
+   * one with its subscriptions (else it is refused whole, nothing
+   * committed); a commit that fails then rejects the batch with the earlier
+   * commits' messages published and the later ones not. Messages to a
+   * request's reply channel are sent after the commit.
+   *
+   * @example
+   * ```ts
+   * import { KvBroker } from "@opensecflow/eventbus/kv";
+   * await using broker = new KvBroker({ path: ":memory:" });
+   * await broker.start();
+   * await broker.publishBatch([
+   *   { message: { sku: "A1" }, channel: "stock.reserved" },
+   *   { message: { sku: "A1" }, channel: "stock.shipped" },
+   * ]);
+   * ```
+   */
+  override publishBatch(entries: readonly BatchEntry[], options?: PublishOptions): Promise<void> {
+    if (this.#lifecycle.state !== "started") {
+      return Promise.reject(new NotStartedError("KvBroker", this.#lifecycle.state, "publish"));
+    }
+    const publishes: PlannedPublish[] = [];
+    const replies: BatchEntry[] = [];
+    try {
+      checkBatch(entries, options);
+      for (let index = 0; index < entries.length; index++) {
+        const { message, channel } = entries[index];
+        try {
+          if (isReplyChannel(channel)) replies.push(entries[index]);
+          else publishes.push(this.#encode(message, channel, options));
+        } catch (error) {
+          throw entryError(error, index);
+        }
       }
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#publisher!.publish(channel, record, bytes).then((targets) => {
-      this.#counters.published++;
-      return targets;
+    return this.#publisher!.publishAll(publishes).then(async () => {
+      this.#counters.published += publishes.length;
+      for (const { message, channel } of replies) await this.#reply(message, channel);
     });
+  }
+
+  /** A reply sent by hand to a request's replyTo. */
+  #reply(message: unknown, channel: string): Promise<number> {
+    return this.#requests.reply(channel, message).then(() => {
+      this.#counters.published++;
+      return 1;
+    });
+  }
+
+  /** Encodes a message for `channel`, refusing one too large for a KV value. */
+  #encode(message: unknown, channel: string, options: PublishOptions | undefined): PlannedPublish {
+    checkKeyName(channel, "channel");
+    const record = encodeRecord(message, `${this.#idPrefix}${++this.#sequence}`, options);
+    const bytes = utf8Length(record);
+    const limit = MAX_VALUE_BYTES -
+      envelopeOverhead(this.#keys.prefix, channel, MAX_NAME_LENGTH_TEXT, MAX_NAME_LENGTH_TEXT);
+    if (bytes > limit) {
+      throw new InvalidArgumentError(
+        "message",
+        `encoded size ${bytes} bytes exceeds what one KV value holds with its routing (${limit} bytes)`,
+      );
+    }
+    return { channel, record, bytes };
   }
 
   /**

@@ -1,9 +1,11 @@
 /**
  * The publishing side: publishes are gathered while a commit is in flight
  * and committed together. One commit holds, for each subscription of each
- * channel published to, one queue message with that channel's messages in
- * publish order (the fan-out), plus a check that the registry is still the
- * one the fan-out was computed from. A publish resolves once its commit
+ * channel published to, queue messages with that channel's messages in
+ * publish order (the fan-out; up to 256 messages each, due one millisecond
+ * apart), plus a check that the registry is still the one the fan-out was
+ * computed from. A batch (`publishAll`) goes into one commit whole when one
+ * holds it. A publish resolves once its commit
  * succeeded, so every subscription registered before it gets it. Commits go
  * through the ordered writer: batches of one publisher reach a subscription
  * in publish order.
@@ -12,44 +14,37 @@
  */
 
 import type { ResolvedBackoff } from "../retry.ts";
-import { BrokerError, InvalidArgumentError } from "../errors.ts";
+import { entryError } from "../batch_entries.ts";
+import { BrokerError } from "../errors.ts";
 import { commit } from "./commit.ts";
-import { enqueueOptions } from "./delivery_budget.ts";
 import {
-  bodyLength,
-  encodeBody,
-  type Envelope,
-  ENVELOPE_MARK,
-  envelopeOverhead,
-  MAX_BATCH_MESSAGES,
-  MAX_VALUE_BYTES,
-} from "./envelope.ts";
+  type ChannelBatch,
+  CommitPlan,
+  type PlannedPublish,
+  tooLargeForCommit,
+} from "./commit_plan.ts";
+import { enqueueOptions } from "./delivery_budget.ts";
+import { encodeBody, type Envelope, ENVELOPE_MARK } from "./envelope.ts";
 import { sortableId } from "./ids.ts";
 import type { KvKeys } from "./keys.ts";
 import type { KvStore, KvStoreAtomic } from "./kv_store.ts";
 import type { OrderedWriter } from "./ordered_writer.ts";
-import type { Registry, RegistrySnapshot, Target } from "./registry.ts";
+import type { Registry, RegistrySnapshot } from "./registry.ts";
 
-/** Bytes one commit may carry; KV's limit is 800 KiB of keys and values. */
-const MAX_COMMIT_BYTES = 760_000;
-/** Enqueues one commit may carry; KV's limit is 1000 mutations. */
-const MAX_COMMIT_ENQUEUES = 900;
-
-/** One publish waiting for its commit. */
-interface Waiting {
-  readonly channel: string;
-  readonly record: string;
-  readonly bytes: number;
-  readonly resolve: (targets: number) => void;
-  readonly reject: (error: unknown) => void;
+/** The publishes of one `publishAll`: committed together when one commit holds them. */
+interface PublishBatch {
+  readonly size: number;
+  /** Too large for one commit: its publishes go in several, in order. */
+  split: boolean;
 }
 
-/** The messages of one channel in one commit. */
-interface ChannelBatch {
-  readonly targets: readonly Target[];
-  readonly records: string[];
-  bytes: number;
-  readonly overhead: number;
+/** One publish waiting for its commit. */
+interface Waiting extends PlannedPublish {
+  readonly resolve: (targets: number) => void;
+  readonly reject: (error: unknown) => void;
+  /** The batch it is part of, if any, and its index there. */
+  readonly batch?: PublishBatch;
+  readonly index?: number;
 }
 
 /** What the publisher needs from its broker. */
@@ -108,13 +103,38 @@ export class Publisher {
   publish(channel: string, record: string, bytes: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       this.#queue.push({ channel, record, bytes, resolve, reject });
-      this.#running ??= this.#run().finally(() => (this.#running = undefined));
+      this.#start();
     });
+  }
+
+  /**
+   * Queues encoded messages as one batch, in order: they go into one commit
+   * when one holds them all (nothing else of the queue is split across
+   * theirs), else, once each was found to fit a commit on its own, into
+   * consecutive commits; a failed commit then rejects the rest of the batch
+   * too. One that fits no commit with its subscriptions refuses the whole
+   * batch before any of it is committed. Resolves with the number of
+   * subscriptions each was enqueued for.
+   */
+  publishAll(publishes: readonly PlannedPublish[]): Promise<number[]> {
+    if (publishes.length === 0) return Promise.resolve([]);
+    const batch: PublishBatch = { size: publishes.length, split: false };
+    const accepted = publishes.map(({ channel, record, bytes }, index) =>
+      new Promise<number>((resolve, reject) => {
+        this.#queue.push({ channel, record, bytes, resolve, reject, batch, index });
+      })
+    );
+    this.#start();
+    return Promise.all(accepted);
   }
 
   /** Resolves once every queued publish is committed or failed. */
   async whenIdle(): Promise<void> {
     while (this.#running !== undefined) await this.#running;
+  }
+
+  #start(): void {
+    this.#running ??= this.#run().finally(() => (this.#running = undefined));
   }
 
   async #run(): Promise<void> {
@@ -141,28 +161,29 @@ export class Publisher {
     let snapshot = await host.registry.snapshot();
     for (;;) {
       if (this.#queue.length === 0) return;
-      const taken = this.#plan(snapshot);
-      if (taken.count === 0) continue; // the head was refused as too large
+      const plan = this.#plan(snapshot);
+      if (plan.count === 0) continue; // the head was refused as too large
       const versionstamp = snapshot.versionstamp;
       let ok: boolean;
       try {
-        const result = await host.writer.write(1, (delay) =>
+        const result = await host.writer.write(plan.spread, (delay) =>
           commit(() => {
             const atomic = host.kv().atomic().check({ key: host.keys.registry, versionstamp });
-            this.#enqueue(atomic, taken.batches, delay);
+            this.#enqueue(atomic, plan.batches, delay);
             return atomic;
           }));
         ok = result.ok;
       } catch (error) {
         const cause = error instanceof Error ? error : new Error(String(error));
-        for (const waiting of this.#queue.splice(0, taken.count)) {
-          waiting.reject(new BrokerError(`publish failed: ${cause.message}`, { cause }));
-        }
+        const failure = new BrokerError(`publish failed: ${cause.message}`, { cause });
+        const taken = this.#queue.splice(0, plan.count);
+        for (const waiting of taken) waiting.reject(failure);
+        this.#dropRestOf(taken, failure);
         return;
       }
       if (ok) {
-        for (const waiting of this.#queue.splice(0, taken.count)) {
-          waiting.resolve(taken.batches.get(waiting.channel)?.targets.length ?? 0);
+        for (const waiting of this.#queue.splice(0, plan.count)) {
+          waiting.resolve(plan.batches.get(waiting.channel)?.targets.length ?? 0);
         }
         return;
       }
@@ -171,54 +192,70 @@ export class Publisher {
     }
   }
 
-  /** Groups the head of the queue by channel, as much as one commit holds. */
-  #plan(snapshot: RegistrySnapshot): { count: number; batches: Map<string, ChannelBatch> } {
-    const batches = new Map<string, ChannelBatch>();
-    const keys = this.#host.keys;
-    let bytes = 0;
-    let enqueues = 0;
-    let count = 0;
-    for (const waiting of this.#queue) {
-      const targets = snapshot.byChannel.get(waiting.channel) ?? [];
-      let batch = batches.get(waiting.channel);
-      const grows = batch === undefined ? targets.length : 0;
-      if (batch === undefined) {
-        const overhead = Math.max(
-          0,
-          ...targets.map((t) => envelopeOverhead(keys.prefix, t.channel, t.group, t.name)),
+  /**
+   * Plans the next commit from the head of the queue: as many publishes as
+   * one commit holds, a batch whole or not at all unless it is too large for
+   * any commit. Refuses the head when it cannot be committed at all (a
+   * publish, or a whole batch holding such a publish): the plan is empty.
+   */
+  #plan(snapshot: RegistrySnapshot): CommitPlan {
+    const plan = new CommitPlan(this.#host.keys);
+    const queue = this.#queue;
+    const targetsOf = (waiting: Waiting) => snapshot.byChannel.get(waiting.channel) ?? [];
+    let at = 0;
+    while (at < queue.length) {
+      const waiting = queue[at];
+      const batch = waiting.batch;
+      if (batch !== undefined && !batch.split && waiting.index === 0) {
+        const members = queue.slice(at, at + batch.size);
+        const mark = plan.mark();
+        if (members.every((member) => plan.add(member, targetsOf(member)))) {
+          at += members.length;
+          continue;
+        }
+        plan.undo(mark);
+        if (plan.count > 0) break;
+        // Too large for one commit: each must fit one, then they go in parts.
+        const refused = members.findIndex((member) =>
+          !new CommitPlan(this.#host.keys).add(member, targetsOf(member))
         );
-        batch = { targets, records: [], bytes: 0, overhead };
+        if (refused >= 0) {
+          const error = entryError(tooLargeForCommit(targetsOf(members[refused])), refused);
+          for (const member of queue.splice(at, members.length)) member.reject(error);
+          return plan;
+        }
+        batch.split = true;
       }
-      const body = bodyLength(batch.bytes + waiting.bytes, batch.records.length + 1);
-      const fits = body + batch.overhead <= MAX_VALUE_BYTES &&
-        batch.records.length < MAX_BATCH_MESSAGES &&
-        enqueues + grows <= MAX_COMMIT_ENQUEUES &&
-        bytes + (waiting.bytes + 1) * targets.length + grows * batch.overhead <= MAX_COMMIT_BYTES;
-      if (!fits) {
-        if (count > 0) break;
-        // Alone and still too large: refuse this publish, keep the others.
-        this.#queue.shift();
-        waiting.reject(
-          new InvalidArgumentError(
-            "message",
-            `with its ${targets.length} subscription(s) it exceeds what one KV commit holds (${
-              Math.min(MAX_VALUE_BYTES, MAX_COMMIT_BYTES)
-            } bytes per message and subscription, ${MAX_COMMIT_BYTES} in all)`,
-          ),
-        );
-        return { count: 0, batches };
+      if (!plan.add(waiting, targetsOf(waiting))) {
+        if (plan.count > 0) break;
+        // Alone and still too large: refuse this publish, keep the others. A
+        // batch being committed in parts (its subscriptions grew since it was
+        // checked) stops here rather than go on with a hole.
+        queue.shift();
+        const error = tooLargeForCommit(targetsOf(waiting));
+        const named = waiting.batch === undefined ? error : entryError(error, waiting.index!);
+        waiting.reject(named);
+        this.#dropRestOf([waiting], named);
+        return plan;
       }
-      if (!batches.has(waiting.channel)) batches.set(waiting.channel, batch);
-      batch.records.push(waiting.record);
-      batch.bytes += waiting.bytes;
-      bytes += (waiting.bytes + 1) * targets.length + grows * batch.overhead;
-      enqueues += grows;
-      count++;
+      at++;
     }
-    return { count, batches };
+    return plan;
   }
 
-  /** Adds one queue message per subscription, due after `delay` ms. */
+  /** Rejects what is still queued of the batches a failed commit held part of. */
+  #dropRestOf(failed: readonly Waiting[], error: unknown): void {
+    const batches = new Set(failed.flatMap((waiting) => waiting.batch ?? []));
+    if (batches.size === 0) return;
+    const kept: Waiting[] = [];
+    for (const waiting of this.#queue) {
+      if (waiting.batch !== undefined && batches.has(waiting.batch)) waiting.reject(error);
+      else kept.push(waiting);
+    }
+    this.#queue = kept;
+  }
+
+  /** Adds one queue message per subscription and chunk, due after `delay` ms (plus the chunk's place). */
   #enqueue(
     atomic: KvStoreAtomic,
     batches: ReadonlyMap<string, ChannelBatch>,
@@ -226,22 +263,26 @@ export class Publisher {
   ): void {
     const host = this.#host;
     for (const batch of batches.values()) {
-      if (batch.targets.length === 0) continue;
-      const body = encodeBody(batch.records);
-      for (const target of batch.targets) {
-        const envelope: Envelope = {
-          eventbus: ENVELOPE_MARK,
-          prefix: host.keys.prefix,
-          channel: target.channel,
-          group: target.group,
-          subscription: target.name,
-          batch: sortableId(),
-          attempt: 1,
-          deliveries: host.maxDeliveries,
-          body,
-        };
-        atomic.enqueue(envelope, enqueueOptions(host.keys, envelope, host.backoff, delay));
-      }
+      batch.chunks.forEach((chunk, place) => {
+        const body = encodeBody(chunk.records);
+        for (const target of batch.targets) {
+          const envelope: Envelope = {
+            eventbus: ENVELOPE_MARK,
+            prefix: host.keys.prefix,
+            channel: target.channel,
+            group: target.group,
+            subscription: target.name,
+            batch: sortableId(),
+            attempt: 1,
+            deliveries: host.maxDeliveries,
+            body,
+          };
+          atomic.enqueue(
+            envelope,
+            enqueueOptions(host.keys, envelope, host.backoff, delay + place),
+          );
+        }
+      });
     }
   }
 }

@@ -7,14 +7,18 @@
  * Publishes made in one turn of the event loop go out as one ioredis
  * pipeline, settled from its result list: one write, one deadline and no
  * promise of ioredis's own per publish, which is most of what a publish
- * costs the client.
+ * costs the client. A batch (`publishAll`) is checked and encoded whole
+ * before any of it is written, then goes into that pipeline as one
+ * `MULTI`/`EXEC` transaction per node-bound pipeline (one per channel on a
+ * cluster).
  *
  * @module
  */
 
 import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { setImmediate } from "node:timers";
-import type { PublishOptions } from "../broker.ts";
+import { checkBatch, entryError } from "../batch_entries.ts";
+import type { BatchEntry, PublishOptions } from "../broker.ts";
 import { BrokerError, InvalidArgumentError } from "../errors.ts";
 import { CloudEvent } from "../event.ts";
 import { checkChannel, checkPublishOptions } from "../handler_support.ts";
@@ -44,6 +48,57 @@ function moved(results: PipelineResult): boolean {
   return true;
 }
 
+/**
+ * Queues `MULTI` in a pipeline. ioredis's pipelines have `multi()` (their
+ * types omit it); it marks the commands that follow as part of the
+ * transaction, so a connection lost halfway aborts them instead of sending
+ * them again outside it.
+ */
+function queueMulti(pipeline: ChainableCommander): void {
+  (pipeline as unknown as { multi(): unknown }).multi();
+}
+
+/**
+ * Queues `EXEC` in a pipeline where `multi()` was called: ioredis's `exec()`
+ * then adds the command instead of sending the pipeline.
+ */
+function queueExec(pipeline: ChainableCommander): void {
+  void pipeline.exec();
+}
+
+/**
+ * The results of a pipeline with `MULTI`/`EXEC` blocks as if each command
+ * inside had run on its own: `EXEC`'s answer for each, or, when `EXEC` was
+ * refused (nothing ran), the command's own refusal when queued, else
+ * `EXEC`'s error.
+ */
+function unwrapTransactions(
+  results: PipelineResult,
+  transactions: readonly Transaction[],
+): PipelineResult {
+  if (results === null) return null;
+  const out: [Error | null, unknown][] = [];
+  let at = 0;
+  for (const { start, commands } of transactions) {
+    const exec = start + commands + 1;
+    if (exec >= results.length) return null;
+    for (; at < start; at++) out.push(results[at]);
+    const [execError, replies] = results[exec];
+    for (let i = 0; i < commands; i++) {
+      const [queueError] = results[start + 1 + i];
+      if (execError || !Array.isArray(replies)) {
+        out.push([queueError ?? execError ?? new Error("EXEC gave no replies"), null]);
+        continue;
+      }
+      const reply: unknown = replies[i];
+      out.push(reply instanceof Error ? [reply, null] : [null, reply]);
+    }
+    at = exec + 1;
+  }
+  for (; at < results.length; at++) out.push(results[at]);
+  return out;
+}
+
 /** A pipeline on a connection where the de-duplicating publish script is defined. */
 type DedupePipeline = ChainableCommander & {
   [DEDUPE_XADD](...args: (string | number)[]): ChainableCommander;
@@ -63,6 +118,35 @@ interface DedupeGroup {
   /** Window, MAXLEN, then per publish its field count and fields. */
   readonly args: (string | number)[];
   size: number;
+}
+
+/** One message checked and encoded, ready to be written. */
+type Write =
+  | {
+    readonly kind: "xadd";
+    readonly channel: string;
+    readonly key: string;
+    readonly fields: string[];
+  }
+  | {
+    readonly kind: "dedupe";
+    readonly channel: string;
+    readonly key: string;
+    readonly fields: string[];
+    /** Its `seen` key. */
+    readonly seen: string;
+  }
+  | {
+    readonly kind: "publish";
+    readonly channel: string;
+    readonly key: string;
+    readonly text: string;
+  };
+
+/** A `MULTI`/`EXEC` block of a pipeline: where its `MULTI` is, and the commands inside. */
+interface Transaction {
+  readonly start: number;
+  commands: number;
 }
 
 /** The publishes of one turn of the event loop, written as one pipeline. */
@@ -89,6 +173,10 @@ class Batch {
   spans: number[] | undefined = undefined;
   /** De-duplicated publishes not in the pipeline yet. */
   group: DedupeGroup | undefined = undefined;
+  /** The transactions in the pipeline, in order. */
+  transactions: Transaction[] | undefined = undefined;
+  /** The transaction commands are added to now, until its `EXEC`. */
+  open: Transaction | undefined = undefined;
   /** Set once the batch is settled (by Redis, or by its deadline). */
   settled = false;
   ticket = -1;
@@ -192,33 +280,111 @@ export class Publisher {
         return this.#track(batch, channel, count);
       }
       if (options !== undefined) checkPublishOptions(options);
-      const fields = encodeEntry(message, options);
-      let chars = 0;
-      for (let i = 0; i < fields.length; i++) chars += fields[i].length;
-      if (chars * 3 > this.#maxBytes) this.#checkSize(fields);
-      if (
-        this.#stream && key !== channel && this.#dedupeWindow > 0 &&
-        message instanceof CloudEvent && options?.replyTo === undefined
-      ) {
-        // A request is never skipped: its caller waits for the reply of this very entry.
-        const batch = this.#dedupe(
-          client,
-          channel,
-          key,
-          seenKey(this.#options.keyPrefix, channel, eventDigest(message)),
-          fields,
-        );
-        return this.#track(batch, channel, count);
-      }
-      if (!this.#stream || key === channel) {
-        // Pub/sub mode, or a reply sent by hand to a request's replyTo: straight to the listener.
-        const batch = this.#publishOn(client, channel, key, toPubSubText(fields));
-        return this.#track(batch, channel, count);
-      }
-      return this.#track(this.#xadd(client, channel, key, fields), channel, count);
+      const write = this.#prepare(message, channel, key, options);
+      return this.#track(this.#write(client, write), channel, count);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Writes a batch in order, all or nothing as far as Redis allows: every
+   * message is checked and encoded first (a refusal rejects with nothing
+   * sent, naming the entry: `entries[2].message`), then the writes go into
+   * one `MULTI`/`EXEC` per pipeline of this turn (one per channel on a
+   * cluster). Redis runs a transaction whole or not at all when a command
+   * is refused before `EXEC` or the connection drops first; it does not
+   * undo the other commands when one fails while `EXEC` runs.
+   */
+  publishAll(
+    client: Redis,
+    entries: readonly BatchEntry[],
+    options: PublishOptions | undefined,
+  ): Promise<void> {
+    const writes: Write[] = [];
+    try {
+      checkBatch(entries, options);
+      for (let index = 0; index < entries.length; index++) {
+        const { message, channel } = entries[index];
+        try {
+          const key = this.#keys.get(channel) ?? this.#keyOf(channel);
+          writes.push(this.#prepare(message, channel, key, options));
+        } catch (error) {
+          throw entryError(error, index);
+        }
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const opened: Batch[] = [];
+    const accepted: Promise<number | undefined>[] = [];
+    for (const write of writes) {
+      const batch = this.#batchOn(client, write.channel, write.key);
+      if (batch.open === undefined) {
+        this.#begin(batch);
+        opened.push(batch);
+      }
+      accepted.push(this.#track(this.#write(client, write), write.channel, false));
+    }
+    for (const batch of opened) this.#end(batch);
+    return Promise.all(accepted).then(() => undefined);
+  }
+
+  /** Checks and encodes one message for `key` (options already checked). */
+  #prepare(
+    message: unknown,
+    channel: string,
+    key: string,
+    options: PublishOptions | undefined,
+  ): Write {
+    const fields = encodeEntry(message, options);
+    let chars = 0;
+    for (let i = 0; i < fields.length; i++) chars += fields[i].length;
+    if (chars * 3 > this.#maxBytes) this.#checkSize(fields);
+    if (!this.#stream || key === channel) {
+      // Pub/sub mode, or a reply sent by hand to a request's replyTo: straight to the listener.
+      return { kind: "publish", channel, key, text: toPubSubText(fields) };
+    }
+    if (
+      this.#dedupeWindow > 0 && message instanceof CloudEvent && options?.replyTo === undefined
+    ) {
+      // A request is never skipped: its caller waits for the reply of this very entry.
+      const seen = seenKey(this.#options.keyPrefix, channel, eventDigest(message));
+      return { kind: "dedupe", channel, key, fields, seen };
+    }
+    return { kind: "xadd", channel, key, fields };
+  }
+
+  /** Adds a prepared write to the batch of this turn. */
+  #write(client: Redis, write: Write): Batch {
+    switch (write.kind) {
+      case "xadd":
+        return this.#xadd(client, write.channel, write.key, write.fields);
+      case "dedupe":
+        return this.#dedupe(client, write.channel, write.key, write.seen, write.fields);
+      case "publish":
+        return this.#publishOn(client, write.channel, write.key, write.text);
+    }
+  }
+
+  /** Opens a `MULTI` block in a batch: the commands up to {@linkcode Publisher.#end} run as one. */
+  #begin(batch: Batch): void {
+    if (batch.group !== undefined) this.#closeGroup(batch);
+    const transaction: Transaction = { start: batch.pipeline.length, commands: 0 };
+    queueMulti(batch.pipeline);
+    batch.replay?.push(queueMulti);
+    (batch.transactions ??= []).push(transaction);
+    batch.open = transaction;
+  }
+
+  /** Closes the open `MULTI` block of a batch with its `EXEC`. */
+  #end(batch: Batch): void {
+    if (batch.group !== undefined) this.#closeGroup(batch);
+    const transaction = batch.open!;
+    transaction.commands = batch.pipeline.length - transaction.start - 1;
+    batch.open = undefined;
+    queueExec(batch.pipeline);
+    batch.replay?.push(queueExec);
   }
 
   /**
@@ -316,8 +482,13 @@ export class Publisher {
   #closeGroup(batch: Batch): void {
     const group = batch.group!;
     batch.group = undefined;
-    const call = (pipeline: ChainableCommander) =>
-      (pipeline as DedupePipeline)[DEDUPE_XADD](group.keys.length, ...group.keys, ...group.args);
+    // Inside MULTI a NOSCRIPT would come only with EXEC, too late for ioredis
+    // to send the script: there the script travels whole.
+    const call = batch.open !== undefined
+      ? (pipeline: ChainableCommander) =>
+        pipeline.call("EVAL", DEDUPE_XADD_LUA, group.keys.length, ...group.keys, ...group.args)
+      : (pipeline: ChainableCommander) =>
+        (pipeline as DedupePipeline)[DEDUPE_XADD](group.keys.length, ...group.keys, ...group.args);
     call(batch.pipeline);
     batch.replay?.push(call);
     // Negative: a script call, answering per publish.
@@ -348,7 +519,10 @@ export class Publisher {
     const waits = this.#replicas > 0 && batch.writes;
     if (waits) batch.pipeline.call("WAIT", this.#replicas, this.#options.publishTimeout);
     batch.pipeline.exec().then(
-      (results) => {
+      (raw) => {
+        const results = batch.transactions === undefined
+          ? raw
+          : unwrapTransactions(raw, batch.transactions);
         if (batch.replay !== undefined && attempt < MAX_MOVED_RETRIES && moved(results)) {
           return this.#resend(batch, attempt);
         }

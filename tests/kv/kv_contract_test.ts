@@ -27,6 +27,7 @@ brokerContractSuite({
       retryBackoff: options.retryBackoff ?? { initial: 10, max: 100 },
     });
   },
+  oversize: "x".repeat(70_000), // above what one KV value holds
   cleanup: async () => {
     await temp?.remove();
     temp = undefined;

@@ -152,6 +152,10 @@ Deno.test("RedisBroker replicas on a cluster: publish resolves once a replica ho
   });
   await broker.start();
   await Promise.all(["a", "b", "c"].map((channel) => broker.publish({ channel }, channel)));
+  // A batch over channels of several slots: one MULTI/EXEC and one WAIT per channel.
+  await broker.publishBatch(
+    ["a", "b", "c", "a"].map((channel, n) => ({ message: { channel, n }, channel })),
+  );
   // More replicas than the cluster has: WAIT cannot be satisfied.
   await using greedy = new RedisBroker({
     cluster: cluster.urls(),
@@ -163,6 +167,10 @@ Deno.test("RedisBroker replicas on a cluster: publish resolves once a replica ho
   await greedy.start();
   await assert.rejects(
     greedy.publish({ n: 1 }, "a"),
+    (error: unknown) => error instanceof BrokerError && /replica|within 300 ms/.test(error.message),
+  );
+  await assert.rejects(
+    greedy.publishBatch([{ message: { n: 2 }, channel: "a" }, { message: { n: 3 }, channel: "b" }]),
     (error: unknown) => error instanceof BrokerError && /replica|within 300 ms/.test(error.message),
   );
   await Promise.all([broker.stop(), greedy.stop()]);
@@ -198,6 +206,13 @@ Deno.test("RedisBroker replicas on one primary with a replica: WAIT holds each p
     stdout: "piped",
   }).output();
   assert.equal(new TextDecoder().decode(onReplica.stdout).trim(), "1");
+  // A batch is one MULTI/EXEC, then the WAIT: resolved, the replica holds all of it.
+  await broker.publishBatch([2, 3, 4].map((n) => ({ message: { n }, channel: "orders" })));
+  const batchOnReplica = await new Deno.Command("redis-cli", {
+    args: ["-p", String(replica.port), "xlen", "eventbus:{orders}:stream"],
+    stdout: "piped",
+  }).output();
+  assert.equal(new TextDecoder().decode(batchOnReplica.stdout).trim(), "4");
   await replica.stop();
   await using lonely = new RedisBroker({
     url: primary.url(),
@@ -208,6 +223,10 @@ Deno.test("RedisBroker replicas on one primary with a replica: WAIT holds each p
   await lonely.start();
   await assert.rejects(
     lonely.publish({ n: 2 }, "orders"),
+    (error: unknown) => error instanceof BrokerError && /replica|within 300 ms/.test(error.message),
+  );
+  await assert.rejects(
+    lonely.publishBatch([{ message: { n: 3 }, channel: "orders" }]),
     (error: unknown) => error instanceof BrokerError && /replica|within 300 ms/.test(error.message),
   );
 });

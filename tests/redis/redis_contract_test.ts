@@ -44,6 +44,7 @@ function target(name: string, extra: RedisBrokerOptions, features: ContractFeatu
       });
     },
     cleanup: () => deleteKeys(prefix),
+    oversize: "x".repeat(1_048_577), // above the default maxMessageBytes
   });
 }
 

@@ -1,0 +1,94 @@
+/**
+ * A batch through the publish middleware. Each event runs its own chain of
+ * `publish` hooks, as a single publish would; the chains meet where they
+ * would reach the broker. Once every chain got there, the whole batch is
+ * written at once and each chain's `next()` settles with the result; when a
+ * hook refused one event (threw, or returned without `next()`), nothing is
+ * written and every waiting `next()` rejects with that refusal.
+ *
+ * @module
+ */
+
+import type { CloudEvent } from "./event.ts";
+import { type Middleware, type PublishCall, runChain } from "./middleware.ts";
+
+type PublishHook = NonNullable<Middleware["publish"]>;
+
+/** A promise settled from outside. */
+interface Latch<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
+function latch<T>(): Latch<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Runs `calls` through `hooks` and, unless a hook refuses one, hands the
+ * calls the chains end with (replacements included) to `write`, in order.
+ * Rejects with the refusal of the first refused call, else with the first
+ * chain's failure (`write`'s error, unless a hook turned it into another).
+ */
+export async function publishBatchThrough(
+  hooks: readonly PublishHook[],
+  calls: readonly PublishCall[],
+  replace: (call: PublishCall, replacement: CloudEvent) => PublishCall,
+  write: (finals: readonly PublishCall[]) => Promise<void>,
+): Promise<void> {
+  const finals: PublishCall[] = new Array(calls.length);
+  /** Whether each chain reached the write or failed before it. */
+  const settled: boolean[] = new Array(calls.length).fill(false);
+  const refusals: { index: number; error: unknown }[] = [];
+  const written = latch<void>();
+  // A chain may already have given up waiting: nobody else must see this rejection.
+  written.promise.catch(() => {});
+  const arrived = latch<void>();
+  let waiting = calls.length;
+  const arrive = (index: number): boolean => {
+    if (settled[index]) return false;
+    settled[index] = true;
+    if (--waiting === 0) arrived.resolve();
+    return true;
+  };
+  const chains = calls.map((call, index) => {
+    const chain = runChain<PublishCall, void, CloudEvent>(
+      hooks,
+      call,
+      (final) => {
+        // A chain counted as refused that calls next() late is not written.
+        if (arrive(index)) finals[index] = final;
+        return written.promise;
+      },
+      false,
+      replace,
+    );
+    chain.catch((error) => {
+      if (arrive(index)) refusals.push({ index, error });
+    });
+    return chain;
+  });
+  await arrived.promise;
+  if (refusals.length > 0) {
+    const first = refusals.reduce((a, b) => (b.index < a.index ? b : a));
+    written.reject(first.error);
+    await Promise.allSettled(chains);
+    throw first.error;
+  }
+  try {
+    await write(finals);
+    written.resolve();
+  } catch (error) {
+    written.reject(error);
+  }
+  for (const result of await Promise.allSettled(chains)) {
+    if (result.status === "rejected") throw result.reason;
+  }
+}

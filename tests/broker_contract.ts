@@ -53,6 +53,16 @@ export interface ContractFeatures {
   inProcess: boolean;
   /** Subscribe option `idempotent` is honoured (otherwise it must be refused, never ignored). */
   idempotent: boolean;
+  /**
+   * Messages published while every consumer of a subscription is down wait
+   * for the next one (needs `createPeer`).
+   */
+  persistent: boolean;
+  /**
+   * Instances of one service subscribed under one name share the messages:
+   * each is handled once in all (needs `createPeer`).
+   */
+  sharedConsumers: boolean;
 }
 
 /** A broker implementation under test. */
@@ -68,6 +78,11 @@ export interface ContractTarget {
    * `onError` hook a test needs; pass them through.
    */
   create(options: BrokerOptions): Promise<Broker> | Broker;
+  /**
+   * Another instance of the same service on the same storage as the broker
+   * the last `create` made (brokers with `persistent` or `sharedConsumers`).
+   */
+  createPeer?(options: BrokerOptions): Promise<Broker> | Broker;
   /** Runs after each test, e.g. to delete keys the test created. */
   cleanup?(): Promise<void>;
   /** Milliseconds any single wait may take before the test fails; default 20000. */
@@ -161,20 +176,31 @@ export function brokerContractSuite(target: ContractTarget): void {
 
   function contract(
     name: string,
-    body: (broker: Broker, hooks: { failures: unknown[] }) => Promise<void>,
+    body: (
+      broker: Broker,
+      hooks: { failures: unknown[]; peer: () => Promise<Broker> },
+    ) => Promise<void>,
     options: BrokerOptions = {},
   ): void {
     Deno.test(`${target.name}: ${name}`, async () => {
       const failures: unknown[] = [];
-      const broker = await target.create({
+      const brokerOptions: BrokerOptions = {
         logger: silentLogger,
         onError: (failure) => failures.push(failure),
         ...options,
-      });
+      };
+      const broker = await target.create(brokerOptions);
+      const peers: Broker[] = [];
+      const peer = async (): Promise<Broker> => {
+        if (target.createPeer === undefined) throw new Error(`${target.name} has no createPeer`);
+        const created = await target.createPeer(brokerOptions);
+        peers.push(created);
+        return created;
+      };
       try {
-        await body(broker, { failures });
+        await body(broker, { failures, peer });
       } finally {
-        await broker.stop({ timeout: 5_000 });
+        await Promise.all([broker, ...peers].map((b) => b.stop({ timeout: 5_000 })));
         await target.cleanup?.();
       }
     });
@@ -1149,6 +1175,57 @@ export function brokerContractSuite(target: ContractTarget): void {
         assert.deepEqual([...calls.items].sort(), ["end", "same"]);
       },
       { maxDeliveries: 1 },
+    );
+  }
+
+  if (features.persistent) {
+    contract(
+      "persistent: messages published while a subscription's consumers are down wait for the next one",
+      async (broker, { peer }) => {
+        const channel = uniqueChannel("persistent");
+        broker.subscribe(channel, function durable() {}, { name: "durable" });
+        await broker.start();
+        await broker.stop();
+        const publisher = await peer();
+        await publisher.start();
+        for (let n = 1; n <= 3; n++) await publisher.publish({ n }, channel);
+        const next = await peer();
+        const got = new Collector<number>();
+        next.subscribe(channel, function durable(m: { n: number }) {
+          got.add(m.n);
+        }, { name: "durable" });
+        await next.start();
+        await wait(got.reached(3), "the messages published while no consumer ran");
+        // Order is not this case's concern: a KV message taken by an instance without the
+        // subscription waits (parked) for one that has it.
+        assert.deepEqual([...got.items].sort(), [1, 2, 3]);
+      },
+    );
+  }
+
+  if (features.sharedConsumers) {
+    contract(
+      "shared consumers: instances subscribed under one name handle each message once in all",
+      async (broker, { peer }) => {
+        const channel = uniqueChannel("shared");
+        const other = await peer();
+        const seen = new Collector<number>();
+        for (const instance of [broker, other]) {
+          instance.subscribe(channel, function worker(m: { n: number }) {
+            seen.add(m.n);
+          }, { name: "worker" });
+        }
+        await Promise.all([broker.start(), other.start()]);
+        for (let n = 0; n < 20; n++) await broker.publish({ n }, channel);
+        await wait(seen.reached(20), "every message");
+        // A sentinel after the rest: a copy handled late would show before it.
+        await other.publish({ n: 20 }, channel);
+        await wait(seen.reached(21), "the sentinel");
+        assert.deepEqual(
+          [...seen.items].sort((a, b) => a - b),
+          Array.from({ length: 21 }, (_, n) => n),
+        );
+      },
     );
   }
 

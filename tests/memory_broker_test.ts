@@ -27,6 +27,8 @@ brokerContractSuite({
     redeliversUnacknowledged: false,
     inProcess: true,
     idempotent: true,
+    persistent: false,
+    sharedConsumers: false,
   },
   create: (options) => new MemoryBroker(options),
 });

@@ -17,6 +17,8 @@ brokerContractSuite({
     redeliversUnacknowledged: true,
     inProcess: false,
     idempotent: true,
+    persistent: true,
+    sharedConsumers: true,
   },
   deadLetters: async (broker, channel) => (await (broker as KvBroker).deadLetters(channel)).length,
   create: async (options) => {
@@ -27,6 +29,12 @@ brokerContractSuite({
       retryBackoff: options.retryBackoff ?? { initial: 10, max: 100 },
     });
   },
+  createPeer: (options) =>
+    new KvBroker({
+      ...options,
+      path: temp!.path,
+      retryBackoff: options.retryBackoff ?? { initial: 10, max: 100 },
+    }),
   oversize: "x".repeat(70_000), // above what one KV value holds
   cleanup: async () => {
     await temp?.remove();

@@ -30,6 +30,16 @@ function target(name: string, extra: RedisBrokerOptions, features: ContractFeatu
         retryBackoff: options.retryBackoff ?? { initial: 10, max: 100 },
       });
     },
+    createPeer: (options) =>
+      new RedisBroker({
+        ...options,
+        ...extra,
+        cluster: cluster.urls(),
+        keyPrefix: prefix,
+        consumer: `peer-${crypto.randomUUID().slice(0, 8)}`,
+        blockMs: 200,
+        retryBackoff: options.retryBackoff ?? { initial: 10, max: 100 },
+      }),
     cleanup: () => cluster.deleteKeys(prefix),
   });
 }
@@ -40,6 +50,8 @@ target("RedisBroker(cluster, stream)", { mode: "stream" }, {
   redeliversUnacknowledged: true,
   inProcess: false,
   idempotent: true,
+  persistent: true,
+  sharedConsumers: true,
 });
 target("RedisBroker(cluster, pubsub)", { mode: "pubsub" }, {
   retries: false,
@@ -47,6 +59,8 @@ target("RedisBroker(cluster, pubsub)", { mode: "pubsub" }, {
   redeliversUnacknowledged: false,
   inProcess: false,
   idempotent: false,
+  persistent: false,
+  sharedConsumers: false,
 });
 
 Deno.test("RedisBroker(cluster): the test cluster stops", async () => {

@@ -43,6 +43,16 @@ function target(name: string, extra: RedisBrokerOptions, features: ContractFeatu
         retryBackoff: options.retryBackoff ?? { initial: 10, max: 100 },
       });
     },
+    createPeer: (options) =>
+      new RedisBroker({
+        ...options,
+        ...extra,
+        url: URL,
+        keyPrefix: prefix,
+        consumer: `peer-${crypto.randomUUID().slice(0, 8)}`,
+        blockMs: 200,
+        retryBackoff: options.retryBackoff ?? { initial: 10, max: 100 },
+      }),
     cleanup: () => deleteKeys(prefix),
     oversize: "x".repeat(1_048_577), // above the default maxMessageBytes
   });
@@ -54,6 +64,8 @@ target("RedisBroker(stream)", { mode: "stream" }, {
   redeliversUnacknowledged: true,
   inProcess: false,
   idempotent: true,
+  persistent: true,
+  sharedConsumers: true,
 });
 target("RedisBroker(pubsub)", { mode: "pubsub" }, {
   retries: false,
@@ -61,4 +73,6 @@ target("RedisBroker(pubsub)", { mode: "pubsub" }, {
   redeliversUnacknowledged: false,
   inProcess: false,
   idempotent: false,
+  persistent: false,
+  sharedConsumers: false,
 });

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { delay } from "../timers.ts";
 import type { KvStoreAtomic } from "./kv_store.ts";
 
 /** Longest time spent retrying one commit. */
@@ -16,10 +17,6 @@ const RETRY_FOR_MS = 10_000;
 /** Tells the transient lock conflict of a local database file from real failures. */
 export function isLockConflict(error: unknown): boolean {
   return error instanceof Error && /database is locked/i.test(error.message);
-}
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
@@ -45,7 +42,7 @@ export async function commit(
       return await atomic.commit();
     } catch (error) {
       if (!isLockConflict(error) || Date.now() > giveUpAt) throw error;
-      await pause(1 + Math.random() * Math.min(20, 2 * attempt));
+      await delay(1 + Math.random() * Math.min(20, 2 * attempt));
     }
   }
 }

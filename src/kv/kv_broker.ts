@@ -33,6 +33,7 @@ import {
 import { checkIdempotent } from "../idempotency.ts";
 import { Lifecycle } from "../lifecycle.ts";
 import { Reporter } from "../reporter.ts";
+import { deadline } from "../timers.ts";
 import { subscriptionHandle } from "../subscription.ts";
 import { KvConsumer } from "./consumer.ts";
 import type { DeadLetter, DeadLettersOptions, ReplayOptions } from "../dead_letter.ts";
@@ -320,12 +321,8 @@ export class KvBroker extends BrokerBase {
 
   /** Waits for running handler calls; gives up on them after `timeout` and parks their messages. */
   async #waitForHandlers(states: KvSubscriptionState[], timeout: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = await Promise.race([
-      Promise.all(states.map((state) => state.runner.whenIdle())).then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeout, true))),
-    ]);
-    clearTimeout(timer);
+    const idle = Promise.all(states.map((state) => state.runner.whenIdle())).then(() => false);
+    const timedOut = await deadline(idle, timeout, () => true);
     if (!timedOut) return;
     let abandoned = 0;
     for (const state of states) {

@@ -9,6 +9,7 @@
 
 import type { MessageContext } from "../broker.ts";
 import type { HandlerRunner, RunnerDelivery } from "../handler_runner.ts";
+import { deadline } from "../timers.ts";
 import type { Envelope } from "./envelope.ts";
 import type { DecodedRecord } from "./record.ts";
 
@@ -172,12 +173,8 @@ export class KvSubscriptionState {
     for (const delivery of this.held) awaiting.delete(delivery.batch.envelope.batch);
     if (awaiting.size === 0) return Promise.resolve();
     this.#awaiting = awaiting;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    return new Promise<void>((resolve) => {
-      this.#arrived = resolve;
-      timer = setTimeout(resolve, ms);
-    }).finally(() => {
-      clearTimeout(timer);
+    const arrived = new Promise<void>((resolve) => (this.#arrived = resolve));
+    return deadline(arrived, ms, () => {}).finally(() => {
       this.#awaiting = undefined;
       this.#arrived = undefined;
     });

@@ -22,7 +22,13 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { CloudEvent } from "../event.ts";
-import type { HandleCall, Middleware, PublishCall } from "../middleware.ts";
+import {
+  type HandleCall,
+  type MayPassThrough,
+  type Middleware,
+  PASSES_THROUGH,
+  type PublishCall,
+} from "../middleware.ts";
 import {
   createInstruments,
   type MessagingInstruments,
@@ -79,12 +85,13 @@ export function openTelemetry(options?: OpenTelemetryOptions): Middleware {
 }
 
 /** The middleware behind {@linkcode openTelemetry}; `closed` turns it into a pass-through. */
-export class TelemetryMiddleware implements Middleware {
+export class TelemetryMiddleware implements Middleware, MayPassThrough {
   /** Once set, calls pass through untouched. */
   closed = false;
   readonly #tracer: Tracer;
   readonly #tracing: () => boolean;
   readonly #instruments: MessagingInstruments;
+  readonly #measured: boolean;
   readonly #routes = new RouteCache();
 
   /** Builds the middleware on a resolved tracer and meter. */
@@ -92,16 +99,28 @@ export class TelemetryMiddleware implements Middleware {
     this.#tracer = telemetry.tracer;
     this.#tracing = telemetry.tracing;
     this.#instruments = createInstruments(telemetry.meter);
+    this.#measured = this.#instruments.measured;
   }
 
   /** Whether a real meter (not the API's no-op) receives the metrics. */
   get measured(): boolean {
-    return this.#instruments.measured;
+    return this.#measured;
+  }
+
+  /**
+   * Asked by the bus before each call: while closed, or while neither the
+   * tracer nor the meter has an SDK behind it, the bus skips this middleware
+   * (a service that ships the instrumentation without exporting telemetry
+   * pays one check per call). An SDK registered later behind the global
+   * tracer provider turns tracing on at the next call.
+   */
+  [PASSES_THROUGH](): boolean {
+    return this.closed || (!this.#measured && !this.#tracing());
   }
 
   /** Traces and counts a publish or request; adds the trace context to the event. */
   publish(call: PublishCall, next: (event?: CloudEvent) => Promise<void>): Promise<void> {
-    if (this.#off()) return next();
+    if (this[PASSES_THROUGH]()) return next();
     const { event } = call;
     const route = this.#routes.send(call.scope, call.channel);
     // An event that already carries a traceparent has its creation context:
@@ -135,7 +154,7 @@ export class TelemetryMiddleware implements Middleware {
 
   /** Traces and counts a handler call, as a child of the event's creation context. */
   handle(call: HandleCall, next: () => Promise<unknown>): Promise<unknown> {
-    if (this.#off()) return next();
+    if (this[PASSES_THROUGH]()) return next();
     const { event, context: delivery } = call;
     const route = this.#routes.process(call.scope, call.channel, call.subscription);
     const creation = extractSpanContext(event.extensions);
@@ -169,21 +188,13 @@ export class TelemetryMiddleware implements Middleware {
   }
 
   /**
-   * True when the call should pass straight through: closed, or no SDK behind
-   * either the tracer or the meter (a service that ships the instrumentation
-   * without exporting telemetry then pays next to nothing).
-   */
-  #off(): boolean {
-    return this.closed || (!this.#instruments.measured && !this.#tracing());
-  }
-
-  /**
    * True when nothing would come of this call: a no-op tracer's span (not
    * recording, no context to carry) and a no-op meter. The call then passes
-   * straight through, which keeps an unconfigured service's cost near zero.
+   * straight through. Reached only for tracers not known in advance to be
+   * no-ops (see `tracing`).
    */
   #idle(span: Span): boolean {
-    if (this.#instruments.measured || span.isRecording() || hasContext(span.spanContext())) {
+    if (this.#measured || span.isRecording() || hasContext(span.spanContext())) {
       return false;
     }
     span.end();

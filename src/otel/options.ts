@@ -73,15 +73,20 @@ export interface Telemetry {
   readonly tracer: Tracer;
   readonly meter: Meter;
   /**
-   * False while the tracer is the API's global proxy with no SDK behind it:
-   * every span would be a no-op. Asked per call, since an SDK may register
-   * later.
+   * False while every span of the tracer would be a no-op: the API's proxy
+   * provider with no SDK behind it, or the API's no-op tracer. Asked per
+   * call, since an SDK may register later; it costs a field read.
    */
   readonly tracing: () => boolean;
 }
 
-/** The provider the API's global proxy delegates to while no SDK is registered. */
+/** The provider the API's proxies delegate to while no SDK is registered. */
 const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+/** The class of the API's no-op tracer (not exported by the API): its spans never record. */
+const NOOP_TRACER_CLASS: abstract new () => Tracer = NOOP_TRACER_PROVIDER.getTracer(SCOPE_NAME)
+  .constructor as abstract new () => Tracer;
+const NEVER = (): boolean => false;
+const ALWAYS = (): boolean => true;
 
 /** Checks the options and gets the tracer and meter they name. */
 export function resolveOptions(options: OpenTelemetryOptions | undefined): Telemetry {
@@ -113,11 +118,23 @@ export function resolveOptions(options: OpenTelemetryOptions | undefined): Telem
   // The providers are typed structurally so this module's public types name
   // nothing of the API package; what they return is the API's Tracer and Meter.
   const tracers = tracerProvider ?? trace.getTracerProvider();
+  const tracer = tracers.getTracer(SCOPE_NAME) as Tracer;
   return {
-    tracer: tracers.getTracer(SCOPE_NAME) as Tracer,
+    tracer,
     meter: (meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME) as Meter,
-    tracing: tracers instanceof ProxyTracerProvider
-      ? () => tracers.getDelegate() !== NOOP_TRACER_PROVIDER
-      : () => true,
+    tracing: tracingCheck(tracers, tracer),
   };
+}
+
+/**
+ * How to tell, per call, whether `tracer` may record. A proxy provider (the
+ * global one included) records once an SDK is set behind it, which may happen
+ * after this call; the API's no-op tracer never does. Any other tracer may:
+ * the middleware then starts its span and looks at it.
+ */
+function tracingCheck(provider: TracerProviderLike, tracer: Tracer): () => boolean {
+  if (provider instanceof ProxyTracerProvider) {
+    return () => provider.getDelegate() !== NOOP_TRACER_PROVIDER;
+  }
+  return tracer instanceof NOOP_TRACER_CLASS ? NEVER : ALWAYS;
 }

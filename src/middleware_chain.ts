@@ -57,6 +57,8 @@ export class MiddlewareChain<C, R, A> {
    * skips the chain altogether while all of them say so. Null otherwise.
    */
   readonly #askers: readonly Required<MayPassThrough>[] | null;
+  /** The middleware of the one link, when the chain has one and it can pass through. */
+  readonly #sole: Required<MayPassThrough> | undefined;
   /** Some link can pass through: each step asks before calling a hook. */
   readonly #mayPass: boolean;
   readonly #mayShortCircuit: boolean;
@@ -72,6 +74,7 @@ export class MiddlewareChain<C, R, A> {
     this.#askers = links.every((link) => link.asks !== undefined)
       ? links.map((link) => link.asks!)
       : null;
+    this.#sole = links.length === 1 ? links[0].asks : undefined;
     this.#mayPass = links.some((link) => link.asks !== undefined);
     this.#mayShortCircuit = mayShortCircuit;
     this.#replace = replace;
@@ -85,11 +88,10 @@ export class MiddlewareChain<C, R, A> {
    * where it competes with the broker's code for the JIT's inlining budget.
    */
   passesThrough(): boolean {
+    const sole = this.#sole;
+    if (sole !== undefined) return sole[PASSES_THROUGH]();
     const askers = this.#askers;
-    if (askers === null) return false;
-    if (askers.length === 0) return true;
-    if (askers.length === 1) return askers[0][PASSES_THROUGH]();
-    return allPassThrough(askers);
+    return askers !== null && (askers.length === 0 || allPassThrough(askers));
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   type Link,
+  type ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -34,7 +35,7 @@ import {
   type MessagingInstruments,
   type OperationRecorder,
 } from "./instruments.ts";
-import { type OpenTelemetryOptions, resolveOptions, type Telemetry } from "./options.ts";
+import { hasNoSdk, type OpenTelemetryOptions, resolveOptions, type Telemetry } from "./options.ts";
 import { RouteCache } from "./routes.ts";
 import { outcomeOf } from "./outcome.ts";
 import { ATTR, errorType } from "./semconv.ts";
@@ -89,17 +90,23 @@ export class TelemetryMiddleware implements Middleware, MayPassThrough {
   /** Once set, calls pass through untouched. */
   closed = false;
   readonly #tracer: Tracer;
-  readonly #tracing: () => boolean;
   readonly #instruments: MessagingInstruments;
   readonly #measured: boolean;
+  /** With no measuring meter, the proxy provider whose delegate decides whether calls pass. */
+  readonly #proxy: ProxyTracerProvider | null;
+  /** Whether calls pass through when there is no such proxy: no meter and a no-op tracer. */
+  readonly #idle: boolean;
   readonly #routes = new RouteCache();
 
   /** Builds the middleware on a resolved tracer and meter. */
   constructor(telemetry: Telemetry) {
     this.#tracer = telemetry.tracer;
-    this.#tracing = telemetry.tracing;
     this.#instruments = createInstruments(telemetry.meter);
     this.#measured = this.#instruments.measured;
+    const tracing = telemetry.tracing;
+    // Settled here so the per-call question reads a field or two, no more.
+    this.#proxy = !this.#measured && typeof tracing === "object" ? tracing : null;
+    this.#idle = !this.#measured && tracing === false;
   }
 
   /** Whether a real meter (not the API's no-op) receives the metrics. */
@@ -115,7 +122,8 @@ export class TelemetryMiddleware implements Middleware, MayPassThrough {
    * tracer provider turns tracing on at the next call.
    */
   [PASSES_THROUGH](): boolean {
-    return this.closed || (!this.#measured && !this.#tracing());
+    const proxy = this.#proxy;
+    return this.closed || (proxy === null ? this.#idle : hasNoSdk(proxy));
   }
 
   /** Traces and counts a publish or request; adds the trace context to the event. */
@@ -133,7 +141,7 @@ export class TelemetryMiddleware implements Middleware, MayPassThrough {
       attributes: route.attributes,
       links: linkTo(creation),
     }, parent);
-    if (this.#idle(span)) return next();
+    if (this.#noOutcome(span)) return next();
     const recorder = this.#instruments.send;
     const started = recorder.start();
     let replacement: CloudEvent | undefined;
@@ -168,7 +176,7 @@ export class TelemetryMiddleware implements Middleware, MayPassThrough {
       attributes: route.attributes,
       links: linkTo(creation),
     }, parent);
-    if (this.#idle(span)) return next();
+    if (this.#noOutcome(span)) return next();
     if (span.isRecording()) {
       span.setAttributes(eventAttributes(event));
       span.setAttribute(ATTR.messageId, delivery.messageId);
@@ -191,9 +199,9 @@ export class TelemetryMiddleware implements Middleware, MayPassThrough {
    * True when nothing would come of this call: a no-op tracer's span (not
    * recording, no context to carry) and a no-op meter. The call then passes
    * straight through. Reached only for tracers not known in advance to be
-   * no-ops (see `tracing`).
+   * no-ops (see `Telemetry.tracing`).
    */
-  #idle(span: Span): boolean {
+  #noOutcome(span: Span): boolean {
     if (this.#measured || span.isRecording() || hasContext(span.spanContext())) {
       return false;
     }

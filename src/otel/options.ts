@@ -73,11 +73,13 @@ export interface Telemetry {
   readonly tracer: Tracer;
   readonly meter: Meter;
   /**
-   * False while every span of the tracer would be a no-op: the API's proxy
-   * provider with no SDK behind it, or the API's no-op tracer. Asked per
-   * call, since an SDK may register later; it costs a field read.
+   * Whether the tracer may record: `false` for the API's no-op tracer,
+   * `true` for any other tracer (an SDK's, or one this module cannot see
+   * into), or the proxy provider (the global one included) whose delegate
+   * decides per call, since an SDK may be set behind it later: see
+   * {@linkcode hasNoSdk}.
    */
-  readonly tracing: () => boolean;
+  readonly tracing: boolean | ProxyTracerProvider;
 }
 
 /** The provider the API's proxies delegate to while no SDK is registered. */
@@ -85,8 +87,11 @@ const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
 /** The class of the API's no-op tracer (not exported by the API): its spans never record. */
 const NOOP_TRACER_CLASS: abstract new () => Tracer = NOOP_TRACER_PROVIDER.getTracer(SCOPE_NAME)
   .constructor as abstract new () => Tracer;
-const NEVER = (): boolean => false;
-const ALWAYS = (): boolean => true;
+
+/** True while no SDK is set behind `proxy`: every span of its tracers is a no-op. */
+export function hasNoSdk(proxy: ProxyTracerProvider): boolean {
+  return proxy.getDelegate() === NOOP_TRACER_PROVIDER;
+}
 
 /** Checks the options and gets the tracer and meter they name. */
 export function resolveOptions(options: OpenTelemetryOptions | undefined): Telemetry {
@@ -122,19 +127,8 @@ export function resolveOptions(options: OpenTelemetryOptions | undefined): Telem
   return {
     tracer,
     meter: (meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME) as Meter,
-    tracing: tracingCheck(tracers, tracer),
+    tracing: tracers instanceof ProxyTracerProvider
+      ? tracers
+      : !(tracer instanceof NOOP_TRACER_CLASS),
   };
-}
-
-/**
- * How to tell, per call, whether `tracer` may record. A proxy provider (the
- * global one included) records once an SDK is set behind it, which may happen
- * after this call; the API's no-op tracer never does. Any other tracer may:
- * the middleware then starts its span and looks at it.
- */
-function tracingCheck(provider: TracerProviderLike, tracer: Tracer): () => boolean {
-  if (provider instanceof ProxyTracerProvider) {
-    return () => provider.getDelegate() !== NOOP_TRACER_PROVIDER;
-  }
-  return tracer instanceof NOOP_TRACER_CLASS ? NEVER : ALWAYS;
 }

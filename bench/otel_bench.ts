@@ -1,125 +1,102 @@
 /**
- * OpenTelemetry section: what `instrument(bus)` costs when no SDK is
- * registered (the API's no-op providers, the state of a service that ships the
- * instrumentation but does not export telemetry), next to the same bus
- * without it, in the same run.
+ * OpenTelemetry section: what the OpenTelemetry middleware costs when nothing
+ * records (the state of a service that ships the instrumentation but exports
+ * no telemetry), next to the same bus without it, in the same run:
  *
- * A bus with any middleware leaves its no-middleware fast path, so a third
- * subject, a middleware that only calls `next()`, separates the cost of the
- * middleware chain from the cost of the instrumentation itself. A last
- * subject runs the instrumentation on a real SDK that records every span and
- * metric (exporting nothing), for the cost of tracing when it is on.
+ * - `bus.use(openTelemetry())` with no SDK registered: the API's global
+ *   providers, which an SDK registered later would turn on;
+ * - `instrument(bus, ...)` with explicit no-op providers of the API: a
+ *   `ProxyTracerProvider` with no SDK behind it and the API's no-op meter
+ *   provider.
+ *
+ * A middleware that only calls `next()` shows what any middleware step costs,
+ * and a last subject runs the instrumentation on a real SDK (spans to an
+ * in-memory exporter, metrics to a reader), for the cost of telemetry when it
+ * is on.
+ *
+ * Each subject runs in a process of its own next to the bare bus
+ * (`otel_pair.ts`), as a service runs one configuration: measured in one
+ * process, the subjects teach the JIT each other's shapes and the middleware
+ * checks lose their inlining. A ratio is the median of the per-round ratios
+ * of its process; the bare row is the median over every process.
  *
  * @module
  */
 
-import { z } from "zod";
-import { TracerProvider } from "@opentelemetry/sdk-trace";
-import { MeterProvider } from "@opentelemetry/sdk-metrics";
-import { defineEvent, EventBus, EventScope, type Middleware, silentLogger } from "../mod.ts";
-import { instrument } from "../otel.ts";
-import { envInt, median, registerSection, rounds, type Row } from "./bench_util.ts";
+import { median, registerSection, type Row } from "./bench_util.ts";
+import { OTEL_SUBJECTS, type OtelSubject, type PairResult } from "./otel_pair.ts";
 
-const EVENTS = envInt("BENCH_OTEL_EVENTS", 1_000_000);
-const SDK_EVENTS = Math.max(1, Math.floor(EVENTS / 10));
-const ROUNDS = envInt("BENCH_ROUNDS", 5);
-const POOL = 1_000;
-
-const OrderPlaced = defineEvent({
-  type: "bench.otel.order.placed",
-  scope: EventScope.PROCESS,
-  source: "/bench",
-  data: z.object({ orderId: z.string(), amount: z.number() }),
-});
-// Built when the section runs, not at import: events of a second class built
-// before the construction section would make its measured paths polymorphic.
-let prebuilt: InstanceType<typeof OrderPlaced>[] = [];
-
-type Subject = "bare" | "pass-through" | "otel" | "sdk";
-
-const passThrough: Middleware = {
-  publish: (_call, next) => next(),
-  handle: (_call, next) => next(),
+const LABELS: Record<OtelSubject, string> = {
+  "pass-through": "EventBus + middleware calling next()",
+  global: "EventBus + bus.use(openTelemetry()), no SDK registered",
+  explicit: "EventBus + instrument(bus), explicit no-op providers",
+  sdk: "EventBus + instrument(bus), SDK recording every span",
 };
 
-async function round(total: number, subject: Subject): Promise<number> {
-  const bus = new EventBus({ logger: silentLogger });
-  if (subject === "pass-through") bus.use(passThrough);
-  const telemetry = subject === "otel"
-    ? instrument(bus)
-    : subject === "sdk"
-    ? instrument(bus, { tracerProvider: new TracerProvider(), meterProvider: new MeterProvider() })
-    : undefined;
-  let count = 0;
-  let sum = 0;
-  let finish!: () => void;
-  const done = new Promise<void>((resolve) => (finish = resolve));
-  // deno-lint-ignore require-await
-  bus.subscribe(OrderPlaced, async function settle(event) {
-    sum += event.data.amount;
-    if (++count === total) finish();
-  });
-  await bus.start();
-  const start = performance.now();
-  for (let i = 0; i < total; i++) await bus.publish(prebuilt[i % POOL]);
-  await done;
-  const elapsed = performance.now() - start;
-  if (sum < 0) throw new Error("unreachable"); // keeps `sum` alive
-  await bus.stop();
-  telemetry?.close();
-  return elapsed;
+const NOTES: Record<OtelSubject, string> = {
+  "pass-through": "the cost of one middleware step on publish and on handle",
+  global: "skipped per call while no SDK is behind the global providers",
+  explicit: "new ProxyTracerProvider() and the API's no-op meter provider",
+  sdk: "two spans to an in-memory exporter, two counters and two histograms per event",
+};
+
+/** Runs `otel_pair.ts` for one subject in a child process and reads its result. */
+async function runPair(subject: OtelSubject): Promise<PairResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--v8-flags=--expose-gc",
+      new URL("./otel_pair.ts", import.meta.url).pathname,
+      subject,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`otel pair ${subject} failed`);
+  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]) as PairResult;
+}
+
+function metric(rounds: number, events: number): string {
+  return `typed events, prebuilt, PROCESS (median of ${rounds} x ${
+    events.toLocaleString("en-US")
+  })`;
 }
 
 registerSection({
   name: "otel",
   async run(): Promise<Row[]> {
-    prebuilt = Array.from(
-      { length: POOL },
-      (_, i) => new OrderPlaced({ data: { orderId: `O-${i}`, amount: i } }),
-    );
-    const subjects: Subject[] = ["bare", "pass-through", "otel"];
-    for (const subject of subjects) await round(Math.min(EVENTS, 50_000), subject); // warm-up
-    await round(Math.min(SDK_EVENTS, 20_000), "sdk");
-    const times: Record<Subject, number[]> = { bare: [], "pass-through": [], otel: [], sdk: [] };
-    // Interleaved rounds, so drift of the machine hits every subject alike.
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const subject of subjects) {
-        times[subject].push(...await rounds(1, () => round(EVENTS, subject)));
-      }
-      times.sdk.push(...await rounds(1, () => round(SDK_EVENTS, "sdk")));
+    const pairs = new Map<OtelSubject, PairResult>();
+    for (const subject of OTEL_SUBJECTS) pairs.set(subject, await runPair(subject));
+    const allBare = [...pairs.values()].flatMap((pair) => pair.bare);
+    const first = pairs.get(OTEL_SUBJECTS[0])!;
+    const rows: Row[] = [{
+      subject: "EventBus, no middleware",
+      metric: metric(allBare.length, first.events),
+      value: Math.round(median(allBare)),
+      unit: "events/CPU-s",
+      note:
+        "median over the four processes below; each ratio is to the bare bus of its own process",
+    }];
+    for (const subject of OTEL_SUBJECTS) {
+      const pair = pairs.get(subject)!;
+      const interleaved = pair.subject.length === pair.bare.length;
+      const ratio = interleaved
+        ? median(pair.subject.map((rate, r) => rate / pair.bare[r]))
+        : median(pair.subject) / median(pair.bare);
+      const ownBare = `bare in its process: ${(median(pair.bare) / 1e6).toFixed(2)} M`;
+      const versus = interleaved
+        ? `${ratio.toFixed(3)}x bare (${((1 - ratio) * 100).toFixed(1)}% slower; ${ownBare})`
+        : `${ratio.toFixed(4)}x bare (${ownBare})`;
+      rows.push({
+        subject: LABELS[subject],
+        metric: metric(pair.subject.length, pair.subjectEvents),
+        value: Math.round(median(pair.subject)),
+        unit: "events/CPU-s",
+        note: `${versus}; ${NOTES[subject]}`,
+      });
     }
-    const rate = (subject: Subject) =>
-      (subject === "sdk" ? SDK_EVENTS : EVENTS) / (median(times[subject]) / 1000);
-    const bare = rate("bare");
-    const metric = `typed events, prebuilt, PROCESS (median of ${ROUNDS} x ${
-      EVENTS.toLocaleString("en-US")
-    })`;
-    const slower = (value: number) => `${((1 - value / bare) * 100).toFixed(1)}% slower than bare`;
-    return [
-      { subject: "EventBus, no middleware", metric, value: Math.round(bare), unit: "events/s" },
-      {
-        subject: "EventBus + middleware calling next()",
-        metric,
-        value: Math.round(rate("pass-through")),
-        unit: "events/s",
-        note: slower(rate("pass-through")),
-      },
-      {
-        subject: "EventBus + instrument(bus), no-op providers",
-        metric,
-        value: Math.round(rate("otel")),
-        unit: "events/s",
-        note: `${slower(rate("otel"))} (no SDK: nothing is installed on the bus)`,
-      },
-      {
-        subject: "EventBus + instrument(bus), SDK recording every span",
-        metric: `typed events, prebuilt, PROCESS (median of ${ROUNDS} x ${
-          SDK_EVENTS.toLocaleString("en-US")
-        })`,
-        value: Math.round(rate("sdk")),
-        unit: "events/s",
-        note: "two spans, two counters and two histograms per event; nothing exported",
-      },
-    ];
+    return rows;
   },
 });

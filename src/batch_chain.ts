@@ -10,9 +10,8 @@
  */
 
 import type { CloudEvent } from "./event.ts";
-import { type Middleware, type PublishCall, runChain } from "./middleware.ts";
-
-type PublishHook = NonNullable<Middleware["publish"]>;
+import type { PublishCall } from "./middleware.ts";
+import type { MiddlewareChain } from "./middleware_chain.ts";
 
 /** A promise settled from outside. */
 interface Latch<T> {
@@ -32,15 +31,14 @@ function latch<T>(): Latch<T> {
 }
 
 /**
- * Runs `calls` through `hooks` and, unless a hook refuses one, hands the
+ * Runs `calls` through `chain` and, unless a hook refuses one, hands the
  * calls the chains end with (replacements included) to `write`, in order.
  * Rejects with the refusal of the first refused call, else with the first
  * chain's failure (`write`'s error, unless a hook turned it into another).
  */
 export async function publishBatchThrough(
-  hooks: readonly PublishHook[],
+  chain: MiddlewareChain<PublishCall, void, CloudEvent>,
   calls: readonly PublishCall[],
-  replace: (call: PublishCall, replacement: CloudEvent) => PublishCall,
   write: (finals: readonly PublishCall[]) => Promise<void>,
 ): Promise<void> {
   const finals: PublishCall[] = new Array(calls.length);
@@ -59,21 +57,15 @@ export async function publishBatchThrough(
     return true;
   };
   const chains = calls.map((call, index) => {
-    const chain = runChain<PublishCall, void, CloudEvent>(
-      hooks,
-      call,
-      (final) => {
-        // A chain counted as refused that calls next() late is not written.
-        if (arrive(index)) finals[index] = final;
-        return written.promise;
-      },
-      false,
-      replace,
-    );
-    chain.catch((error) => {
+    const run = chain.run(call, (final: PublishCall) => {
+      // A chain counted as refused that calls next() late is not written.
+      if (arrive(index)) finals[index] = final;
+      return written.promise;
+    }, undefined);
+    run.catch((error: unknown) => {
       if (arrive(index)) refusals.push({ index, error });
     });
-    return chain;
+    return run;
   });
   await arrived.promise;
   if (refusals.length > 0) {

@@ -27,7 +27,7 @@ import { DropEvent, HandlerErrorEvent } from "./broker_events.ts";
 import { channelFor as typeChannel } from "./channel.ts";
 import type { EventDefinition, EventOf } from "./define_event.ts";
 import { excerpt, InvalidArgumentError, NotStartedError, ValidationError } from "./errors.ts";
-import { CloudEvent, EventScope, ScopedEvent } from "./event.ts";
+import { CloudEvent, EventScope, type ScopedEvent } from "./event.ts";
 import {
   checkHandler,
   checkLogger,
@@ -42,7 +42,14 @@ import { Reporter } from "./reporter.ts";
 import { checkSignal, consumeStream, subscriptionHandle } from "./subscription.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
 import { MemoryBroker } from "./memory_broker.ts";
-import { type HandleCall, type Middleware, type PublishCall, runChain } from "./middleware.ts";
+import {
+  type HandleCall,
+  type MayPassThrough,
+  type Middleware,
+  PASSES_THROUGH,
+  type PublishCall,
+} from "./middleware.ts";
+import { type ChainLink, MiddlewareChain } from "./middleware_chain.ts";
 
 /**
  * Options of {@linkcode EventBus}.
@@ -138,6 +145,16 @@ interface Registration {
   readonly info: HandlerInfo;
 }
 
+type PublishLink = ChainLink<PublishCall, void, CloudEvent>;
+type HandleLink = ChainLink<HandleCall, unknown, never>;
+type PublishChain = MiddlewareChain<PublishCall, void, CloudEvent>;
+type HandleChain = MiddlewareChain<HandleCall, unknown, never>;
+
+/** The innermost step of a handler call through middleware: the handler itself. */
+function callHandler(call: HandleCall, handler: EventHandler): unknown {
+  return handler(call.event, call.context);
+}
+
 /**
  * The event bus. `new EventBus()` is a working single-process bus; give it a
  * distributed `app` broker (e.g. `RedisBroker`) to reach every instance.
@@ -180,8 +197,8 @@ export class EventBus extends GuardedEventTarget {
     string,
     { definition: EventDefinition; receives: number; sends: boolean }
   >();
-  #publishHooks: NonNullable<Middleware["publish"]>[] = [];
-  #handleHooks: NonNullable<Middleware["handle"]>[] = [];
+  #publishChain: PublishChain = new MiddlewareChain<PublishCall, void, CloudEvent>([], false);
+  #handleChain: HandleChain = new MiddlewareChain<HandleCall, unknown, never>([], true);
 
   /** Creates a bus; both brokers default to `MemoryBroker`. */
   constructor(options: EventBusOptions = {}) {
@@ -498,10 +515,10 @@ export class EventBus extends GuardedEventTarget {
     let subscription = "";
     const deliver = (message: unknown, context: MessageContext): unknown => {
       const event = convert(message);
-      const hooks = this.#handleHooks;
-      if (hooks.length === 0) return handler(event, context);
+      const chain = this.#handleChain;
+      if (chain.passesThrough()) return handler(event, context);
       const call: HandleCall = { event, scope, channel, subscription, context };
-      return runChain(hooks, call, () => handler(event, context), true);
+      return chain.run(call, callHandler, handler);
     };
     // The broker names anonymous handlers (or refuses them, when names must be
     // durable): it must not mistake the wrapper's own name for the user's.
@@ -583,15 +600,10 @@ export class EventBus extends GuardedEventTarget {
       if (refused !== undefined) return Promise.reject(refused);
     }
     const channel = route.channel;
-    if (this.#publishHooks.length === 0) return broker.publish(event, channel, options);
+    const chain = this.#publishChain;
+    if (chain.passesThrough()) return broker.publish(event, channel, options);
     const call: PublishCall = { event, scope: scopeOf(event), channel };
-    return runChain(
-      this.#publishHooks,
-      call,
-      (final) => this.#brokerOf(final.scope).publish(final.event, final.channel, options),
-      false,
-      this.#replaceEvent,
-    );
+    return chain.run(call, this.#send, options);
   }
 
   /**
@@ -649,13 +661,9 @@ export class EventBus extends GuardedEventTarget {
     }
     checkPublishOptions(options);
     if (calls.length === 0) return;
-    if (this.#publishHooks.length === 0) return await this.#writeBatch(calls, options);
-    await publishBatchThrough(
-      this.#publishHooks,
-      calls,
-      this.#replaceEvent,
-      (finals) => this.#writeBatch(finals, options),
-    );
+    const chain = this.#publishChain;
+    if (chain.passesThrough()) return await this.#writeBatch(calls, options);
+    await publishBatchThrough(chain, calls, (finals) => this.#writeBatch(finals, options));
   }
 
   /**
@@ -707,20 +715,19 @@ export class EventBus extends GuardedEventTarget {
     const refused = this.#checkOutgoing(event, route);
     if (refused !== undefined) throw refused;
     const channel = route.channel;
-    if (this.#publishHooks.length === 0) return broker.request<R>(event, channel, options);
+    const chain = this.#publishChain;
+    if (chain.passesThrough()) return broker.request<R>(event, channel, options);
     let reply: R | undefined;
     const call: PublishCall = { event, scope: scopeOf(event), channel };
-    await runChain(
-      this.#publishHooks,
-      call,
-      async (final) => {
-        reply = await this.#brokerOf(final.scope).request<R>(final.event, final.channel, options);
-      },
-      false,
-      this.#replaceEvent,
-    );
+    await chain.run(call, async (final) => {
+      reply = await this.#brokerOf(final.scope).request<R>(final.event, final.channel, options);
+    }, undefined);
     return reply as R;
   }
+
+  /** The innermost step of a publish through middleware: the broker of the (final) event's scope. */
+  readonly #send = (call: PublishCall, options: PublishOptions | undefined): Promise<void> =>
+    this.#brokerOf(call.scope).publish(call.event, call.channel, options);
 
   /**
    * The call a publish middleware's replacement event makes: checked and
@@ -929,16 +936,23 @@ export class EventBus extends GuardedEventTarget {
     this.#rebuildHooks();
   }
 
-  /** New lists rather than edits: a chain running now keeps the list it started with. */
+  /** New chains rather than edits: a call running now keeps the hooks it started with. */
   #rebuildHooks(): void {
-    const publish: NonNullable<Middleware["publish"]>[] = [];
-    const handle: NonNullable<Middleware["handle"]>[] = [];
+    const publish: PublishLink[] = [];
+    const handle: HandleLink[] = [];
     for (const middleware of this.#middleware) {
-      if (middleware.publish) publish.push(middleware.publish.bind(middleware));
-      if (middleware.handle) handle.push(middleware.handle.bind(middleware));
+      const asks = typeof (middleware as MayPassThrough)[PASSES_THROUGH] === "function"
+        ? middleware as Required<MayPassThrough>
+        : undefined;
+      if (middleware.publish) publish.push({ hook: middleware.publish.bind(middleware), asks });
+      if (middleware.handle) handle.push({ hook: middleware.handle.bind(middleware), asks });
     }
-    this.#publishHooks = publish;
-    this.#handleHooks = handle;
+    this.#publishChain = new MiddlewareChain<PublishCall, void, CloudEvent>(
+      publish,
+      false,
+      this.#replaceEvent,
+    );
+    this.#handleChain = new MiddlewareChain<HandleCall, unknown, never>(handle, true);
   }
 }
 
@@ -1017,9 +1031,15 @@ async function publishEntries(
   for (const { message, channel } of entries) await broker.publish(message, channel, options);
 }
 
-/** An event's scope: its own for a ScopedEvent, APP for a plain CloudEvent. */
+/**
+ * An event's scope: its own for a ScopedEvent, APP for a plain CloudEvent
+ * (which has no `scope`). Read as a property, not by `instanceof`, which walks
+ * the prototype chain of every typed event class on each publish.
+ */
 function scopeOf(event: CloudEvent): EventScope {
-  return event instanceof ScopedEvent ? event.scope : EventScope.APP;
+  return (event as Partial<ScopedEvent>).scope === EventScope.PROCESS
+    ? EventScope.PROCESS
+    : EventScope.APP;
 }
 
 function parseForHandler(

@@ -7,7 +7,6 @@
  */
 
 import type { MessageContext } from "./broker.ts";
-import { EventBusError } from "./errors.ts";
 import type { CloudEvent, EventScope } from "./event.ts";
 
 /**
@@ -74,72 +73,31 @@ export interface Middleware {
   handle?(call: HandleCall, next: () => Promise<unknown>): Promise<unknown>;
 }
 
-type Hook<C, R, A> = (call: C, next: (replacement?: A) => Promise<R>) => Promise<R>;
-
 /**
- * Runs `hooks` as an onion around `last`, the first hook outermost. A hook
- * may call `next()` once. With `mayShortCircuit` (handler calls) a hook that
- * returns without calling it skips the rest and its result stands; without
- * (publishes, which must never be swallowed silently) that is an error. A
- * hook that passes `next` a replacement gets it folded into the call by
- * `replace`, which also checks it; without `replace` a replacement is refused.
+ * Key of an optional method of a middleware object, for the package's own
+ * middleware: it returns true while the middleware would do nothing but call
+ * `next()` (e.g. tracing with no OpenTelemetry SDK registered). The bus then
+ * does not call its hooks, so an idle middleware costs one question per call.
+ * Asked per call, so the middleware may wake up later (an SDK registered
+ * after it was added).
+ *
+ * @example
+ * ```ts
+ * import { PASSES_THROUGH, type Middleware } from "./middleware.ts";
+ * let enabled = false;
+ * const logging: Middleware & { [PASSES_THROUGH](): boolean } = {
+ *   publish(call, next) {
+ *     console.log("publish", call.event.type);
+ *     return next();
+ *   },
+ *   [PASSES_THROUGH]: () => !enabled,
+ * };
+ * ```
  */
-export function runChain<C, R, A = never>(
-  hooks: readonly Hook<C, R, A>[],
-  call: C,
-  last: (call: C) => R | Promise<R>,
-  mayShortCircuit = false,
-  replace?: (call: C, replacement: A) => C,
-): Promise<R> {
-  // No async functions here: each step costs one hook call, not a promise per await.
-  const step = (index: number, current: C): Promise<R> => {
-    if (index === hooks.length) {
-      try {
-        return Promise.resolve(last(current));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    let called = false;
-    const next = (replacement?: A): Promise<R> => {
-      if (called) {
-        return Promise.reject(
-          new EventBusError("MIDDLEWARE", `middleware #${index + 1} called next() twice`),
-        );
-      }
-      called = true;
-      if (replacement === undefined) return step(index + 1, current);
-      if (replace === undefined) {
-        return Promise.reject(
-          new EventBusError(
-            "MIDDLEWARE",
-            `middleware #${index + 1} passed a value to next(); this hook takes none`,
-          ),
-        );
-      }
-      try {
-        return step(index + 1, replace(current, replacement));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    };
-    let result: Promise<R>;
-    try {
-      result = Promise.resolve(hooks[index](current, next));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    // A handle hook may skip the rest; a publish hook must have called next() by the time it settles.
-    if (mayShortCircuit) return result;
-    return result.then((value) => {
-      if (!called) {
-        throw new EventBusError(
-          "MIDDLEWARE",
-          `middleware #${index + 1} returned without calling next(); throw to stop a call instead`,
-        );
-      }
-      return value;
-    });
-  };
-  return step(0, call);
+export const PASSES_THROUGH: unique symbol = Symbol("eventbus.middleware.passesThrough");
+
+/** A middleware that may say it passes calls through; see {@linkcode PASSES_THROUGH}. */
+export interface MayPassThrough {
+  /** True while the middleware would only call `next()`. */
+  [PASSES_THROUGH]?(): boolean;
 }

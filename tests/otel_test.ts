@@ -554,6 +554,14 @@ Deno.test("otel: with no-op providers events pass through unchanged; a real mete
   const cases = [
     { name: "the API's default providers", options: {} },
     { name: "an explicit no-op tracer provider", options: { tracerProvider: noopTracers } },
+    {
+      name: "a proxy with no SDK behind it",
+      options: { tracerProvider: new ProxyTracerProvider() },
+    },
+    {
+      name: "the API's no-op tracer provider",
+      options: { tracerProvider: new ProxyTracerProvider().getDelegate() },
+    },
     { name: "a real meter only", options: { meterProvider: meters.provider } },
   ];
   for (const { name, options } of cases) {
@@ -575,6 +583,53 @@ Deno.test("otel: with no-op providers events pass through unchanged; a real mete
   const channel = { "messaging.destination.name": "events.test.otel.cache.cleared" };
   assert.equal(pointValue(points, "messaging.client.sent.messages", channel), 1);
   assert.equal(pointValue(points, "messaging.client.consumed.messages", channel), 1);
+});
+
+Deno.test("otel: an SDK registered globally after the middleware was added starts tracing at the next publish", async () => {
+  const traces = tracing();
+  const viaUse = new EventBus({ logger: silentLogger }).use(openTelemetry());
+  const viaInstrument = new EventBus({ logger: silentLogger });
+  using _telemetry = instrument(viaInstrument);
+  const received: CloudEvent[] = [];
+  let all = countdown(2);
+  for (const bus of [viaUse, viaInstrument]) {
+    bus.subscribe(CacheCleared, function clear(event) {
+      received.push(event);
+      all.hit();
+    });
+    await bus.start();
+  }
+  try {
+    const before = new CacheCleared({ data: { key: "before" } });
+    for (const bus of [viaUse, viaInstrument]) await bus.publish(before);
+    await withDeadline(all.reached, DEADLINE, "events before the SDK");
+    assert.deepEqual(received, [before, before], "no SDK yet: the events pass unchanged");
+
+    assert.ok(trace.setGlobalTracerProvider(traces.provider));
+    received.length = 0;
+    all = countdown(2);
+    for (const bus of [viaUse, viaInstrument]) {
+      await bus.publish(new CacheCleared({ data: { key: "after" } }));
+    }
+    await withDeadline(all.reached, DEADLINE, "events after the SDK");
+    const spans = await traces.spans();
+    const sends = spans.filter((span) => span.name === "send events.test.otel.cache.cleared");
+    const processes = spans.filter((span) =>
+      span.name === "process events.test.otel.cache.cleared"
+    );
+    assert.equal(sends.length, 2);
+    assert.equal(processes.length, 2);
+    for (const event of received) {
+      const carried = extractSpanContext(event.extensions);
+      assert.ok(carried !== undefined, "the event carries the send span's context");
+      assert.ok(sends.some((span) => span.spanContext().spanId === carried.spanId));
+      const children = processes.filter((span) => parentOf(span)?.spanId === carried.spanId);
+      assert.equal(children.length, 1, "one process span under each send span");
+    }
+  } finally {
+    trace.disable();
+    for (const bus of [viaUse, viaInstrument]) await bus.stop();
+  }
 });
 
 Deno.test("otel: the copy carrying the trace context keeps the event's class: CloudEvent, ScopedEvent, typed", async () => {

@@ -42,9 +42,11 @@ export interface BusInstrumentation extends Disposable {
  * | `messaging.eventbus.broker.dead_lettered`    | counter        | `deadLettered` (RedisBroker)   |
  * | `messaging.eventbus.broker.claimed`          | counter        | `claimed` (RedisBroker)        |
  *
- * Register the OpenTelemetry SDK first: when neither provider has an SDK
- * behind it at this call, nothing is installed on the bus (it keeps its full
- * speed) and only the no-op broker metrics are registered.
+ * The meter is taken at this call, so register the OpenTelemetry SDK first
+ * (or pass the providers). Spans follow the global tracer provider as it
+ * changes: while neither provider has an SDK behind it, the bus skips the
+ * middleware at the cost of one check per call, and an SDK registered later
+ * starts tracing at the next call.
  *
  * Each carries `messaging.system: "eventbus"` and `messaging.eventbus.scope`
  * (`process`, `app`, or `shared` when one broker serves both scopes). A field
@@ -74,9 +76,7 @@ export function instrument(bus: EventBus, options?: OpenTelemetryOptions): BusIn
     telemetry.meter,
     () => busBrokers(bus.processBroker, bus.appBroker),
   );
-  // With no SDK behind either provider every span and measurement would be a
-  // no-op: installing nothing keeps the bus at full speed.
-  if (telemetry.tracing() || middleware.measured) bus.use(middleware);
+  bus.use(middleware);
   let closed = false;
   const close = (): void => {
     if (closed) return;

@@ -13,6 +13,7 @@ import {
   INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   type Link,
+  type ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -22,13 +23,19 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { CloudEvent } from "../event.ts";
-import type { HandleCall, Middleware, PublishCall } from "../middleware.ts";
+import {
+  type HandleCall,
+  type MayPassThrough,
+  type Middleware,
+  PASSES_THROUGH,
+  type PublishCall,
+} from "../middleware.ts";
 import {
   createInstruments,
   type MessagingInstruments,
   type OperationRecorder,
 } from "./instruments.ts";
-import { type OpenTelemetryOptions, resolveOptions, type Telemetry } from "./options.ts";
+import { hasNoSdk, type OpenTelemetryOptions, resolveOptions, type Telemetry } from "./options.ts";
 import { RouteCache } from "./routes.ts";
 import { outcomeOf } from "./outcome.ts";
 import { ATTR, errorType } from "./semconv.ts";
@@ -79,29 +86,49 @@ export function openTelemetry(options?: OpenTelemetryOptions): Middleware {
 }
 
 /** The middleware behind {@linkcode openTelemetry}; `closed` turns it into a pass-through. */
-export class TelemetryMiddleware implements Middleware {
+export class TelemetryMiddleware implements Middleware, MayPassThrough {
   /** Once set, calls pass through untouched. */
   closed = false;
   readonly #tracer: Tracer;
-  readonly #tracing: () => boolean;
   readonly #instruments: MessagingInstruments;
+  readonly #measured: boolean;
+  /** With no measuring meter, the proxy provider whose delegate decides whether calls pass. */
+  readonly #proxy: ProxyTracerProvider | null;
+  /** Whether calls pass through when there is no such proxy: no meter and a no-op tracer. */
+  readonly #idle: boolean;
   readonly #routes = new RouteCache();
 
   /** Builds the middleware on a resolved tracer and meter. */
   constructor(telemetry: Telemetry) {
     this.#tracer = telemetry.tracer;
-    this.#tracing = telemetry.tracing;
     this.#instruments = createInstruments(telemetry.meter);
+    this.#measured = this.#instruments.measured;
+    const tracing = telemetry.tracing;
+    // Settled here so the per-call question reads a field or two, no more.
+    this.#proxy = !this.#measured && typeof tracing === "object" ? tracing : null;
+    this.#idle = !this.#measured && tracing === false;
   }
 
   /** Whether a real meter (not the API's no-op) receives the metrics. */
   get measured(): boolean {
-    return this.#instruments.measured;
+    return this.#measured;
+  }
+
+  /**
+   * Asked by the bus before each call: while closed, or while neither the
+   * tracer nor the meter has an SDK behind it, the bus skips this middleware
+   * (a service that ships the instrumentation without exporting telemetry
+   * pays one check per call). An SDK registered later behind the global
+   * tracer provider turns tracing on at the next call.
+   */
+  [PASSES_THROUGH](): boolean {
+    const proxy = this.#proxy;
+    return this.closed || (proxy === null ? this.#idle : hasNoSdk(proxy));
   }
 
   /** Traces and counts a publish or request; adds the trace context to the event. */
   publish(call: PublishCall, next: (event?: CloudEvent) => Promise<void>): Promise<void> {
-    if (this.#off()) return next();
+    if (this[PASSES_THROUGH]()) return next();
     const { event } = call;
     const route = this.#routes.send(call.scope, call.channel);
     // An event that already carries a traceparent has its creation context:
@@ -114,7 +141,7 @@ export class TelemetryMiddleware implements Middleware {
       attributes: route.attributes,
       links: linkTo(creation),
     }, parent);
-    if (this.#idle(span)) return next();
+    if (this.#noOutcome(span)) return next();
     const recorder = this.#instruments.send;
     const started = recorder.start();
     let replacement: CloudEvent | undefined;
@@ -135,7 +162,7 @@ export class TelemetryMiddleware implements Middleware {
 
   /** Traces and counts a handler call, as a child of the event's creation context. */
   handle(call: HandleCall, next: () => Promise<unknown>): Promise<unknown> {
-    if (this.#off()) return next();
+    if (this[PASSES_THROUGH]()) return next();
     const { event, context: delivery } = call;
     const route = this.#routes.process(call.scope, call.channel, call.subscription);
     const creation = extractSpanContext(event.extensions);
@@ -149,7 +176,7 @@ export class TelemetryMiddleware implements Middleware {
       attributes: route.attributes,
       links: linkTo(creation),
     }, parent);
-    if (this.#idle(span)) return next();
+    if (this.#noOutcome(span)) return next();
     if (span.isRecording()) {
       span.setAttributes(eventAttributes(event));
       span.setAttribute(ATTR.messageId, delivery.messageId);
@@ -169,21 +196,13 @@ export class TelemetryMiddleware implements Middleware {
   }
 
   /**
-   * True when the call should pass straight through: closed, or no SDK behind
-   * either the tracer or the meter (a service that ships the instrumentation
-   * without exporting telemetry then pays next to nothing).
-   */
-  #off(): boolean {
-    return this.closed || (!this.#instruments.measured && !this.#tracing());
-  }
-
-  /**
    * True when nothing would come of this call: a no-op tracer's span (not
    * recording, no context to carry) and a no-op meter. The call then passes
-   * straight through, which keeps an unconfigured service's cost near zero.
+   * straight through. Reached only for tracers not known in advance to be
+   * no-ops (see `Telemetry.tracing`).
    */
-  #idle(span: Span): boolean {
-    if (this.#instruments.measured || span.isRecording() || hasContext(span.spanContext())) {
+  #noOutcome(span: Span): boolean {
+    if (this.#measured || span.isRecording() || hasContext(span.spanContext())) {
       return false;
     }
     span.end();

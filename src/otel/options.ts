@@ -73,15 +73,25 @@ export interface Telemetry {
   readonly tracer: Tracer;
   readonly meter: Meter;
   /**
-   * False while the tracer is the API's global proxy with no SDK behind it:
-   * every span would be a no-op. Asked per call, since an SDK may register
-   * later.
+   * Whether the tracer may record: `false` for the API's no-op tracer,
+   * `true` for any other tracer (an SDK's, or one this module cannot see
+   * into), or the proxy provider (the global one included) whose delegate
+   * decides per call, since an SDK may be set behind it later: see
+   * {@linkcode hasNoSdk}.
    */
-  readonly tracing: () => boolean;
+  readonly tracing: boolean | ProxyTracerProvider;
 }
 
-/** The provider the API's global proxy delegates to while no SDK is registered. */
+/** The provider the API's proxies delegate to while no SDK is registered. */
 const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+/** The class of the API's no-op tracer (not exported by the API): its spans never record. */
+const NOOP_TRACER_CLASS: abstract new () => Tracer = NOOP_TRACER_PROVIDER.getTracer(SCOPE_NAME)
+  .constructor as abstract new () => Tracer;
+
+/** True while no SDK is set behind `proxy`: every span of its tracers is a no-op. */
+export function hasNoSdk(proxy: ProxyTracerProvider): boolean {
+  return proxy.getDelegate() === NOOP_TRACER_PROVIDER;
+}
 
 /** Checks the options and gets the tracer and meter they name. */
 export function resolveOptions(options: OpenTelemetryOptions | undefined): Telemetry {
@@ -113,11 +123,12 @@ export function resolveOptions(options: OpenTelemetryOptions | undefined): Telem
   // The providers are typed structurally so this module's public types name
   // nothing of the API package; what they return is the API's Tracer and Meter.
   const tracers = tracerProvider ?? trace.getTracerProvider();
+  const tracer = tracers.getTracer(SCOPE_NAME) as Tracer;
   return {
-    tracer: tracers.getTracer(SCOPE_NAME) as Tracer,
+    tracer,
     meter: (meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME) as Meter,
     tracing: tracers instanceof ProxyTracerProvider
-      ? () => tracers.getDelegate() !== NOOP_TRACER_PROVIDER
-      : () => true,
+      ? tracers
+      : !(tracer instanceof NOOP_TRACER_CLASS),
   };
 }

@@ -13,23 +13,6 @@ import type { CloudEvent } from "./event.ts";
 import type { PublishCall } from "./middleware.ts";
 import type { MiddlewareChain } from "./middleware_chain.ts";
 
-/** A promise settled from outside. */
-interface Latch<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
-function latch<T>(): Latch<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 /**
  * Runs `calls` through `chain` and, unless a hook refuses one, hands the
  * calls the chains end with (replacements included) to `write`, in order.
@@ -45,10 +28,10 @@ export async function publishBatchThrough(
   /** Whether each chain reached the write or failed before it. */
   const settled: boolean[] = new Array(calls.length).fill(false);
   const refusals: { index: number; error: unknown }[] = [];
-  const written = latch<void>();
+  const written = Promise.withResolvers<void>();
   // A chain may already have given up waiting: nobody else must see this rejection.
   written.promise.catch(() => {});
-  const arrived = latch<void>();
+  const arrived = Promise.withResolvers<void>();
   let waiting = calls.length;
   const arrive = (index: number): boolean => {
     if (settled[index]) return false;

@@ -356,9 +356,7 @@ export class MemoryBroker extends BrokerBase {
       if (this.#requests.size > 0) this.#requests.get(channel)?.reply(message);
       return ACCEPTED;
     }
-    const headers = options?.headers === undefined
-      ? EMPTY_HEADERS
-      : Object.freeze({ ...options.headers });
+    const headers = frozenHeaders(options);
     return this.#deliver(
       message,
       states,
@@ -403,9 +401,7 @@ export class MemoryBroker extends BrokerBase {
     } catch (error) {
       return Promise.reject(error);
     }
-    const headers = options?.headers === undefined
-      ? EMPTY_HEADERS
-      : Object.freeze({ ...options.headers });
+    const headers = frozenHeaders(options);
     let waiting: Promise<void>[] | undefined;
     for (const { message, channel } of entries) {
       const states = this.#channels.get(channel);
@@ -481,9 +477,7 @@ export class MemoryBroker extends BrokerBase {
       this.#requests.delete(request.inbox);
     };
     this.#requests.set(request.inbox, request);
-    const headers = options?.headers === undefined
-      ? EMPTY_HEADERS
-      : Object.freeze({ ...options.headers });
+    const headers = frozenHeaders(options);
     this.#deliver(
       message,
       states,
@@ -842,3 +836,8 @@ export class MemoryBroker extends BrokerBase {
 export const AsyncQueueBroker: typeof MemoryBroker = MemoryBroker;
 /** The type of {@linkcode AsyncQueueBroker}: a {@linkcode MemoryBroker}. */
 export type AsyncQueueBroker = MemoryBroker;
+
+/** The headers a publish gives every handler: one frozen copy, shared. */
+function frozenHeaders(options: PublishOptions | undefined): Readonly<Record<string, string>> {
+  return options?.headers === undefined ? EMPTY_HEADERS : Object.freeze({ ...options.headers });
+}

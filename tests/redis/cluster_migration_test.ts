@@ -43,7 +43,7 @@ const HALF_MOVED_MS = 2_500;
 interface MigrationRun {
   resolved: number;
   rejected: string[];
-  /** Publishes sent while the slot was moving. */
+  /** Publishes sent while the slot was half-moved. */
   during: number;
   keysMoved: number;
   /** TRYAGAIN answers of the two nodes: multi-key commands that met the half-moved slot. */
@@ -130,7 +130,7 @@ async function migrate(options: { dedupe: boolean }): Promise<MigrationRun> {
       for (const k of numbers) rejected.push(`${k}: ${(error as Error).message}`);
     }
   };
-  /** Publishes `count` events, `LANES` at a time, or fewer while `more()` holds. */
+  /** Publishes `count` events, `LANES` at a time, stopping early once `more()` is false. */
   const publishMany = async (count: number, more: () => boolean = () => true) => {
     const last = sent + count;
     const lane = async () => {

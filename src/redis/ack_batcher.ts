@@ -11,7 +11,9 @@
  */
 
 import type { ChainableCommander, Redis } from "ioredis";
+import { delay } from "../timers.ts";
 import { failuresField, sendNow } from "./attempts.ts";
+import { movingRefusal, movingRetryDelay } from "./slot_moving.ts";
 
 /**
  * Whether an entry's handler start is written to Redis: not recorded (never
@@ -63,6 +65,15 @@ sliced('HDEL', KEYS[2], false, 4 + ids, #ARGV)
 for i = 3, #KEYS do redis.call('SET', KEYS[i], '1', 'PX', ARGV[2]) end
 return ids
 `;
+
+/**
+ * Times the acknowledging script is sent again while its slot moves: the
+ * waits between sends alone add up to over 5 s, and each send follows
+ * ioredis's own redirections too (up to 1.6 s more), so a move of that long
+ * is covered, well within the default `claimIdleMs` (30 s), before the
+ * entries are left pending to be claimed.
+ */
+const MAX_MOVING_RESENDS = 10;
 
 /** Connections the acknowledging script is defined on. */
 const scripted = new WeakSet<Redis>();
@@ -176,14 +187,7 @@ export class AckBatcher {
     } else {
       this.#cleared = [];
       this.#done = [];
-      const client = this.#client();
-      if (!scripted.has(client)) {
-        client.defineCommand(ACK_AND_MARK, { lua: ACK_AND_MARK_LUA });
-        scripted.add(client);
-      }
-      // A pipeline of its own: written at once, like the transactions on this connection
-      // (an auto-pipelined script call would wait for the next tick).
-      reply = (client.pipeline() as ScriptedPipeline)[ACK_AND_MARK](
+      reply = this.#ackAndMark([
         2 + done.length,
         target.stream,
         target.attemptsKey,
@@ -193,7 +197,7 @@ export class AckBatcher {
         ids.length,
         ...ids,
         ...cleared,
-      ).exec().then(firstError);
+      ], 0);
     }
     const sent: Promise<void> = reply.then(
       () => {
@@ -206,10 +210,36 @@ export class AckBatcher {
     );
     this.#inFlight.add(sent);
   }
+
+  /**
+   * Runs the acknowledging script with `args`. While its slot moves to
+   * another node Redis refuses it (it did not run): it is sent again after a
+   * backoff, up to {@linkcode MAX_MOVING_RESENDS} times.
+   */
+  #ackAndMark(args: (string | number)[], resends: number): Promise<void> {
+    const client = this.#client();
+    if (!scripted.has(client)) {
+      client.defineCommand(ACK_AND_MARK, { lua: ACK_AND_MARK_LUA });
+      scripted.add(client);
+    }
+    // A pipeline of its own: written at once, like the transactions on this connection
+    // (an auto-pipelined script call would wait for the next tick).
+    return (client.pipeline() as ScriptedPipeline)[ACK_AND_MARK](...args).exec().then(
+      async (results) => {
+        const error = firstError(results);
+        if (error === undefined) return;
+        if (resends >= MAX_MOVING_RESENDS || !movingRefusal(error)) throw error;
+        await delay(movingRetryDelay(resends));
+        return this.#ackAndMark(args, resends + 1);
+      },
+    );
+  }
 }
 
-/** Rejects with the error of a one-command pipeline. */
-function firstError(results: [Error | null, unknown][] | null): void {
-  if (results === null || results.length === 0) throw new Error("the acknowledgement got no reply");
-  if (results[0][0]) throw results[0][0];
+/** The error of a one-command pipeline, if any. */
+function firstError(results: [Error | null, unknown][] | null): Error | undefined {
+  if (results === null || results.length === 0) {
+    return new Error("the acknowledgement got no reply");
+  }
+  return results[0][0] ?? undefined;
 }

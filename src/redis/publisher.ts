@@ -12,6 +12,11 @@
  * `MULTI`/`EXEC` transaction per node-bound pipeline (one per channel on a
  * cluster).
  *
+ * On a cluster with `dedupeWindow`, each batch keeps its publishes as
+ * prepared: a script call Redis refuses while the channel's slot moves to
+ * another node (`TRYAGAIN` until the slot's last key moved) did not run, and
+ * is sent again after a backoff until `publishTimeout`.
+ *
  * @module
  */
 
@@ -28,6 +33,7 @@ import { DEDUPE_XADD, DEDUPE_XADD_LUA, eventDigest } from "./dedupe.ts";
 import { pubsubKey, replyKeyPrefix, seenKey, streamKey } from "./keys.ts";
 import type { ResolvedRedisOptions } from "./options.ts";
 import { safeError } from "./secrets.ts";
+import { movingRefusal, movingRetryDelay } from "./slot_moving.ts";
 import type { RedisCounters } from "./stats.ts";
 
 /** Channels whose key is remembered; beyond it keys are built per call. */
@@ -99,6 +105,69 @@ function unwrapTransactions(
   return out;
 }
 
+/** What became of one publish: its failure (`undefined` when written) and its command's reply. */
+type Outcome = [failure: unknown, reply: unknown];
+
+/**
+ * The outcome of each publish of a batch, read from its results as
+ * {@linkcode Publisher} settles them (`spans`: publishes per command, a
+ * script call negative); `undefined` when the results do not match.
+ */
+function publishOutcomes(
+  results: readonly [Error | null, unknown][],
+  spans: readonly number[] | undefined,
+  size: number,
+): Outcome[] | undefined {
+  if (spans === undefined) {
+    if (results.length !== size) return undefined;
+    return results.map(([error, reply]) => [error ?? undefined, reply]);
+  }
+  if (results.length !== spans.length) return undefined;
+  const outcomes: Outcome[] = [];
+  for (let i = 0; i < results.length; i++) {
+    const [error, reply] = results[i];
+    const script = spans[i] < 0;
+    const span = script ? -spans[i] : spans[i];
+    for (let j = 0; j < span; j++) {
+      // A script call answers per publish: an entry id, 0 (written before) or "ERR ...".
+      const answer = script && Array.isArray(reply) ? reply[j] : reply;
+      const failure = error ??
+        (typeof answer === "string" && answer.startsWith("ERR ") ? answer.slice(4) : undefined);
+      outcomes.push([failure, reply]);
+    }
+  }
+  return outcomes.length === size ? outcomes : undefined;
+}
+
+/** Whether `failure` is a transaction's EXEC refused for another command's refusal. */
+function aborted(failure: unknown): boolean {
+  return failure instanceof Error && failure.message.startsWith("EXECABORT");
+}
+
+/**
+ * Which publishes to send again because Redis refused them while their slot
+ * moved (they did not run); `undefined` when none. A transaction's
+ * publishes go again together, only when one was refused so and every other
+ * was refused so too or only aborted with it.
+ */
+function refusedWhileMoving(
+  outcomes: readonly Outcome[],
+  transactions: readonly Transaction[] | undefined,
+): boolean[] | undefined {
+  const again = outcomes.map(([failure]) => movingRefusal(failure));
+  for (const { from, to } of transactions ?? []) {
+    let moving = false;
+    let otherwise = false;
+    for (let i = from; i < to; i++) {
+      const failure = outcomes[i][0];
+      if (movingRefusal(failure)) moving = true;
+      else if (!aborted(failure)) otherwise = true;
+    }
+    for (let i = from; i < to; i++) again[i] = moving && !otherwise;
+  }
+  return again.includes(true) ? again : undefined;
+}
+
 /** A pipeline on a connection where the de-duplicating publish script is defined. */
 type DedupePipeline = ChainableCommander & {
   [DEDUPE_XADD](...args: (string | number)[]): ChainableCommander;
@@ -143,10 +212,15 @@ type Write =
     readonly text: string;
   };
 
-/** A `MULTI`/`EXEC` block of a pipeline: where its `MULTI` is, and the commands inside. */
+/**
+ * A `MULTI`/`EXEC` block of a pipeline: where its `MULTI` is, the commands
+ * inside, and the publishes it holds (`from` up to, not including, `to`).
+ */
 interface Transaction {
   readonly start: number;
   commands: number;
+  readonly from: number;
+  to: number;
 }
 
 /** The publishes of one turn of the event loop, written as one pipeline. */
@@ -158,14 +232,25 @@ class Batch {
    * the pipeline stops ioredis from re-sending it after MOVED (the slot
    * moved, e.g. in a failover), so the publisher does.
    */
-  readonly replay: ((pipeline: ChainableCommander) => void)[] | undefined;
+  replay: ((pipeline: ChainableCommander) => void)[] | undefined;
   /** Whether it holds a stream write (what replicas must acknowledge). */
   writes = false;
-  readonly resolves: ((value: number | undefined) => void)[] = [];
-  readonly rejects: ((error: Error) => void)[] = [];
-  readonly channels: string[] = [];
+  resolves: ((value: number | undefined) => void)[] = [];
+  rejects: ((error: Error) => void)[] = [];
+  channels: string[] = [];
   /** Whether each publish wants the number of receivers. */
-  readonly counts: boolean[] = [];
+  counts: boolean[] = [];
+  /**
+   * Each publish as prepared, kept on a cluster with `dedupeWindow` only:
+   * what Redis refuses while its slot moves is written again from these.
+   */
+  sources: Write[] | undefined;
+  /** Times publishes of this batch were sent again while their slot moved. */
+  resends = 0;
+  /** Redis's last refusal of a publish sent again, named if the deadline passes. */
+  lastRefusal: string | undefined = undefined;
+  /** Timer of the next resend. */
+  resendTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   /**
    * Publishes per pipeline command once a script call covers several (a
    * negative count marks a script call); else one each.
@@ -181,10 +266,11 @@ class Batch {
   settled = false;
   ticket = -1;
 
-  constructor(client: Redis, replayable: boolean) {
+  constructor(client: Redis, replayable: boolean, resendable: boolean) {
     this.client = client;
     this.pipeline = client.pipeline();
     this.replay = replayable ? [] : undefined;
+    this.sources = resendable ? [] : undefined;
   }
 
   get size(): number {
@@ -232,7 +318,11 @@ export class Publisher {
       (batch) =>
         this.#fail(batch, (channel) =>
           new BrokerError(
-            `publish to "${channel}" was not accepted by Redis at ${maskedUrl} within ${publishTimeout} ms`,
+            `publish to "${channel}" was not accepted by Redis at ${maskedUrl} within ${publishTimeout} ms${
+              batch.lastRefusal === undefined
+                ? ""
+                : ` (its slot was moving; last answer: ${batch.lastRefusal})`
+            }`,
           )),
     );
   }
@@ -275,8 +365,11 @@ export class Publisher {
         !(message instanceof CloudEvent) && !(message instanceof Uint8Array)
       ) {
         const json = payloadText(message);
-        if (json.length * 3 > this.#maxBytes) this.#checkSize(["payload", json]);
-        const batch = this.#xadd(client, channel, key, ["payload", json]);
+        const fields = ["payload", json];
+        if (json.length * 3 > this.#maxBytes) this.#checkSize(fields);
+        const batch = this.#batchOn(client, channel, key);
+        if (batch.sources === undefined) this.#addXadd(batch, key, fields);
+        else this.#add(batch, { kind: "xadd", channel, key, fields });
         return this.#track(batch, channel, count);
       }
       if (options !== undefined) checkPublishOptions(options);
@@ -324,7 +417,8 @@ export class Publisher {
         this.#begin(batch);
         opened.push(batch);
       }
-      accepted.push(this.#track(this.#write(client, write), write.channel, false));
+      this.#add(batch, write);
+      accepted.push(this.#track(batch, write.channel, false));
     }
     for (const batch of opened) this.#end(batch);
     return Promise.all(accepted).then(() => undefined);
@@ -357,20 +451,33 @@ export class Publisher {
 
   /** Adds a prepared write to the batch of this turn. */
   #write(client: Redis, write: Write): Batch {
+    const batch = this.#batchOn(client, write.channel, write.key);
+    this.#add(batch, write);
+    return batch;
+  }
+
+  /** Adds a prepared write to `batch`, before its publish is tracked. */
+  #add(batch: Batch, write: Write): void {
+    batch.sources?.push(write);
     switch (write.kind) {
       case "xadd":
-        return this.#xadd(client, write.channel, write.key, write.fields);
+        return this.#addXadd(batch, write.key, write.fields);
       case "dedupe":
-        return this.#dedupe(client, write.channel, write.key, write.seen, write.fields);
+        return this.#addDedupe(batch, write.key, write.seen, write.fields);
       case "publish":
-        return this.#publishOn(client, write.channel, write.key, write.text);
+        return this.#addPublish(batch, write.key, write.text);
     }
   }
 
   /** Opens a `MULTI` block in a batch: the commands up to {@linkcode Publisher.#end} run as one. */
   #begin(batch: Batch): void {
     if (batch.group !== undefined) this.#closeGroup(batch);
-    const transaction: Transaction = { start: batch.pipeline.length, commands: 0 };
+    const transaction: Transaction = {
+      start: batch.pipeline.length,
+      commands: 0,
+      from: batch.size,
+      to: batch.size,
+    };
     queueMulti(batch.pipeline);
     batch.replay?.push(queueMulti);
     (batch.transactions ??= []).push(transaction);
@@ -382,6 +489,7 @@ export class Publisher {
     if (batch.group !== undefined) this.#closeGroup(batch);
     const transaction = batch.open!;
     transaction.commands = batch.pipeline.length - transaction.start - 1;
+    transaction.to = batch.size;
     batch.open = undefined;
     queueExec(batch.pipeline);
     batch.replay?.push(queueExec);
@@ -392,27 +500,26 @@ export class Publisher {
    * batch. Resolves with the number of receivers.
    */
   publishText(client: Redis, key: string, text: string): Promise<number | undefined> {
-    return this.#track(this.#publishOn(client, key, key, text), key, true);
+    const batch = this.#write(client, { kind: "publish", channel: key, key, text });
+    return this.#track(batch, key, true);
   }
 
-  /** An XADD of `fields` to stream `key`, in the batch of this turn. */
-  #xadd(client: Redis, channel: string, key: string, fields: readonly string[]): Batch {
-    const batch = this.#commandOn(client, channel, key);
+  /** An XADD of `fields` to stream `key`, in `batch`. */
+  #addXadd(batch: Batch, key: string, fields: readonly string[]): void {
+    this.#command(batch);
     batch.writes = true;
     const args: (string | number)[] = this.#maxLen > 0
       ? [key, "MAXLEN", "~", this.#maxLen, "*", ...fields]
       : [key, "*", ...fields];
     batch.pipeline.call("XADD", ...args);
     batch.replay?.push((pipeline) => pipeline.call("XADD", ...args));
-    return batch;
   }
 
-  /** PUBLISH, or SPUBLISH on a cluster: sharded pub/sub stays on the channel's master. */
-  #publishOn(client: Redis, channel: string, key: string, text: string): Batch {
-    const batch = this.#commandOn(client, channel, key);
+  /** PUBLISH, or SPUBLISH on a cluster (sharded pub/sub stays on the channel's master), in `batch`. */
+  #addPublish(batch: Batch, key: string, text: string): void {
+    this.#command(batch);
     if (this.#sharded) batch.pipeline.spublish(key, text);
     else batch.pipeline.publish(key, text);
-    return batch;
   }
 
   /**
@@ -429,34 +536,30 @@ export class Publisher {
         scripted.add(client);
       }
       if (this.#batches.size === 0) setImmediate(this.#flushNow);
-      batch = new Batch(client, this.#sharded && this.#replicas > 0);
+      batch = new Batch(
+        client,
+        this.#sharded && this.#replicas > 0,
+        // Only a script spans several keys, so only it can be refused while its slot moves.
+        this.#sharded && this.#dedupeWindow > 0,
+      );
       batch.ticket = this.#deadlines.add(batch, channel);
       this.#batches.set(slot, batch);
     }
     return batch;
   }
 
-  /** The batch for one command covering one publish. */
-  #commandOn(client: Redis, channel: string, key: string): Batch {
-    const batch = this.#batchOn(client, channel, key);
+  /** Makes room in `batch` for one command covering one publish. */
+  #command(batch: Batch): void {
     if (batch.group !== undefined) this.#closeGroup(batch);
     batch.spans?.push(1);
-    return batch;
   }
 
   /**
-   * Adds a de-duplicated publish to the script call of its stream: the
-   * publishes of one turn to one stream share a call, in publish order
-   * (another command in between starts a new call).
+   * Adds a de-duplicated publish to the script call of its stream in
+   * `batch`: the publishes of one turn to one stream share a call, in
+   * publish order (another command in between starts a new call).
    */
-  #dedupe(
-    client: Redis,
-    channel: string,
-    stream: string,
-    seen: string,
-    fields: string[],
-  ): Batch {
-    const batch = this.#batchOn(client, channel, stream);
+  #addDedupe(batch: Batch, stream: string, seen: string, fields: readonly string[]): void {
     batch.writes = true;
     let group = batch.group;
     if (group !== undefined && (group.stream !== stream || group.size >= MAX_DEDUPE_GROUP)) {
@@ -476,7 +579,6 @@ export class Publisher {
     group.args.push(fields.length);
     for (let i = 0; i < fields.length; i++) group.args.push(fields[i]);
     group.size++;
-    return batch;
   }
 
   #closeGroup(batch: Batch): void {
@@ -526,7 +628,9 @@ export class Publisher {
         if (batch.replay !== undefined && attempt < MAX_MOVED_RETRIES && moved(results)) {
           return this.#resend(batch, attempt);
         }
-        this.#settle(batch, waits ? this.#checkReplicas(results) : results);
+        const checked = waits ? this.#checkReplicas(results) : results;
+        if (batch.sources !== undefined && this.#resendRefused(batch, checked)) return;
+        this.#settle(batch, checked);
       },
       (error) => this.#fail(batch, (channel) => this.#refused(channel, error)),
     );
@@ -540,6 +644,88 @@ export class Publisher {
       for (const write of batch.replay!) write(batch.pipeline);
       this.#flush(batch, attempt + 1);
     });
+  }
+
+  /**
+   * Settles the publishes of `batch` that ran and keeps in it, to send again
+   * after a backoff, those Redis refused because their slot is moving (see
+   * {@linkcode movingRefusal}): a de-duplicated publish gets `TRYAGAIN` until
+   * every key of its slot moved. They did not run, so sending them again
+   * cannot write twice; a transaction is sent again whole, and only if none
+   * of it ran. The batch keeps its deadline: what is still refused at
+   * `publishTimeout` rejects. False (nothing done) when nothing was refused so.
+   */
+  #resendRefused(batch: Batch, results: PipelineResult): boolean {
+    if (batch.settled || results === null || !results.some(([error]) => movingRefusal(error))) {
+      return false;
+    }
+    const outcomes = publishOutcomes(results, batch.spans, batch.size);
+    if (outcomes === undefined) return false;
+    const again = refusedWhileMoving(outcomes, batch.transactions);
+    if (again === undefined) return false;
+    const { resolves, rejects, channels, counts } = batch;
+    let published = 0;
+    for (let i = 0; i < outcomes.length; i++) {
+      if (again[i]) continue;
+      const [error, reply] = outcomes[i];
+      if (error !== undefined) {
+        rejects[i](this.#refused(channels[i], error));
+        continue;
+      }
+      published++;
+      resolves[i](counts[i] ? (typeof reply === "number" ? reply : 1) : undefined);
+    }
+    const refusal = outcomes.find(([failure]) => movingRefusal(failure))![0] as Error;
+    batch.lastRefusal = refusal.message;
+    this.#rebuild(batch, again);
+    this.#counters.published += published;
+    this.#done(outcomes.length - batch.size);
+    batch.resendTimer = setTimeout(() => {
+      batch.resendTimer = undefined;
+      if (!batch.settled) this.#flush(batch);
+    }, movingRetryDelay(batch.resends++));
+    return true;
+  }
+
+  /**
+   * Empties `batch` and writes into it again the publishes marked in
+   * `again`, from their sources, a transaction as a transaction, each with
+   * its promise.
+   */
+  #rebuild(batch: Batch, again: readonly boolean[]): void {
+    const { resolves, rejects, channels, counts, transactions } = batch;
+    const sources = batch.sources!;
+    batch.pipeline = batch.client.pipeline();
+    batch.replay = batch.replay && [];
+    batch.sources = [];
+    batch.writes = false;
+    batch.spans = undefined;
+    batch.group = undefined;
+    batch.transactions = undefined;
+    batch.open = undefined;
+    batch.resolves = [];
+    batch.rejects = [];
+    batch.channels = [];
+    batch.counts = [];
+    let next = 0;
+    for (let i = 0; i < again.length; i++) {
+      while (
+        transactions !== undefined && next < transactions.length && transactions[next].to <= i
+      ) {
+        next++;
+      }
+      if (!again[i]) continue;
+      const transaction = transactions?.[next];
+      const inside = transaction !== undefined && transaction.from <= i;
+      if (inside && i === transaction.from) this.#begin(batch);
+      this.#add(batch, sources[i]);
+      batch.resolves.push(resolves[i]);
+      batch.rejects.push(rejects[i]);
+      batch.channels.push(channels[i]);
+      batch.counts.push(counts[i]);
+      if (inside && i === transaction.to - 1) this.#end(batch);
+    }
+    if (batch.group !== undefined) this.#closeGroup(batch);
   }
 
   /**
@@ -616,6 +802,7 @@ export class Publisher {
   #fail(batch: Batch, error: (channel: string) => Error): void {
     if (batch.settled) return;
     batch.settled = true;
+    if (batch.resendTimer !== undefined) clearTimeout(batch.resendTimer);
     this.#deadlines.settle(batch.ticket);
     const { rejects, channels } = batch;
     for (let i = 0; i < rejects.length; i++) rejects[i](error(channels[i]));

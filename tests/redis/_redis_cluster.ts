@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Buffer } from "node:buffer";
 import { Redis } from "ioredis";
 import { freePort, RedisServer } from "./_redis_server.ts";
 
@@ -148,6 +149,69 @@ export class RedisCluster {
       const [from, to] = range.split("-").map(Number);
       return slot >= from && slot <= (to ?? from);
     });
+  }
+
+  /** The cluster node id of `node` (`CLUSTER MYID`). */
+  async idOf(node: RedisServer): Promise<string> {
+    return (await this.cli(node, "cluster", "myid")).trim();
+  }
+
+  /**
+   * Moves the hash slot of `key` from the master owning it to `target`, as
+   * `redis-cli --cluster reshard` does: `IMPORTING` on the target,
+   * `MIGRATING` on the owner, `MIGRATE` of the slot's keys `batch` at a time
+   * until none is left (keys written meanwhile included), then `SETSLOT
+   * NODE` on every master. `between` runs after each `MIGRATE` (pacing, or a
+   * look at the cluster mid-move). Resolves with the number of keys moved.
+   */
+  async migrateSlot(
+    key: string,
+    target: RedisServer,
+    options: { batch?: number; between?: () => Promise<void> } = {},
+  ): Promise<number> {
+    const source = await this.ownerOf(key);
+    if (source.port === target.port) throw new Error(`${key} is on ${target.port} already`);
+    const [sourceId, targetId] = [await this.idOf(source), await this.idOf(target)];
+    const slot = (await this.cli(source, "cluster", "keyslot", key)).trim();
+    await this.cli(target, "cluster", "setslot", slot, "importing", sourceId);
+    await this.cli(source, "cluster", "setslot", slot, "migrating", targetId);
+    // Key names may hold any byte (a NUL in a digest): they go through a client, not redis-cli.
+    const admin = new Redis(source.url(), { lazyConnect: true });
+    await admin.connect();
+    let moved = 0;
+    try {
+      for (;;) {
+        const keys = await admin.callBuffer(
+          "cluster",
+          "getkeysinslot",
+          slot,
+          String(options.batch ?? 10),
+        ) as Buffer[];
+        if (keys.length === 0) break;
+        await admin.callBuffer(
+          "migrate",
+          "127.0.0.1",
+          String(target.port),
+          "",
+          "0",
+          "5000",
+          "KEYS",
+          ...keys,
+        );
+        moved += keys.length;
+        await options.between?.();
+      }
+    } finally {
+      admin.disconnect();
+    }
+    // The target first, then the source (as Redis documents): no node is left pointing nowhere.
+    const others = (await this.masters()).filter((node) =>
+      node.port !== target.port && node.port !== source.port
+    );
+    for (const node of [target, source, ...others]) {
+      await this.cli(node, "cluster", "setslot", slot, "node", targetId);
+    }
+    return moved;
   }
 
   /** Deletes the keys starting with `prefix` on every running master. */

@@ -118,6 +118,11 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   readonly #runningKeys = new Map<string, (() => void)[] | undefined>();
   #groupReady: Promise<void> | undefined;
   #active = false;
+  /**
+   * A draining stop waits for the read in flight: what it returns was read by
+   * this instance and is handled in the drain, as entries read before.
+   */
+  #draining = false;
   #closed = false;
   #stopping: Promise<void> | undefined;
 
@@ -275,6 +280,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
 
   async #stop(until: number, drain: boolean): Promise<void> {
     this.#active = false;
+    this.#draining = drain;
     this.#claimer.stop();
     for (const timer of this.#retries.keys()) clearTimeout(timer);
     // Entries waiting for a retry stay held: they are released below.
@@ -282,7 +288,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     if (!drain) this.#runner.clear();
     const reading = this.#reader.stop();
     this.#room?.();
-    await reading;
+    await reading.finally(() => (this.#draining = false));
     const runner = this.#runner;
     const drained = await deadline(
       runner.whenIdle().then(() => true),
@@ -435,7 +441,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   #takeNew(entries: RawEntry[]): void {
     const now = Date.now();
     const runner = this.#runner;
-    const active = this.#active;
+    const active = this.#active || this.#draining;
     const checked: StreamDelivery[] | undefined = this.#handled === undefined ? undefined : [];
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
@@ -454,7 +460,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
     if (checked !== undefined && checked.length > 0) {
       this.#track(
         this.#checkHandled(checked).then(() => {
-          if (!this.#active) return;
+          if (!this.#active && !this.#draining) return;
           for (const delivery of checked) runner.push(delivery);
         }),
       );

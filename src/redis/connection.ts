@@ -113,6 +113,22 @@ function routeByFirstArgument(cluster: Cluster): void {
   }) as unknown as Cluster["sendCommand"];
 }
 
+function ignore(): void {}
+
+/**
+ * ioredis listens for one error per socket. A TLS socket can fail twice:
+ * under Deno a handshake the server refuses (no client certificate) reports
+ * the server's alert, then still connects, and the commands ioredis then
+ * writes fail with EPIPE, which, unheard, would end the process. The first
+ * error is reported; those that follow on the same socket are its echo.
+ */
+function absorbLaterErrors(client: Redis): void {
+  const socket: Redis["stream"] | undefined = client.stream;
+  if (socket !== undefined && !socket.listeners("error").includes(ignore)) {
+    socket.on("error", ignore);
+  }
+}
+
 function watchErrors(
   client: Redis,
   options: ResolvedRedisOptions,
@@ -121,6 +137,7 @@ function watchErrors(
 ): void {
   let failing = false;
   client.on("error", (error: unknown) => {
+    absorbLaterErrors(client);
     // ioredis repeats the error on every reconnect attempt; one line per outage is enough.
     if (failing) return;
     failing = true;

@@ -13,6 +13,12 @@ export interface RedisServerOptions {
   args?: string[];
   /** Milliseconds to wait for the server to answer PING; default 10000. */
   readyTimeout?: number;
+  /**
+   * Runs once in the fresh data directory before the first launch (e.g. to
+   * write certificates there); the arguments it returns follow `args` on
+   * every launch.
+   */
+  prepare?: (dir: string) => Promise<string[]>;
 }
 
 /** How {@linkcode RedisServer.stop} ends the server. */
@@ -92,13 +98,10 @@ export class RedisServer {
   /** Starts a server and resolves once it answers PING. */
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = await Deno.makeTempDir({ prefix: "eventbus-redis-" });
-    const server = new RedisServer(
-      freePort(),
-      dir,
-      options.args ?? [],
-      options.readyTimeout ?? 10_000,
-    );
+    const args = [...options.args ?? []];
+    const server = new RedisServer(freePort(), dir, args, options.readyTimeout ?? 10_000);
     try {
+      if (options.prepare) args.push(...await options.prepare(dir));
       await server.#launch();
     } catch (error) {
       await server.dispose();

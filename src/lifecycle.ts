@@ -70,8 +70,6 @@ export class LifecycleQueue {
  */
 export class Lifecycle {
   #state: BrokerState = "stopped";
-  /** Whether `start()` ever completed: "not started" and "stopped" read differently. */
-  #everStarted = false;
   readonly #queue = new LifecycleQueue();
   readonly #target: EventTarget;
 
@@ -83,11 +81,6 @@ export class Lifecycle {
   /** Current state. */
   get state(): BrokerState {
     return this.#state;
-  }
-
-  /** Whether the component has been started at least once. */
-  get everStarted(): boolean {
-    return this.#everStarted;
   }
 
   #set(state: BrokerState): void {
@@ -108,7 +101,6 @@ export class Lifecycle {
         this.#set("stopped");
         throw error;
       }
-      this.#everStarted = true;
       this.#set("started");
     });
   }

@@ -90,7 +90,7 @@ export class AckBatcher {
   readonly #client: () => Redis;
   readonly #target: AckTarget;
   readonly #maxBatch: number;
-  readonly #onFailed: (ids: readonly string[], error: unknown) => void;
+  readonly #onAnswered: (ids: readonly string[], error?: unknown) => void;
   readonly #sendNow = (): void => this.#send();
   readonly #writeStartsNow = (): void => this.#writeStarts();
   #ids: string[] = [];
@@ -100,19 +100,30 @@ export class AckBatcher {
   #done: string[] = [];
   #starts: AckEntry[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #inFlight = new Set<Promise<void>>();
+  /** The ids of each acknowledgement sent and not answered yet. */
+  #inFlight = new Map<Promise<void>, readonly string[]>();
 
-  /** `onFailed` runs when an XACK failed (the entries stay pending and will be delivered again). */
+  /**
+   * `onAnswered` runs when Redis answered an XACK, with the error when it
+   * failed (the entries then stay pending and will be delivered again).
+   */
   constructor(
     client: () => Redis,
     target: AckTarget,
     maxBatch: number,
-    onFailed: (ids: readonly string[], error: unknown) => void,
+    onAnswered: (ids: readonly string[], error?: unknown) => void,
   ) {
     this.#client = client;
     this.#target = target;
     this.#maxBatch = maxBatch;
-    this.#onFailed = onFailed;
+    this.#onAnswered = onAnswered;
+  }
+
+  /** Whether an acknowledgement of `id` is queued or sent and not answered yet. */
+  acknowledging(id: string): boolean {
+    if (this.#ids.includes(id)) return true;
+    for (const ids of this.#inFlight.values()) if (ids.includes(id)) return true;
+    return false;
   }
 
   /**
@@ -152,7 +163,7 @@ export class AckBatcher {
   /** Sends what is queued and waits for every XACK sent so far. */
   async flush(): Promise<void> {
     this.#send();
-    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight.keys());
   }
 
   #writeStarts(): void {
@@ -202,13 +213,14 @@ export class AckBatcher {
     const sent: Promise<void> = reply.then(
       () => {
         this.#inFlight.delete(sent);
+        this.#onAnswered(ids);
       },
       (error) => {
         this.#inFlight.delete(sent);
-        this.#onFailed(ids, error);
+        this.#onAnswered(ids, error ?? new Error("XACK failed"));
       },
     );
-    this.#inFlight.add(sent);
+    this.#inFlight.set(sent, ids);
   }
 
   /**

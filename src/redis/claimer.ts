@@ -26,8 +26,14 @@ export interface ClaimHost {
   room(): number;
   /** Pending entries trimmed away before anyone handled them: count, report, forget their runs. */
   trimmed(ids: readonly string[]): void;
-  /** Whether the consumer already holds the entry. */
+  /**
+   * Whether the consumer holds the entry, or settled it where the claim in
+   * flight may not have seen it (an XACK Redis had not run when the claim
+   * left): either way it is not to be delivered again.
+   */
   holds(id: string): boolean;
+  /** A claim was sent (`true`) or its reply was taken (`false`). */
+  claiming(inFlight: boolean): void;
   /** Every entry the consumer holds. */
   held(): Iterable<HeldEntry>;
   /** Claimed entries: their earlier runs are read from the attempts hash. */
@@ -109,6 +115,7 @@ export class Claimer {
     const room = Math.min(this.#host.room(), this.#options.batchSize);
     if (room <= 0) return this.#schedule(this.#interval());
     this.#claiming = true;
+    this.#host.claiming(true);
     let again = false;
     try {
       const [cursor, claimed, deleted] = await this.#host.command().xautoclaim(
@@ -145,6 +152,7 @@ export class Claimer {
       }
     } finally {
       this.#claiming = false;
+      this.#host.claiming(false);
     }
     this.#schedule(again ? 0 : this.#interval());
   }

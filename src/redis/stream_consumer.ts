@@ -100,6 +100,11 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
   /** Every entry this consumer holds: queued, running, waiting for a retry or a dead letter. */
   readonly #held = new HeldEntries<StreamDelivery>();
   readonly #retries = new Map<ReturnType<typeof setTimeout>, StreamDelivery>();
+  /**
+   * While a claim is in flight: entries settled here since it left. Redis
+   * may have run the claim before their XACK, so its reply can still name them.
+   */
+  #settledWhileClaiming: Set<string> | undefined;
   /** Dead letters and releases in flight outside the runner. */
   readonly #settling = new Set<Promise<void>>();
   #room: (() => void) | undefined;
@@ -174,7 +179,12 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       this.#counters,
       {
         ...entries,
-        holds: (id) => this.#held.has(id),
+        holds: (id) =>
+          this.#held.has(id) || this.#acks.acknowledging(id) ||
+          this.#settledWhileClaiming?.has(id) === true,
+        claiming: (inFlight) => {
+          this.#settledWhileClaiming = inFlight ? new Set() : undefined;
+        },
         trimmed: (ids) => {
           this.#dropTrimmed(ids.length);
           // XAUTOCLAIM removed them from the pending list; their recorded runs go too.
@@ -198,6 +208,9 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
       },
       this.#options.batchSize,
       (ids, error) => {
+        const settled = this.#settledWhileClaiming;
+        if (settled !== undefined) { for (const id of ids) settled.add(id); }
+        if (error === undefined) return;
         this.#reporter.log(
           "warn",
           `XACK of ${ids.length} entries on ${spec.stream} failed; they stay pending and will be delivered again: ${
@@ -401,6 +414,7 @@ export class StreamConsumer implements RunnerHost<StreamDelivery> {
 
   #forget(delivery: StreamDelivery): void {
     this.#held.remove(delivery);
+    this.#settledWhileClaiming?.add(delivery.id);
     const room = this.#room;
     if (room !== undefined) {
       this.#room = undefined;

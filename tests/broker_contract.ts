@@ -893,7 +893,10 @@ export function brokerContractSuite(target: ContractTarget): void {
       }
       assert.equal(failures.length, 0, "a nack is not a failure");
       if (features.deadLetters) {
-        await waitFor(() => false, { deadline: 0, what: "" }).catch(() => {});
+        await waitForAsync(async () => await target.deadLetters!(broker, channel) >= 1, {
+          deadline,
+          what: "the dead letter",
+        });
         assert.equal(await target.deadLetters!(broker, channel), 1);
       } else {
         await waitFor(() => broker.stats().dropped >= 1, { deadline, what: "the drop is counted" });
@@ -958,7 +961,10 @@ export function brokerContractSuite(target: ContractTarget): void {
       assert.deepEqual(calls.items, ["poison", "sentinel"]);
       assert.equal(failures.length, 0);
       if (features.deadLetters) {
-        await waitFor(() => false, { deadline: 0, what: "" }).catch(() => {});
+        await waitForAsync(async () => await target.deadLetters!(broker, channel) >= 1, {
+          deadline,
+          what: "the dead letter",
+        });
         assert.equal(await target.deadLetters!(broker, channel), 1);
       } else {
         await waitFor(() => drops.length === 1, { deadline, what: "the drop event" });

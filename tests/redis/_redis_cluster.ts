@@ -9,7 +9,7 @@
 
 import type { Buffer } from "node:buffer";
 import { Redis } from "ioredis";
-import { freePort, RedisServer } from "./_redis_server.ts";
+import { RedisServer } from "./_redis_server.ts";
 
 /** Options of {@linkcode RedisCluster.start}. */
 export interface RedisClusterOptions {
@@ -58,14 +58,13 @@ export class RedisCluster {
               "nodes.conf",
               "--cluster-node-timeout",
               "2000",
-              "--cluster-port",
-              String(freePort()),
               // Redis waits 5 s by default before a diskless full sync: a fresh
               // replica would leave WAIT unanswered for that long.
               "--repl-diskless-sync-delay",
               "0",
               ...(options.args ?? []),
             ],
+            portOptions: ["--cluster-port"],
           }),
         );
       }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { freePort, RedisServer } from "./_redis_server.ts";
+import { RedisServer } from "./_redis_server.ts";
 
 /** Options of {@linkcode TlsRedisServer.start}. */
 export interface TlsRedisServerOptions {
@@ -144,15 +144,13 @@ export class TlsRedisServer {
 
   /** Makes the certificates, starts the server and resolves once it answers PING. */
   static async start(options: TlsRedisServerOptions = {}): Promise<TlsRedisServer> {
-    const tlsPort = freePort();
     let material: TlsMaterial | undefined;
     const server = await RedisServer.start({
       args: options.args,
+      portOptions: ["--tls-port"],
       prepare: async (dir) => {
         material = await makeCertificates(dir);
         return [
-          "--tls-port",
-          String(tlsPort),
           "--tls-cert-file",
           `${dir}/server.crt`,
           "--tls-key-file",
@@ -164,7 +162,7 @@ export class TlsRedisServer {
         ];
       },
     });
-    return new TlsRedisServer(server, tlsPort, material!);
+    return new TlsRedisServer(server, server.portOf("--tls-port"), material!);
   }
 
   /** `rediss://127.0.0.1:<tlsPort>`, optionally with a password. */

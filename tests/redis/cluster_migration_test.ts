@@ -35,10 +35,17 @@ const HELD = 100;
 /**
  * How long the slot stays half-moved after its first keys moved: past
  * ioredis's own retries of TRYAGAIN (16 redirections, 100 ms apart), within
- * `publishTimeout` (5000 ms by default). The shape of the load, not a wait
- * for something to happen.
+ * the publisher's `publishTimeout`. The shape of the load, not a wait for
+ * something to happen.
  */
 const HALF_MOVED_MS = 2_500;
+/**
+ * A publish sent as the slot goes half-moved waits through HALF_MOVED_MS, then
+ * the remaining MIGRATE rounds and a `redis-cli` per SETSLOT: far more than
+ * 2.5 s on a loaded machine. A rejection then means the library gave up on
+ * the slot, not that the machine was slow.
+ */
+const PUBLISH_TIMEOUT_MS = 30_000;
 
 interface MigrationRun {
   resolved: number;
@@ -85,7 +92,7 @@ async function migrate(options: { dedupe: boolean }): Promise<MigrationRun> {
       },
     },
   });
-  await using publisher = new RedisBroker(common);
+  await using publisher = new RedisBroker({ ...common, publishTimeout: PUBLISH_TIMEOUT_MS });
   /** Successful runs per event number. */
   const runs = new Map<number, number>();
   const failedOnce = new Set<number>();

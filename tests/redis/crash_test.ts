@@ -204,8 +204,8 @@ Deno.test("crash: entries of a consumer cut off from Redis (connections killed, 
     keyPrefix,
     group: GROUP,
     consumer: "cut-off",
-    connectTimeout: 500,
-    publishTimeout: 500,
+    connectTimeout: 2_000,
+    publishTimeout: 2_000,
     logger: silentLogger,
   });
   doomed.subscribe(CHANNEL, (message: { n: number }) => {

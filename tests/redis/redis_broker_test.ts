@@ -54,7 +54,9 @@ const FAST: RedisBrokerOptions = {
   logger: silentLogger,
   blockMs: 200,
   retryBackoff: { initial: 5, max: 50 },
-  claimIdleMs: 200,
+  // Past this idle time a peer, or the consumer itself, claims an entry: were it short, a stall
+  // between a delivery and its XACK would run the entry twice. Tests of claims set their own.
+  claimIdleMs: 30_000,
 };
 
 function wait<T>(promise: Promise<T>, what: string): Promise<T> {
@@ -450,6 +452,11 @@ Deno.test("claim: entries of a consumer cut off from Redis are handled by anothe
   await withRedis("claim", async ({ admin, keyPrefix, brokers }) => {
     await using proxy = new TcpProxy(6379);
     const count = 10;
+    // The doomed consumer's heartbeats (a third of its claimIdleMs) keep its entries idle for
+    // ~100 ms at most; the survivor claims only past 1500 ms: a stall of the doomed process far
+    // shorter than that cannot pass for its death.
+    const doomedIdleMs = 150;
+    const survivorIdleMs = 1_500;
     const taken = new Set<number>();
     const tookAll = deferred();
     const doomed = new RedisBroker({
@@ -458,8 +465,9 @@ Deno.test("claim: entries of a consumer cut off from Redis are handled by anothe
       keyPrefix,
       group: "svc",
       consumer: "doomed",
-      connectTimeout: 500,
-      publishTimeout: 500,
+      claimIdleMs: doomedIdleMs,
+      connectTimeout: 2_000,
+      publishTimeout: 2_000,
     });
     doomed.subscribe("jobs", (m: { n: number }) => {
       taken.add(m.n);
@@ -472,7 +480,13 @@ Deno.test("claim: entries of a consumer cut off from Redis are handled by anothe
     await wait(tookAll.promise, "the doomed consumer took every entry");
     const survivorGot = new Map<number, number>();
     const survivorDone = deferred();
-    const survivor = new RedisBroker({ ...FAST, keyPrefix, group: "svc", consumer: "survivor" });
+    const survivor = new RedisBroker({
+      ...FAST,
+      keyPrefix,
+      group: "svc",
+      consumer: "survivor",
+      claimIdleMs: survivorIdleMs,
+    });
     survivor.subscribe("jobs", (m: { n: number }, ctx: MessageContext) => {
       survivorGot.set(m.n, ctx.attempt);
       if (survivorGot.size === count) survivorDone.resolve();
@@ -482,7 +496,7 @@ Deno.test("claim: entries of a consumer cut off from Redis are handled by anothe
     const stream = streamKey(keyPrefix, "jobs");
 
     // While the doomed handlers run (and keep their entries fresh), nobody claims them:
-    // several claim periods pass with every entry still owned by "doomed".
+    // several of the survivor's claimIdleMs pass with every entry still owned by "doomed".
     const heldSince = Date.now();
     await waitUntil(
       async () => {
@@ -494,7 +508,7 @@ Deno.test("claim: entries of a consumer cut off from Redis are handled by anothe
           [string, string][],
         ];
         assert.deepEqual(owners, [["doomed", String(count)]]);
-        return Date.now() - heldSince > 5 * 200;
+        return Date.now() - heldSince > 3 * survivorIdleMs;
       },
       DEADLINE,
       "several claim periods",
@@ -697,7 +711,7 @@ Deno.test("deadline queue: unsettled operations expire with their label, settled
 Deno.test("publish: rejects with BrokerError (no hang) while Redis is unreachable, works again after", async () => {
   await withRedis("publish-timeout", async ({ keyPrefix, brokers }) => {
     await using proxy = new TcpProxy(6379);
-    const broker = new RedisBroker({ ...FAST, url: proxy.url, keyPrefix, publishTimeout: 300 });
+    const broker = new RedisBroker({ ...FAST, url: proxy.url, keyPrefix, publishTimeout: 2_000 });
     brokers.push(broker);
     await broker.start();
     await broker.publish("before", "ledger");
@@ -708,7 +722,7 @@ Deno.test("publish: rejects with BrokerError (no hang) while Redis is unreachabl
       "publish during the outage settles",
     );
     assert.ok(error instanceof BrokerError, String(error));
-    assert.match(error.message, /not accepted by Redis .* within 300 ms|failed/);
+    assert.match(error.message, /not accepted by Redis .* within 2000 ms|failed/);
     proxy.accept();
     await waitUntil(
       () => broker.publish("after", "ledger").then(() => true, () => false),

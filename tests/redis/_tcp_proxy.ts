@@ -7,8 +7,6 @@
  * @module
  */
 
-import { freePort } from "./_redis_server.ts";
-
 interface Pair {
   client: Deno.Conn;
   upstream: Deno.Conn;
@@ -49,8 +47,10 @@ export class TcpProxy {
 
   constructor(targetPort = 6379) {
     this.#targetPort = targetPort;
-    this.port = freePort();
-    this.#listen();
+    // Bound at once on a port the OS picks: a port picked first and bound later could be taken.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.port = (listener.addr as Deno.NetAddr).port;
+    this.#serve(listener);
   }
 
   /** `redis://127.0.0.1:<proxy port>`. */
@@ -69,7 +69,10 @@ export class TcpProxy {
   }
 
   #listen(): void {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: this.port });
+    this.#serve(Deno.listen({ hostname: "127.0.0.1", port: this.port }));
+  }
+
+  #serve(listener: Deno.Listener): void {
     this.#listener = listener;
     this.#accepting = (async () => {
       try {

@@ -1,14 +1,14 @@
 /**
  * Deno KV section of the benchmark: messages per second end to end
  * (publish -> handler -> settled) through `KvBroker`, next to a hand-written
- * `enqueue`/`listenQueue` loop on the same database file, in two shapes:
+ * `enqueue`/`listenQueue` loop on local database files, in two shapes:
  *
  * - windowed: up to 100 publishes (or enqueues) in flight at once;
  * - one at a time: each publish awaited before the next.
  *
  * Rounds alternate between the two sides so both see the same machine load;
- * each side reports the median of its rounds. The database file is removed
- * afterwards.
+ * each side reports the median of its rounds. Each round has a fresh
+ * database file; the files are removed afterwards.
  *
  * Run alone: `deno run -A bench/kv_bench.ts`.
  *
@@ -110,16 +110,20 @@ function perSecond(round: Round): number {
   return (round.handled / round.ms) * 1000;
 }
 
-async function compare(path: string, window: number, shape: string): Promise<Row[]> {
-  await handLoop(path, WARMUP_EVENTS, window);
-  await brokerLoop(path, WARMUP_EVENTS, window);
+async function compare(dir: string, window: number, shape: string): Promise<Row[]> {
+  // A fresh database file per round: a message a closing loop left in the queue cannot be
+  // counted by the next round.
+  let files = 0;
+  const fresh = () => `${dir}/${window}-${++files}.sqlite`;
+  await handLoop(fresh(), WARMUP_EVENTS, window);
+  await brokerLoop(fresh(), WARMUP_EVENTS, window);
   const hand: Round[] = [];
   const broker: Round[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     collectGarbage();
-    hand.push(await handLoop(path, EVENTS, window));
+    hand.push(await handLoop(fresh(), EVENTS, window));
     collectGarbage();
-    broker.push(await brokerLoop(path, EVENTS, window));
+    broker.push(await brokerLoop(fresh(), EVENTS, window));
   }
   const handRate = median(hand.map(perSecond));
   const brokerRate = median(broker.map(perSecond));
@@ -147,8 +151,8 @@ async function compare(path: string, window: number, shape: string): Promise<Row
 }
 
 /**
- * The KV section: KvBroker against a hand-written queue loop on one local
- * database file.
+ * The KV section: KvBroker against a hand-written queue loop on local
+ * database files.
  *
  * @example
  * ```ts
@@ -161,10 +165,9 @@ export const kvSection: { name: string; run(): Promise<Row[]> } = {
   async run(): Promise<Row[]> {
     const dir = await Deno.makeTempDir({ prefix: "eventbus-bench-kv-" });
     try {
-      const path = `${dir}/bench.sqlite`;
       return [
-        ...await compare(path, WINDOW, `${WINDOW} in flight`),
-        ...await compare(path, 1, "one at a time"),
+        ...await compare(dir, WINDOW, `${WINDOW} in flight`),
+        ...await compare(dir, 1, "one at a time"),
       ];
     } finally {
       await Deno.remove(dir, { recursive: true });

@@ -1058,7 +1058,12 @@ export function brokerContractSuite(target: ContractTarget): void {
       const reader = again.getReader();
       const next = await wait(reader.read(), "the next message");
       if (features.redeliversUnacknowledged) {
-        assert.equal(next.value, 2, "the message in hand was delivered again");
+        // Given back, it can come after 3 and 4 where it waits apart (KV parks it).
+        const after = [next.value];
+        while (after.length < 3 && !after.includes(2)) {
+          after.push((await wait(reader.read(), "the message in hand again")).value);
+        }
+        assert.ok(after.includes(2), `the message in hand was delivered again: ${after}`);
       } else {
         // 3 may still be on its way from a networked broker when the new
         // consumer subscribes; the message in hand, 2, never comes back.

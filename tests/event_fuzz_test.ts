@@ -2,7 +2,7 @@
 // returns events or throws a ValidationError (never another exception), and
 // every event returned writes JSON that reads back to the same event.
 //
-// The seed is random unless FUZZ_SEED is set; a failure prints the seed (and
+// Seeded by FUZZ_SEED (see _fuzz_seed.ts); a failure prints the seed (and
 // fast-check's counterexample path) so the run can be replayed exactly.
 
 import assert from "node:assert/strict";
@@ -11,8 +11,9 @@ import { z } from "zod";
 import { defineEvent } from "../src/define_event.ts";
 import { ValidationError } from "../src/errors.ts";
 import { CloudEvent } from "../src/event.ts";
+import { FUZZ_SEED } from "./_fuzz_seed.ts";
 
-const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = FUZZ_SEED;
 const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 3_000);
 
 /** Runs a property with the shared seed, naming the seed if it fails. */

@@ -4,8 +4,8 @@
  * arrives, the answer is a documented status (never 500, never a thrown
  * exception), stays small, and a refusal publishes nothing.
  *
- * Runs are seeded: set FC_SEED to replay a failure (the seed is printed with
- * it), FC_RUNS to change the number of runs.
+ * Runs are seeded (see _fuzz_seed.ts): set FUZZ_SEED to replay a failure (the
+ * seed is printed with it), FUZZ_RUNS to change the number of runs.
  */
 
 import assert from "node:assert/strict";
@@ -14,9 +14,10 @@ import { z } from "zod";
 import { defineEvent, EventBus, EventScope, silentLogger } from "../mod.ts";
 import { createReceiver, type ProblemDetails } from "../http.ts";
 import { withDeadline } from "./_deferred.ts";
+import { FUZZ_SEED } from "./_fuzz_seed.ts";
 
-const SEED = Number(Deno.env.get("FC_SEED") ?? Math.floor(Math.random() * 2 ** 31));
-const RUNS = Number(Deno.env.get("FC_RUNS") ?? 1000);
+const SEED = FUZZ_SEED;
+const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 1000);
 const MAX_ANSWER_BYTES = 8 * 1024;
 // 200 and 403 answer the web hook OPTIONS handshake.
 const DOCUMENTED = new Set([200, 202, 400, 403, 405, 408, 413, 415, 503]);
@@ -331,7 +332,7 @@ function params<T>(numRuns: number, shrink = true): fc.Parameters<T> {
             : value,
       );
       throw new Error(
-        `property failed: replay with FC_SEED=${SEED} (path ${details.counterexamplePath})\n` +
+        `property failed: replay with FUZZ_SEED=${SEED} (path ${details.counterexamplePath})\n` +
           `counterexample: ${example.slice(0, 4000)}\n${details.errorInstance}`,
       );
     },

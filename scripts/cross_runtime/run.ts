@@ -18,6 +18,8 @@
 const BUN_VERSION = "1.4.5";
 const MIN_NODE_MAJOR = 20;
 const RUN_TIMEOUT_MS = 120_000;
+/** Installing Bun downloads its binary (tens of MB) from the npm registry. */
+const INSTALL_TIMEOUT_MS = 600_000;
 
 const root = new URL("../../", import.meta.url).pathname;
 const work = Deno.env.get("CROSS_RUNTIME_DIR") ?? `${root}.cross_runtime`;
@@ -35,13 +37,13 @@ interface Result {
   stderr: string;
 }
 
-async function run(command: string, args: string[]): Promise<Result> {
+async function run(command: string, args: string[], timeoutMs = RUN_TIMEOUT_MS): Promise<Result> {
   const output = await new Deno.Command(command, {
     args,
     cwd: root,
     stdout: "piped",
     stderr: "piped",
-    signal: AbortSignal.timeout(RUN_TIMEOUT_MS),
+    signal: AbortSignal.timeout(timeoutMs),
   }).output();
   const decoder = new TextDecoder();
   return {
@@ -79,7 +81,7 @@ async function installBun(): Promise<string> {
     "--no-audit",
     "--no-fund",
     `bun@${BUN_VERSION}`,
-  ]);
+  ], INSTALL_TIMEOUT_MS);
   if (npm.code !== 0) fail(`npm install bun failed:\n${npm.stderr}`);
   const check = await run(bun, ["--version"]);
   if (check.code !== 0) fail(`bun does not run after install:\n${check.stderr}`);

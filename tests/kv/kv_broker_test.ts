@@ -346,6 +346,13 @@ Deno.test("KvBroker: a durable subscription keeps its messages while nobody runs
     await b.stop();
     await b.start();
     for (let n = 6; n <= 8; n++) await b.publish(n, "audit");
+    // Parked all, they are moved back in one commit, in order. Messages still in the queue
+    // would go to the new subscription directly, before parked ones that are slow to return.
+    await waitForAsync(async () => {
+      let parked = 0;
+      for await (const entry of kv.list({ prefix: [] })) if (entry.key.includes("park")) parked++;
+      return parked === 8;
+    }, { deadline: DEADLINE, what: "1 to 8 parked, one publish each" });
     const again = new Collector<number>();
     b.subscribe("audit", function auditor(n: number) {
       again.add(n);

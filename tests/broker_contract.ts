@@ -758,6 +758,19 @@ export function brokerContractSuite(target: ContractTarget): void {
     );
   }, { maxDeliveries: 1 });
 
+  /** Subscribes `fragile`, which fails on "boom"; publishes "boom", "ok-1", "ok-2"; waits for both oks. */
+  const failThenHandle = async (broker: Broker, channel: string, got: Collector<string>) => {
+    broker.subscribe(channel, function fragile(m: string) {
+      if (m === "boom") throw new Error("handler failed");
+      got.add(m);
+    });
+    await broker.start();
+    await broker.publish("boom", channel);
+    await broker.publish("ok-1", channel);
+    await broker.publish("ok-2", channel);
+    await wait(got.reached(2), "messages after the failure were handled");
+  };
+
   {
     const thrower = (): never => {
       throw new Error("the logger is broken");
@@ -768,15 +781,7 @@ export function brokerContractSuite(target: ContractTarget): void {
       const got = new Collector<string>();
       const errors: HandlerErrorEvent[] = [];
       broker.addEventListener("error", (event) => errors.push(event as HandlerErrorEvent));
-      broker.subscribe(channel, function fragile(m: string) {
-        if (m === "boom") throw new Error("handler failed");
-        got.add(m);
-      });
-      await broker.start();
-      await broker.publish("boom", channel);
-      await broker.publish("ok-1", channel);
-      await broker.publish("ok-2", channel);
-      await wait(got.reached(2), "messages after the failure were handled");
+      await failThenHandle(broker, channel, got);
       await waitFor(() => errors.length >= 1, { deadline, what: "the error event" });
       assert.equal(errors[0].failure.subscription, "fragile");
       assert.deepEqual(got.items, ["ok-1", "ok-2"]);
@@ -818,15 +823,7 @@ export function brokerContractSuite(target: ContractTarget): void {
             throw new Error("listener object broken");
           },
         });
-        broker.subscribe(channel, function fragile(m: string) {
-          if (m === "boom") throw new Error("handler failed");
-          got.add(m);
-        });
-        await broker.start();
-        await broker.publish("boom", channel);
-        await broker.publish("ok-1", channel);
-        await broker.publish("ok-2", channel);
-        await wait(got.reached(2), "messages after the failure were handled");
+        await failThenHandle(broker, channel, got);
         await waitFor(
           () => logged.filter((line) => /"error" event listener threw/.test(line)).length >= 2,
           { deadline, what: "both error listeners' failures logged" },
